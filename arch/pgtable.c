@@ -1,0 +1,207 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Four-level page tables. Tables are host memory (not guest frames), one
+ * 4 KiB page of 512 entries each; an upper entry is the next table's host
+ * address | _PAGE_PRESENT.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "arch/pgtable.h"
+
+#define LEVEL_SHIFT(l)	(PAGE_SHIFT + 9 * (l))	/* l = 0 for ptes */
+#define LEVEL_SIZE(l)	(1ULL << LEVEL_SHIFT(l))
+#define INDEX(va, l)	(((va) >> LEVEL_SHIFT(l)) & (PTRS_PER_TABLE - 1))
+
+static uint64_t *table_alloc(struct pgtable *pt)
+{
+	uint64_t *t = aligned_alloc(PAGE_SIZE, PAGE_SIZE);
+
+	if (t) {
+		memset(t, 0, PAGE_SIZE);
+		pt->nr_tables++;
+	}
+	return t;
+}
+
+static void table_free(struct pgtable *pt, uint64_t *t)
+{
+	free(t);
+	pt->nr_tables--;
+}
+
+static inline uint64_t *entry_table(uint64_t e)
+{
+	return (uint64_t *)(uintptr_t)(e & PTE_PFN_MASK);
+}
+
+int pgtable_init(struct pgtable *pt)
+{
+	pt->nr_tables = 0;
+	pt->pgd = table_alloc(pt);
+	return pt->pgd ? 0 : -ENOMEM;
+}
+
+static void destroy_level(struct pgtable *pt, uint64_t *t, int level)
+{
+	unsigned int i;
+
+	for (i = 0; i < PTRS_PER_TABLE; i++) {
+		if (level == 0) {
+			BUG_ON(!pte_none(t[i]));
+			continue;
+		}
+		if (t[i])
+			destroy_level(pt, entry_table(t[i]), level - 1);
+	}
+	table_free(pt, t);
+}
+
+void pgtable_destroy(struct pgtable *pt)
+{
+	if (pt->pgd)
+		destroy_level(pt, pt->pgd, PGTABLE_LEVELS - 1);
+	pt->pgd = NULL;
+	BUG_ON(pt->nr_tables);
+}
+
+pte_t *pte_lookup(struct pgtable *pt, uint64_t va)
+{
+	uint64_t *t = pt->pgd;
+	int l;
+
+	for (l = PGTABLE_LEVELS - 1; l > 0; l--) {
+		uint64_t e = __atomic_load_n(&t[INDEX(va, l)],
+					     __ATOMIC_ACQUIRE);
+
+		if (!e)
+			return NULL;
+		t = entry_table(e);
+	}
+	return &t[INDEX(va, 0)];
+}
+
+pte_t *pte_alloc(struct pgtable *pt, uint64_t va)
+{
+	uint64_t *t = pt->pgd;
+	int l;
+
+	for (l = PGTABLE_LEVELS - 1; l > 0; l--) {
+		uint64_t *e = &t[INDEX(va, l)];
+
+		if (!*e) {
+			uint64_t *n = table_alloc(pt);
+
+			if (!n)
+				return NULL;
+			__atomic_store_n(e, (uint64_t)(uintptr_t)n |
+						    _PAGE_PRESENT,
+					 __ATOMIC_RELEASE);
+		}
+		t = entry_table(*e);
+	}
+	return &t[INDEX(va, 0)];
+}
+
+static int walk_level(struct pgtable *pt, uint64_t *t, int level,
+		      uint64_t start, uint64_t end, bool alloc,
+		      pte_range_fn fn, void *arg)
+{
+	uint64_t va = start;
+	int err;
+
+	if (level == 0)
+		return fn(&t[INDEX(start, 0)], start,
+			  (unsigned int)((end - start) >> PAGE_SHIFT), arg);
+	while (va < end) {
+		uint64_t next = (va | (LEVEL_SIZE(level) - 1)) + 1;
+		uint64_t *e = &t[INDEX(va, level)];
+
+		if (next > end || next == 0)
+			next = end;
+		if (!*e) {
+			uint64_t *n;
+
+			if (!alloc)
+				goto skip;
+			n = table_alloc(pt);
+			if (!n)
+				return -ENOMEM;
+			__atomic_store_n(e, (uint64_t)(uintptr_t)n |
+						    _PAGE_PRESENT,
+					 __ATOMIC_RELEASE);
+		}
+		err = walk_level(pt, entry_table(*e), level - 1, va, next,
+				 alloc, fn, arg);
+		if (err)
+			return err;
+skip:
+		va = next;
+	}
+	return 0;
+}
+
+int pgtable_walk(struct pgtable *pt, uint64_t start, uint64_t end, bool alloc,
+		 pte_range_fn fn, void *arg)
+{
+	BUG_ON(start & ~PAGE_MASK || end & ~PAGE_MASK);
+	if (start >= end)
+		return 0;
+	BUG_ON(end > (1ULL << GUEST_VA_BITS));
+	return walk_level(pt, pt->pgd, PGTABLE_LEVELS - 1, start, end, alloc,
+			  fn, arg);
+}
+
+static bool table_empty(const uint64_t *t)
+{
+	unsigned int i;
+
+	for (i = 0; i < PTRS_PER_TABLE; i++)
+		if (t[i])
+			return false;
+	return true;
+}
+
+/*
+ * Free, below the table @t of @level that covers [tstart, tstart + its
+ * size), the tables inside [floor, ceiling) touching [start, end).
+ */
+static void free_level(struct pgtable *pt, uint64_t *t, int level,
+		       uint64_t start, uint64_t end, uint64_t floor,
+		       uint64_t ceiling)
+{
+	uint64_t va = start & ~(LEVEL_SIZE(level) - 1);
+
+	for (; va < end; va += LEVEL_SIZE(level)) {
+		uint64_t *e = &t[INDEX(va, level)];
+		uint64_t lo = va, hi = va + LEVEL_SIZE(level);
+		uint64_t *child;
+
+		if (!*e)
+			continue;
+		child = entry_table(*e);
+		if (level > 1)
+			free_level(pt, child, level - 1,
+				   start > lo ? start : lo, end < hi ? end : hi,
+				   floor, ceiling);
+		/* The child table maps [lo, hi): free it if nothing else can. */
+		if (lo < floor || hi > ceiling)
+			continue;
+		if (level == 1)
+			BUG_ON(!table_empty(child));
+		else if (!table_empty(child))
+			continue;
+		__atomic_store_n(e, 0, __ATOMIC_RELEASE);
+		table_free(pt, child);
+	}
+}
+
+void pgtable_free_range(struct pgtable *pt, uint64_t start, uint64_t end,
+			uint64_t floor, uint64_t ceiling)
+{
+	if (start >= end)
+		return;
+	free_level(pt, pt->pgd, PGTABLE_LEVELS - 1, start, end, floor,
+		   ceiling);
+}

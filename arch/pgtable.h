@@ -1,0 +1,180 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * arch/: the guest MMU. An x86-64-style four-level page table of 4 KiB
+ * pages (48-bit guest addresses), the pte layout, and (tlb.h) the flush that
+ * turns changed ptes into host operations.
+ *
+ * pte layout:
+ *
+ *   63  62..52  51.............12  11  10  9   8   6   5   2   1   0
+ *   NX  (free)  frame number      SPC NPR NPG PNO  D   A   U   RW  P
+ *
+ * P    maps a frame the guest may access (with RW, NX)
+ * PNO  maps a frame the guest may not access (PROT_NONE): pte_present()
+ *      is true for P or PNO, as on x86
+ * A/D  accessed / dirty: the host maps a page only once it is accessed,
+ *      and writable only once it is dirty, so both stay exact
+ * NPG  "new page": the host does not know this frame is here yet
+ * NPR  "new protection": the host still has the old protection
+ * SPC  special: no struct page behind it (the zero page)
+ *
+ * Upper-level entries hold the host address of the next table | P.
+ */
+#ifndef UMM_ARCH_PGTABLE_H
+#define UMM_ARCH_PGTABLE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/mman.h>
+
+#include "host/host.h"
+
+typedef uint64_t pte_t;
+
+#define _PAGE_PRESENT	(1ULL << 0)
+#define _PAGE_RW	(1ULL << 1)
+#define _PAGE_USER	(1ULL << 2)
+#define _PAGE_ACCESSED	(1ULL << 5)
+#define _PAGE_DIRTY	(1ULL << 6)
+#define _PAGE_PROTNONE	(1ULL << 8)
+#define _PAGE_NEWPAGE	(1ULL << 9)
+#define _PAGE_NEWPROT	(1ULL << 10)
+#define _PAGE_SPECIAL	(1ULL << 11)
+#define _PAGE_NX	(1ULL << 63)
+
+#define PTE_PFN_SHIFT	PAGE_SHIFT
+#define PTE_PFN_MASK	0x000ffffffffff000ULL
+#define _PAGE_PROT_BITS (_PAGE_PRESENT | _PAGE_RW | _PAGE_USER | \
+			 _PAGE_PROTNONE | _PAGE_NX)
+#define _PAGE_CHG_BITS	(_PAGE_NEWPAGE | _PAGE_NEWPROT)
+
+#define PTRS_PER_TABLE	512
+#define PGTABLE_LEVELS	4
+#define GUEST_VA_BITS	48
+
+static inline bool pte_none(pte_t pte) { return pte == 0; }
+static inline bool pte_present(pte_t pte)
+{
+	return pte & (_PAGE_PRESENT | _PAGE_PROTNONE);
+}
+static inline uint32_t pte_pfn(pte_t pte)
+{
+	return (uint32_t)((pte & PTE_PFN_MASK) >> PTE_PFN_SHIFT);
+}
+static inline bool pte_write(pte_t pte) { return pte & _PAGE_RW; }
+static inline bool pte_young(pte_t pte) { return pte & _PAGE_ACCESSED; }
+static inline bool pte_dirty(pte_t pte) { return pte & _PAGE_DIRTY; }
+static inline bool pte_special(pte_t pte) { return pte & _PAGE_SPECIAL; }
+static inline bool pte_changed(pte_t pte) { return pte & _PAGE_CHG_BITS; }
+
+/* The pte protection bits for a PROT_* value (write as given). */
+static inline pte_t pte_prot_bits(int prot)
+{
+	pte_t bits;
+
+	if (!(prot & (PROT_READ | PROT_WRITE | PROT_EXEC)))
+		return _PAGE_PROTNONE;
+	bits = _PAGE_PRESENT | _PAGE_USER;
+	if (prot & PROT_WRITE)
+		bits |= _PAGE_RW;
+	if (!(prot & PROT_EXEC))
+		bits |= _PAGE_NX;
+	return bits;
+}
+
+static inline pte_t pte_mk(uint32_t pfn, pte_t prot_bits)
+{
+	return ((pte_t)pfn << PTE_PFN_SHIFT) | prot_bits | _PAGE_NEWPAGE;
+}
+
+/* New protection, same frame, accessed/dirty and special kept. */
+static inline pte_t pte_modify(pte_t pte, pte_t prot_bits)
+{
+	return (pte & ~_PAGE_PROT_BITS) | prot_bits | _PAGE_NEWPROT;
+}
+
+static inline pte_t pte_mkyoung(pte_t pte)
+{
+	return pte & _PAGE_ACCESSED ? pte :
+				      pte | _PAGE_ACCESSED | _PAGE_NEWPROT;
+}
+static inline pte_t pte_mkdirty(pte_t pte)
+{
+	return pte & _PAGE_DIRTY ? pte : pte | _PAGE_DIRTY | _PAGE_NEWPROT;
+}
+static inline pte_t pte_mkwrite(pte_t pte)
+{
+	return pte & _PAGE_RW ? pte : pte | _PAGE_RW | _PAGE_NEWPROT;
+}
+static inline pte_t pte_wrprotect(pte_t pte)
+{
+	return pte & _PAGE_RW ? (pte & ~_PAGE_RW) | _PAGE_NEWPROT : pte;
+}
+
+/* Does @pte let the guest make this access (PROT_READ/WRITE/EXEC)? */
+static inline bool pte_allows(pte_t pte, int access)
+{
+	if (!(pte & _PAGE_PRESENT))
+		return false;
+	if ((access & PROT_WRITE) && !(pte & _PAGE_RW))
+		return false;
+	if ((access & PROT_EXEC) && (pte & _PAGE_NX))
+		return false;
+	return true;
+}
+
+/*
+ * What the host may allow for @pte now: never more than the guest pte, and
+ * nothing the host would let happen unseen (first access, first write).
+ */
+static inline int pte_host_prot(pte_t pte)
+{
+	int prot;
+
+	if (!(pte & _PAGE_PRESENT) || !(pte & _PAGE_ACCESSED))
+		return PROT_NONE;
+	prot = PROT_READ;
+	if ((pte & _PAGE_RW) && (pte & _PAGE_DIRTY))
+		prot |= PROT_WRITE;
+	if (!(pte & _PAGE_NX))
+		prot |= PROT_EXEC;
+	return prot;
+}
+
+/* ---- tables ---- */
+
+struct pgtable {
+	uint64_t *pgd;
+	uint64_t nr_tables;	/* table pages, pgd included */
+};
+
+/* 0 or -ENOMEM. */
+int pgtable_init(struct pgtable *pt);
+/* Free every table. The caller has emptied every pte. */
+void pgtable_destroy(struct pgtable *pt);
+
+/* The pte for @va, or NULL when its table does not exist. */
+pte_t *pte_lookup(struct pgtable *pt, uint64_t va);
+/* The pte for @va, allocating tables; NULL when out of memory. */
+pte_t *pte_alloc(struct pgtable *pt, uint64_t va);
+
+/*
+ * Call @fn for each run of ptes of [start, end) that share one pte table:
+ * fn(ptes, va of ptes[0], nr, arg). With @alloc, missing tables are made
+ * (-ENOMEM on failure); without, ranges without a table are skipped. A
+ * non-zero return from fn stops the walk and is returned.
+ */
+typedef int (*pte_range_fn)(pte_t *ptes, uint64_t va, unsigned int nr,
+			    void *arg);
+int pgtable_walk(struct pgtable *pt, uint64_t start, uint64_t end, bool alloc,
+		 pte_range_fn fn, void *arg);
+
+/*
+ * Free the tables that only map addresses within [floor, ceiling) and cover
+ * some of [start, end), as Linux's free_pgd_range does after an unmap. Every
+ * pte of [start, end) must be none.
+ */
+void pgtable_free_range(struct pgtable *pt, uint64_t start, uint64_t end,
+			uint64_t floor, uint64_t ceiling);
+
+#endif /* UMM_ARCH_PGTABLE_H */

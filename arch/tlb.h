@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The host mappings are the guest's TLB. The mm writes ptes and marks them
+ * new page / new protection; these functions turn the marked ptes into
+ * queued host operations (arch/tlb.c), and tlb_sync() carries the queue
+ * out. The mm calls tlb_sync() once per guest fault or guest call.
+ */
+#ifndef UMM_ARCH_TLB_H
+#define UMM_ARCH_TLB_H
+
+#include "arch/pgtable.h"
+#include "host/host.h"
+
+#define TLB_POPULATE 0x1	/* fault path: have the host fill it now */
+
+/*
+ * Queue host operations for every marked pte of [start, end) and clear the
+ * marks. Context: the caller holds the lock that protects these ptes.
+ */
+void tlb_update_range(struct pgtable *pt, struct host_as *as, uint64_t start,
+		      uint64_t end, unsigned int flags);
+/* The range is gone from the guest: queue its unmapping from the host. */
+void tlb_zap_range(struct host_as *as, uint64_t start, uint64_t end);
+/* Carry out what is queued. */
+void tlb_sync(struct host_as *as);
+
+#endif

@@ -1,0 +1,223 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Host address spaces: a queue of mapping operations, merged as they are
+ * queued and carried out by a backend in one batch per flush.
+ *
+ * Host mappings are only a cache of the guest page tables, so when the host
+ * refuses one (ENOMEM at vm.max_map_count, EAGAIN) or a flush would take the
+ * process past its VMA budget, every space drops all its mappings (one call
+ * each) and later faults refill what is used. Dropping only narrows what the
+ * host allows, so it is always safe, even against a concurrent flush.
+ *
+ * VMA accounting is an upper bound: an operation adds at most two host
+ * VMAs (its own and the split of what it lands in).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "host/host.h"
+#include "host/internal.h"
+
+static pthread_mutex_t spaces_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct host_as *spaces;		/* protected by spaces_lock */
+static unsigned long vma_budget;	/* 0: not read yet */
+static unsigned long vma_estimate;	/* sum over spaces; atomic */
+
+#define VMAS_PER_OP 2
+
+unsigned long host_max_map_count(void)
+{
+	unsigned long n = 65530;
+	FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
+
+	if (f) {
+		if (fscanf(f, "%lu", &n) != 1)
+			n = 65530;
+		fclose(f);
+	}
+	return n;
+}
+
+unsigned long host_vma_budget(void)
+{
+	unsigned long b = __atomic_load_n(&vma_budget, __ATOMIC_RELAXED);
+
+	if (!b) {
+		b = host_max_map_count() / 2;
+		__atomic_store_n(&vma_budget, b, __ATOMIC_RELAXED);
+	}
+	return b;
+}
+
+int host_set_vma_budget(unsigned long nr)
+{
+	if (nr < 64 || nr > host_max_map_count())
+		return -EINVAL;
+	__atomic_store_n(&vma_budget, nr, __ATOMIC_RELAXED);
+	return 0;
+}
+
+void host_as_register(struct host_as *as)
+{
+	pthread_mutex_lock(&spaces_lock);
+	as->next_all = spaces;
+	as->prev_all = NULL;
+	if (spaces)
+		spaces->prev_all = as;
+	spaces = as;
+	as->stats.vma_estimate = 1;
+	__atomic_add_fetch(&vma_estimate, 1, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&spaces_lock);
+}
+
+static void host_as_unregister(struct host_as *as)
+{
+	pthread_mutex_lock(&spaces_lock);
+	if (as->prev_all)
+		as->prev_all->next_all = as->next_all;
+	else
+		spaces = as->next_all;
+	if (as->next_all)
+		as->next_all->prev_all = as->prev_all;
+	__atomic_sub_fetch(&vma_estimate, as->stats.vma_estimate,
+			   __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&spaces_lock);
+}
+
+void host_as_free(struct host_as *as)
+{
+	if (!as)
+		return;
+	host_as_unregister(as);
+	as->backend->destroy(as);
+	free(as);
+}
+
+/* Drop every host mapping of every space. Context: spaces_lock held. */
+static void reset_all_locked(void)
+{
+	struct host_as *as;
+	unsigned long total = 0;
+
+	for (as = spaces; as; as = as->next_all) {
+		int err = as->backend->reset(as);
+
+		BUG_ON(err);
+		as->stats.resets++;
+		as->stats.syscalls++;
+		as->stats.vma_estimate = 1;
+		total++;
+	}
+	__atomic_store_n(&vma_estimate, total, __ATOMIC_RELAXED);
+}
+
+static void reset_all(void)
+{
+	pthread_mutex_lock(&spaces_lock);
+	reset_all_locked();
+	pthread_mutex_unlock(&spaces_lock);
+}
+
+/* Make room for @nr operations under the budget. */
+static void reserve_vmas(struct host_as *as, unsigned int nr)
+{
+	unsigned long add = (unsigned long)nr * VMAS_PER_OP;
+
+	if (__atomic_load_n(&vma_estimate, __ATOMIC_RELAXED) + add >
+	    host_vma_budget())
+		reset_all();
+	as->stats.vma_estimate += add;
+	__atomic_add_fetch(&vma_estimate, add, __ATOMIC_RELAXED);
+}
+
+static bool can_merge(const struct host_op *last, enum host_op_kind kind,
+		      uint64_t va, uint64_t off, int prot, unsigned int flags)
+{
+	if (last->kind != kind || last->prot != prot || last->flags != flags ||
+	    last->va + last->len != va)
+		return false;
+	return kind != HOST_OP_MAP || last->off + last->len == off;
+}
+
+void host_as_queue(struct host_as *as, enum host_op_kind kind, uint64_t va,
+		   uint64_t len, uint64_t off, int prot, unsigned int flags)
+{
+	struct host_op *op;
+
+	BUG_ON(va + len > as->size || va + len < va || !len);
+	as->stats.ops++;
+	if (as->nr_queued) {
+		op = &as->queue[as->nr_queued - 1];
+		if (can_merge(op, kind, va, off, prot, flags)) {
+			op->len += len;
+			return;
+		}
+	}
+	if (as->nr_queued == HOST_AS_QUEUE)
+		host_as_flush(as);
+	op = &as->queue[as->nr_queued++];
+	op->kind = (uint8_t)kind;
+	op->flags = (uint8_t)flags;
+	op->prot = (uint8_t)prot;
+	op->va = va;
+	op->len = len;
+	op->off = off;
+}
+
+void host_as_flush(struct host_as *as)
+{
+	unsigned int start = 0, retries = 0;
+
+	if (!as->nr_queued)
+		return;
+	reserve_vmas(as, as->nr_queued);
+	while (start < as->nr_queued) {
+		unsigned int done = 0;
+		int err = as->backend->apply(as, as->queue + start,
+					     as->nr_queued - start, &done);
+
+		as->stats.syscalls += done + (err ? 1 : 0);
+		start += done;
+		if (!err)
+			break;
+		/* A refusal for lack of room: drop the cache and go on. */
+		if ((err != -ENOMEM && err != -EAGAIN) || ++retries > 8) {
+			fprintf(stderr, "umm: host refused %s op at %#llx: %s\n",
+				as->backend->name,
+				(unsigned long long)as->queue[start].va,
+				strerror(-err));
+			BUG_ON(1);
+		}
+		reset_all();
+	}
+	as->nr_queued = 0;
+}
+
+long host_as_count_vmas(struct host_as *as)
+{
+	char line[512];
+	long n = 0;
+	FILE *f;
+
+	if (!as->base)
+		return -EOPNOTSUPP;
+	f = fopen("/proc/self/maps", "r");
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi;
+		char perms[8];
+
+		if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) != 3)
+			continue;
+		if (lo >= as->base && hi <= as->base + as->size &&
+		    strcmp(perms, "---p") != 0)
+			n++;
+	}
+	fclose(f);
+	return n;
+}

@@ -1,0 +1,164 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * host/: the host side. It speaks of a file, offsets, host addresses and
+ * batches of host mapping operations; it knows nothing of guests. It is the
+ * only code that calls mmap, mprotect, munmap, fallocate or memfd_create.
+ */
+#ifndef UMM_HOST_H
+#define UMM_HOST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define PAGE_SHIFT 12
+#define PAGE_SIZE (1ULL << PAGE_SHIFT)
+#define PAGE_MASK (~(PAGE_SIZE - 1))
+#define PAGE_ALIGN(x) (((x) + PAGE_SIZE - 1) & PAGE_MASK)
+
+/* A broken invariant of umm itself: report where, and abort. */
+#define BUG_ON(cond)                                                     \
+	do {                                                             \
+		if (__builtin_expect(!!(cond), 0))                       \
+			host_bug(__FILE__, __func__, __LINE__, #cond);   \
+	} while (0)
+void host_bug(const char *file, const char *func, int line, const char *what)
+	__attribute__((noreturn));
+
+/* ---- physical memory: one memfd, a frame allocator, a linear map ---- */
+
+struct phys;
+
+/*
+ * Frame 0 is the zero page: never allocated, never freed, always zero.
+ * Frames come back from phys_alloc zero-filled.
+ */
+#define PHYS_ZERO_PFN 0U
+
+/* A memfd of @bytes; NULL and errno (EINVAL, ENOMEM, or memfd's) on failure. */
+struct phys *phys_new(uint64_t bytes);
+void phys_free(struct phys *phys);
+int phys_fd(const struct phys *phys);
+uint64_t phys_nr_frames(const struct phys *phys);	/* excluding the zero page */
+uint64_t phys_nr_free(const struct phys *phys);
+
+/* Kernel address of a frame through the linear mapping. */
+void *phys_kaddr(const struct phys *phys, uint32_t pfn);
+
+/*
+ * Allocate up to @nr zero-filled frames with a reference count of one each,
+ * preferring a run that starts at @hint (a pfn, 0 for none) and frames that
+ * are contiguous. Returns the number allocated (0 when memory is full) and
+ * writes them to @pfns. Context: any; takes the allocator lock.
+ */
+unsigned int phys_alloc(struct phys *phys, uint32_t hint, unsigned int nr,
+			uint32_t *pfns);
+void phys_get(struct phys *phys, uint32_t pfn);
+unsigned int phys_refcount(const struct phys *phys, uint32_t pfn);
+/*
+ * Drop one reference to each of @nr frames. Frames whose count falls to zero
+ * have their memory given back to the host (one fallocate per run) and
+ * become free. The caller must have removed every host mapping of them.
+ */
+void phys_put_many(struct phys *phys, const uint32_t *pfns, unsigned int nr);
+static inline void phys_put(struct phys *phys, uint32_t pfn)
+{
+	phys_put_many(phys, &pfn, 1);
+}
+
+/* ---- host address spaces and their batched operations ---- */
+
+enum host_op_kind {
+	HOST_OP_MAP,	  /* map file [off, off+len) at va with prot */
+	HOST_OP_MAP_ZERO, /* map zeros, read-only (prot without WRITE) */
+	HOST_OP_UNMAP,	  /* back to reserved: no access */
+	HOST_OP_PROTECT,  /* change prot of a range the host holds mapped */
+};
+
+#define HOST_OP_POPULATE 0x1 /* fill host page tables now (fault path) */
+
+struct host_op {
+	uint8_t kind;
+	uint8_t flags;
+	uint8_t prot;
+	uint64_t va;
+	uint64_t len;
+	uint64_t off;
+};
+
+struct host_as;
+
+/* How a backend carries out a batch. Returns 0 or -errno of the first op
+ * that failed, with *done set to the number of ops completed before it. */
+struct host_backend {
+	const char *name;
+	int (*apply)(struct host_as *as, const struct host_op *ops,
+		     unsigned int nr, unsigned int *done);
+	/* Drop every mapping: the whole space back to reserved. 0 or -errno. */
+	int (*reset)(struct host_as *as);
+	void (*destroy)(struct host_as *as);
+};
+
+struct host_stats {
+	uint64_t ops;		/* operations queued */
+	uint64_t syscalls;	/* host calls that carried them */
+	uint64_t resets;	/* whole-space drops (VMA budget, ENOMEM) */
+	uint64_t vma_estimate;	/* host VMAs this space may hold, upper bound */
+};
+
+#define HOST_AS_QUEUE 64
+
+struct host_as {
+	const struct host_backend *backend;
+	struct phys *phys;
+	uint64_t size;		/* addresses [0, size) */
+	uintptr_t base;		/* local backend: window base; else 0 */
+	void *priv;		/* backend's own */
+	struct host_as *next_all; /* list of every space, for resets */
+	struct host_as *prev_all;
+	unsigned int nr_queued;
+	struct host_op queue[HOST_AS_QUEUE];
+	struct host_stats stats;
+};
+
+/*
+ * A local address space: a window of @size bytes reserved PROT_NONE in this
+ * process. NULL and errno on failure.
+ */
+struct host_as *host_as_new_local(struct phys *phys, uint64_t size);
+/*
+ * A recording address space: operations are carried out on nothing and kept
+ * in order, for tests of the layers above. host_as_recorded() returns the
+ * log; host_as_clear_record() empties it.
+ */
+struct host_as *host_as_new_record(struct phys *phys, uint64_t size);
+const struct host_op *host_as_recorded(struct host_as *as, unsigned int *nr);
+void host_as_clear_record(struct host_as *as);
+
+void host_as_free(struct host_as *as);
+
+/*
+ * Queue an operation. Adjacent operations merge (same kind, prot and flags,
+ * contiguous va and, for maps, contiguous file offset). A full queue is
+ * flushed first. Context: the caller serialises use of @as.
+ */
+void host_as_queue(struct host_as *as, enum host_op_kind kind, uint64_t va,
+		   uint64_t len, uint64_t off, int prot, unsigned int flags);
+
+/*
+ * Carry out every queued operation. Host refusals (ENOMEM, EAGAIN) and the
+ * VMA budget are handled by dropping host mappings (they are a cache) and
+ * going on; it never fails. Context: the caller serialises use of @as; it
+ * takes the global space lock.
+ */
+void host_as_flush(struct host_as *as);
+
+/* Host VMAs mapped in [base, base+size) now, from /proc/self/maps. */
+long host_as_count_vmas(struct host_as *as);
+
+/* The process-wide VMA budget (see umm_set_host_vma_budget). */
+int host_set_vma_budget(unsigned long nr);
+unsigned long host_vma_budget(void);
+unsigned long host_max_map_count(void);
+
+#endif /* UMM_HOST_H */

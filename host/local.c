@@ -1,0 +1,107 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The local backend: a guest address space is a window of this process,
+ * reserved PROT_NONE; host address = window base + va. A mapping goes back
+ * to "reserved" by mapping fresh PROT_NONE anonymous memory over it, so the
+ * window is never left open for something else to be mapped into.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+
+#include "host/host.h"
+#include "host/internal.h"
+
+#define RESERVE_FLAGS (MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE)
+
+static int local_op(struct host_as *as, const struct host_op *op)
+{
+	void *addr = (void *)(as->base + op->va);
+	int populate = (op->flags & HOST_OP_POPULATE) ? MAP_POPULATE : 0;
+	void *p;
+
+	switch (op->kind) {
+	case HOST_OP_MAP:
+		p = mmap(addr, op->len, op->prot,
+			 MAP_SHARED | MAP_FIXED | populate, phys_fd(as->phys),
+			 (off_t)op->off);
+		break;
+	case HOST_OP_MAP_ZERO:
+		BUG_ON(op->prot & PROT_WRITE);
+		p = mmap(addr, op->len, op->prot,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | populate, -1,
+			 0);
+		break;
+	case HOST_OP_UNMAP:
+		p = mmap(addr, op->len, PROT_NONE, RESERVE_FLAGS | MAP_FIXED,
+			 -1, 0);
+		break;
+	case HOST_OP_PROTECT:
+		return mprotect(addr, op->len, op->prot) ? -errno : 0;
+	default:
+		BUG_ON(1);
+	}
+	return p == MAP_FAILED ? -errno : 0;
+}
+
+static int local_apply(struct host_as *as, const struct host_op *ops,
+		       unsigned int nr, unsigned int *done)
+{
+	unsigned int i;
+
+	for (i = 0; i < nr; i++) {
+		int err = local_op(as, &ops[i]);
+
+		if (err) {
+			*done = i;
+			return err;
+		}
+	}
+	*done = nr;
+	return 0;
+}
+
+static int local_reset(struct host_as *as)
+{
+	void *p = mmap((void *)as->base, as->size, PROT_NONE,
+		       RESERVE_FLAGS | MAP_FIXED, -1, 0);
+
+	return p == MAP_FAILED ? -errno : 0;
+}
+
+static void local_destroy(struct host_as *as)
+{
+	munmap((void *)as->base, as->size);
+}
+
+static const struct host_backend local_backend = {
+	.name = "local",
+	.apply = local_apply,
+	.reset = local_reset,
+	.destroy = local_destroy,
+};
+
+struct host_as *host_as_new_local(struct phys *phys, uint64_t size)
+{
+	struct host_as *as;
+	void *base;
+
+	if (!size || size & ~PAGE_MASK) {
+		errno = EINVAL;
+		return NULL;
+	}
+	as = calloc(1, sizeof(*as));
+	if (!as)
+		return NULL;
+	base = mmap(NULL, size, PROT_NONE, RESERVE_FLAGS, -1, 0);
+	if (base == MAP_FAILED) {
+		free(as);
+		return NULL;
+	}
+	as->backend = &local_backend;
+	as->phys = phys;
+	as->size = size;
+	as->base = (uintptr_t)base;
+	host_as_register(as);
+	return as;
+}

@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * umm: a user-mode-Linux-style guest memory manager.
+ *
+ * A guest's "physical" memory is one memfd (struct umm_phys). A guest address
+ * space (struct umm_mm) is a window of this process, reserved PROT_NONE,
+ * whose pages are mapped from that file on demand: guest code touches
+ * umm_host_addr(mm, va), the host raises SIGSEGV, umm runs the guest fault
+ * and maps the page, the access is retried.
+ *
+ * Guest calls take Linux's constants (PROT_*, MAP_*) and return what the
+ * Linux system call would: a value >= 0, or -errno. The guest behaves as an
+ * unprivileged Linux process: addresses below 64 KiB (mmap_min_addr) are
+ * refused with -EPERM.
+ *
+ * Constructors return NULL and set errno on failure.
+ */
+#ifndef UMM_H
+#define UMM_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct umm_phys;
+struct umm_mm;
+struct umm_file;
+
+#define UMM_PAGE_SIZE 4096ULL
+
+/* Physical memory: a sparse memfd of @bytes (rounded up to pages). */
+struct umm_phys *umm_phys_new(uint64_t bytes);
+void umm_phys_put(struct umm_phys *phys);
+uint64_t umm_phys_frames_free(struct umm_phys *phys);
+uint64_t umm_phys_frames_total(struct umm_phys *phys);
+
+/*
+ * A guest address space on the local backend: guest addresses
+ * [0, task_size) live at umm_host_addr(mm, 0) + va in this process.
+ * task_size is rounded up to a page; it must lie in [1 MiB, 2^47).
+ */
+struct umm_mm *umm_mm_new(struct umm_phys *phys, uint64_t task_size);
+void umm_mm_put(struct umm_mm *mm);
+void *umm_host_addr(struct umm_mm *mm, uint64_t va);
+
+/*
+ * Pages allocated around an anonymous write fault (aligned block, within
+ * the vma), and present file pages mapped around a file fault, in one host
+ * operation. 1 turns fault-around off. Default 16. Returns 0 or -EINVAL
+ * (nr_pages must be a power of two in [1, 512]).
+ */
+int umm_mm_set_fault_around(struct umm_mm *mm, unsigned int nr_pages);
+
+/* Files: shmem (read/write, zero-filled) or a read-only host file. */
+struct umm_file *umm_shmem_new(struct umm_phys *phys, uint64_t size);
+struct umm_file *umm_file_open(struct umm_phys *phys, const char *host_path);
+/* 0, -EINVAL (read-only file), -EFBIG (size too large). */
+int umm_file_truncate(struct umm_file *file, uint64_t size);
+uint64_t umm_file_size(struct umm_file *file);
+void umm_file_put(struct umm_file *file);
+
+/* Guest memory calls: Linux's arguments and results. */
+long umm_mmap(struct umm_mm *mm, uint64_t addr, uint64_t len, int prot,
+	      int flags, struct umm_file *file, uint64_t off);
+int umm_munmap(struct umm_mm *mm, uint64_t addr, uint64_t len);
+int umm_mprotect(struct umm_mm *mm, uint64_t addr, uint64_t len, int prot);
+/* Linux's brk: the new break, or the old one when the change is refused. */
+long umm_brk(struct umm_mm *mm, uint64_t brk);
+
+/*
+ * Run guest code: fn(arg) on this thread. Guest faults are handled as they
+ * come. Returns 0 when fn returned; otherwise the guest signal (SIGSEGV or
+ * SIGBUS) that a fault the guest mm refused raised, with fault->si_signo,
+ * fault->si_code as Linux sets them and fault->si_addr the guest address.
+ * fn is abandoned at the faulting access (siglongjmp), so it must not hold
+ * locks or own resources it has not released. Safe from several threads.
+ */
+int umm_guest_call(struct umm_mm *mm, void (*fn)(void *), void *arg,
+		   siginfo_t *fault);
+
+/* The guest's mappings in /proc/PID/maps format. 0 or -errno. */
+int umm_maps(struct umm_mm *mm, FILE *out);
+
+/* What an mm did: faults by kind and what it cost the host. */
+struct umm_stats {
+	uint64_t fault_anon_zero;	/* read fault mapped the zero page */
+	uint64_t fault_anon;		/* fresh anonymous frames */
+	uint64_t fault_file;		/* file page mapped (shared or read) */
+	uint64_t fault_cow;		/* private copy made on write */
+	uint64_t fault_wp_reuse;	/* write fault reused the frame */
+	uint64_t fault_dirty;		/* write to a clean writable page */
+	uint64_t fault_host_miss;	/* pte was fine, host had dropped it */
+	uint64_t fault_sigsegv;
+	uint64_t fault_sigbus;
+	uint64_t pages_faulted_around;	/* neighbours mapped with a fault */
+	uint64_t host_ops;		/* operations queued */
+	uint64_t host_syscalls;		/* system calls that carried them */
+	uint64_t host_resets;		/* times every host mapping was dropped */
+	uint64_t guest_vmas;
+};
+void umm_mm_stats(struct umm_mm *mm, struct umm_stats *stats);
+
+/*
+ * Host VMAs this mm's window holds now, read from /proc/self/maps: the
+ * mappings of guest pages, not counting the PROT_NONE reservation.
+ * -errno on failure.
+ */
+long umm_host_vmas(struct umm_mm *mm);
+
+/*
+ * The host VMA budget shared by every window of this process. Host mappings
+ * are a cache: when a flush would take the process past the budget, every
+ * window's mappings are dropped and refilled by later faults. Default: half
+ * of vm.max_map_count. 0 or -EINVAL (below 64).
+ */
+int umm_set_host_vma_budget(unsigned long nr_vmas);
+unsigned long umm_host_vma_budget(void);
+
+const char *umm_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* UMM_H */

@@ -1,0 +1,360 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Files and their page cache: shmem files (zero-filled, read/write) and
+ * read-only host files whose pages are read into frames on first use. The
+ * cache holds one reference to each of its frames; each pte mapping a frame
+ * holds another.
+ *
+ * Lock order: mm->lock, then file->lock. Truncation therefore never holds
+ * file->lock while it takes an mm's lock: it publishes the new size first
+ * (so no fault maps past it again), then zaps each mm, then frees the cache.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "mm/internal.h"
+
+#define LEAF_PAGES PTRS_PER_TABLE
+
+static struct file *file_alloc(struct mem *mem, const char *name)
+{
+	struct file *file = calloc(1, sizeof(*file));
+
+	if (!file)
+		return NULL;
+	file->name = strdup(name);
+	if (!file->name) {
+		free(file);
+		return NULL;
+	}
+	file->mem = mem;
+	mem_get(mem);
+	file->refcount = 1;
+	file->host_fd = -1;
+	pthread_mutex_init(&file->lock, NULL);
+	return file;
+}
+
+struct file *file_shmem_new(struct mem *mem, uint64_t size)
+{
+	struct file *file;
+
+	if (size > (FILE_MAX_PAGES << PAGE_SHIFT)) {
+		errno = EFBIG;
+		return NULL;
+	}
+	file = file_alloc(mem, "/memfd:umm-shmem (deleted)");
+	if (!file)
+		return NULL;
+	file->size = size;
+	file->writable = true;
+	return file;
+}
+
+struct file *file_host_open(struct mem *mem, const char *path)
+{
+	struct file *file;
+	struct stat st;
+	int fd, err;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	if (fstat(fd, &st) < 0)
+		goto out_close;
+	if (!S_ISREG(st.st_mode)) {
+		errno = S_ISDIR(st.st_mode) ? EISDIR : EACCES;
+		goto out_close;
+	}
+	if ((uint64_t)st.st_size > (FILE_MAX_PAGES << PAGE_SHIFT)) {
+		errno = EFBIG;
+		goto out_close;
+	}
+	file = file_alloc(mem, path);
+	if (!file)
+		goto out_close;
+	file->host_fd = fd;
+	file->size = (uint64_t)st.st_size;
+	file->dev = st.st_dev;
+	file->ino = st.st_ino;
+	return file;
+
+out_close:
+	err = errno;
+	close(fd);
+	errno = err;
+	return NULL;
+}
+
+void file_get(struct file *file)
+{
+	__atomic_add_fetch(&file->refcount, 1, __ATOMIC_RELAXED);
+}
+
+uint64_t file_size(struct file *file)
+{
+	uint64_t size;
+
+	pthread_mutex_lock(&file->lock);
+	size = file->size;
+	pthread_mutex_unlock(&file->lock);
+	return size;
+}
+
+static uint32_t *cache_slot(struct file *file, uint64_t pgoff, bool alloc)
+{
+	uint64_t leaf = pgoff / LEAF_PAGES;
+
+	if (leaf >= file->nr_leaves) {
+		uint64_t n = file->nr_leaves ? file->nr_leaves : 1;
+		uint32_t **c;
+
+		if (!alloc)
+			return NULL;
+		while (n <= leaf)
+			n *= 2;
+		c = realloc(file->cache, n * sizeof(*c));
+		if (!c)
+			return NULL;
+		memset(c + file->nr_leaves, 0,
+		       (n - file->nr_leaves) * sizeof(*c));
+		file->cache = c;
+		file->nr_leaves = n;
+	}
+	if (!file->cache[leaf]) {
+		if (!alloc)
+			return NULL;
+		file->cache[leaf] = calloc(LEAF_PAGES, sizeof(uint32_t));
+		if (!file->cache[leaf])
+			return NULL;
+	}
+	return &file->cache[leaf][pgoff % LEAF_PAGES];
+}
+
+/* Fill a new frame with the file's page @pgoff. Context: file->lock. */
+static int read_page_locked(struct file *file, uint64_t pgoff, uint32_t pfn)
+{
+	uint8_t *dst = phys_kaddr(file->mem->phys, pfn);
+	uint64_t done = 0;
+
+	while (done < PAGE_SIZE) {
+		ssize_t n = pread(file->host_fd, dst + done, PAGE_SIZE - done,
+				  (off_t)((pgoff << PAGE_SHIFT) + done));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -EIO;
+		if (n == 0)	/* the rest of the frame stays zero */
+			break;
+		done += (uint64_t)n;
+	}
+	return 0;
+}
+
+int file_get_page(struct file *file, uint64_t pgoff, uint32_t *pfnp)
+{
+	uint32_t *slot, hint = 0, pfn;
+	int err = 0;
+
+	pthread_mutex_lock(&file->lock);
+	if (pgoff >= file_pages(file)) {
+		err = -EFAULT;
+		goto out;
+	}
+	slot = cache_slot(file, pgoff, true);
+	if (!slot) {
+		err = -ENOMEM;
+		goto out;
+	}
+	if (*slot) {
+		phys_get(file->mem->phys, *slot);
+		*pfnp = *slot;
+		goto out;
+	}
+	if (pgoff) {
+		uint32_t *prev = cache_slot(file, pgoff - 1, false);
+
+		if (prev && *prev)
+			hint = *prev + 1;
+	}
+	if (!phys_alloc(file->mem->phys, hint, 1, &pfn)) {
+		err = -ENOMEM;
+		goto out;
+	}
+	pfn_page(file->mem, pfn)->flags = 0;
+	if (file->host_fd >= 0) {
+		err = read_page_locked(file, pgoff, pfn);
+		if (err) {
+			phys_put(file->mem->phys, pfn);
+			goto out;
+		}
+	}
+	*slot = pfn;
+	phys_get(file->mem->phys, pfn);
+	*pfnp = pfn;
+out:
+	pthread_mutex_unlock(&file->lock);
+	return err;
+}
+
+void file_find_pages(struct file *file, uint64_t pgoff, unsigned int nr,
+		     uint32_t *pfns)
+{
+	unsigned int i;
+
+	pthread_mutex_lock(&file->lock);
+	for (i = 0; i < nr; i++) {
+		uint32_t *slot = pgoff + i < file_pages(file) ?
+					 cache_slot(file, pgoff + i, false) :
+					 NULL;
+
+		pfns[i] = slot ? *slot : 0;
+		if (pfns[i])
+			phys_get(file->mem->phys, pfns[i]);
+	}
+	pthread_mutex_unlock(&file->lock);
+}
+
+void file_link_vma(struct file *file, struct vma *vma)
+{
+	pthread_mutex_lock(&file->lock);
+	vma->file_prev = NULL;
+	vma->file_next = file->vmas;
+	if (file->vmas)
+		file->vmas->file_prev = vma;
+	file->vmas = vma;
+	pthread_mutex_unlock(&file->lock);
+}
+
+void file_unlink_vma(struct file *file, struct vma *vma)
+{
+	pthread_mutex_lock(&file->lock);
+	if (vma->file_prev)
+		vma->file_prev->file_next = vma->file_next;
+	else
+		file->vmas = vma->file_next;
+	if (vma->file_next)
+		vma->file_next->file_prev = vma->file_prev;
+	pthread_mutex_unlock(&file->lock);
+}
+
+/* Drop the cache from page @from on. Context: file->lock held. */
+static void cache_drop_locked(struct file *file, uint64_t from)
+{
+	uint64_t leaf;
+	unsigned int i;
+
+	for (leaf = from / LEAF_PAGES; leaf < file->nr_leaves; leaf++) {
+		uint32_t *l = file->cache[leaf];
+
+		if (!l)
+			continue;
+		for (i = 0; i < LEAF_PAGES; i++) {
+			if (leaf * LEAF_PAGES + i < from || !l[i])
+				continue;
+			phys_put(file->mem->phys, l[i]);
+			l[i] = 0;
+		}
+		if (leaf * LEAF_PAGES >= from) {
+			free(l);
+			file->cache[leaf] = NULL;
+		}
+	}
+}
+
+/* Zap the pages from @pgoff on in every vma of @mm mapping @file. */
+static void zap_file_pages(struct mm *mm, struct file *file, uint64_t pgoff)
+{
+	unsigned int i;
+
+	mm_lock(mm);
+	for (i = 0; i < mm->nr_vmas; i++) {
+		struct vma *vma = mm->vmas[i];
+		uint64_t start;
+
+		if (vma->file != file || vma_pgoff(vma, vma->end) <= pgoff)
+			continue;
+		start = pgoff > vma->pgoff ?
+				vma->start + ((pgoff - vma->pgoff) << PAGE_SHIFT) :
+				vma->start;
+		/* Private copies go too, as Linux's truncate does. */
+		zap_range_locked(mm, vma, start, vma->end);
+	}
+	mm_sync_locked(mm);
+	mm_unlock(mm);
+}
+
+int file_truncate(struct file *file, uint64_t size)
+{
+	struct mm **mms = NULL;
+	unsigned int nr = 0, i;
+	uint64_t old_pages, new_pages;
+	struct vma *vma;
+
+	if (!file->writable)
+		return -EINVAL;
+	if (size > (FILE_MAX_PAGES << PAGE_SHIFT))
+		return -EFBIG;
+	pthread_mutex_lock(&file->lock);
+	old_pages = file_pages(file);
+	if (size < file->size && size & ~PAGE_MASK) {
+		uint32_t *slot = cache_slot(file, size >> PAGE_SHIFT, false);
+
+		if (slot && *slot)	/* the tail of the last page reads 0 */
+			memset((uint8_t *)phys_kaddr(file->mem->phys, *slot) +
+				       (size & ~PAGE_MASK),
+			       0, PAGE_SIZE - (size & ~PAGE_MASK));
+	}
+	file->size = size;
+	new_pages = file_pages(file);
+	if (new_pages < old_pages) {
+		for (vma = file->vmas; vma; vma = vma->file_next)
+			nr++;
+		mms = calloc(nr ? nr : 1, sizeof(*mms));
+		nr = 0;
+		for (vma = file->vmas; mms && vma; vma = vma->file_next) {
+			for (i = 0; i < nr && mms[i] != vma->mm; i++)
+				;
+			/* An mm being torn down unmaps its vmas anyway. */
+			if (i == nr && mm_tryget(vma->mm))
+				mms[nr++] = vma->mm;
+		}
+	}
+	pthread_mutex_unlock(&file->lock);
+	if (new_pages >= old_pages)
+		return 0;
+	BUG_ON(!mms);
+	for (i = 0; i < nr; i++) {
+		zap_file_pages(mms[i], file, new_pages);
+		mm_put(mms[i]);
+	}
+	free(mms);
+	pthread_mutex_lock(&file->lock);
+	cache_drop_locked(file, file_pages(file));
+	pthread_mutex_unlock(&file->lock);
+	return 0;
+}
+
+void file_put(struct file *file)
+{
+	uint64_t leaf;
+
+	if (!file || __atomic_sub_fetch(&file->refcount, 1, __ATOMIC_ACQ_REL))
+		return;
+	BUG_ON(file->vmas);
+	cache_drop_locked(file, 0);
+	for (leaf = 0; leaf < file->nr_leaves; leaf++)
+		free(file->cache[leaf]);
+	free(file->cache);
+	if (file->host_fd >= 0)
+		close(file->host_fd);
+	pthread_mutex_destroy(&file->lock);
+	mem_put(file->mem);
+	free(file->name);
+	free(file);
+}

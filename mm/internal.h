@@ -1,0 +1,189 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef UMM_MM_INTERNAL_H
+#define UMM_MM_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "arch/pgtable.h"
+#include "arch/tlb.h"
+#include "host/host.h"
+#include "mm/mm.h"
+
+/* vm_flags: Linux's values, so VM_MAY* == VM_* << 4 holds. */
+#define VM_NONE		0x00000000UL
+#define VM_READ		0x00000001UL
+#define VM_WRITE	0x00000002UL
+#define VM_EXEC		0x00000004UL
+#define VM_SHARED	0x00000008UL
+#define VM_MAYREAD	0x00000010UL
+#define VM_MAYWRITE	0x00000020UL
+#define VM_MAYEXEC	0x00000040UL
+#define VM_MAYSHARE	0x00000080UL
+#define VM_GROWSDOWN	0x00000100UL
+#define VM_DONTCOPY	0x00020000UL
+#define VM_NORESERVE	0x00200000UL
+#define VM_WIPEONFORK	0x02000000UL
+#define VM_ACCESS_FLAGS (VM_READ | VM_WRITE | VM_EXEC)
+
+/* Linux's sysctl_max_map_count default: a guest gets the same. */
+#define MM_MAX_MAP_COUNT 65530
+#define MM_MMAP_MIN_ADDR 65536ULL
+
+/* ---- page state: mm's view of each frame ---- */
+
+#define PG_anon			0x1
+#define PG_anon_exclusive	0x2
+
+struct page {
+	uint32_t flags;
+};
+
+struct mem {
+	struct phys *phys;
+	struct page *pages;	/* one per frame */
+	int refcount;		/* atomic: users, mms and files */
+};
+
+static inline struct page *pfn_page(struct mem *mem, uint32_t pfn)
+{
+	return &mem->pages[pfn];
+}
+
+void mem_get(struct mem *mem);
+
+/* ---- files ---- */
+
+struct file {
+	struct mem *mem;
+	int refcount;		/* atomic */
+	pthread_mutex_t lock;	/* size, cache, vmas; after mm->lock */
+	uint64_t size;
+	bool writable;		/* opened for writing (shmem) */
+	int host_fd;		/* read-only host file, or -1 */
+	char *name;
+	uint64_t dev, ino;
+	uint32_t **cache;	/* cache[i][j]: pfn of pgoff i*512+j, 0: none */
+	uint64_t nr_leaves;
+	struct vma *vmas;	/* every vma mapping this file */
+};
+
+#define FILE_MAX_PAGES (1ULL << 32)
+
+/*
+ * The frame caching @pgoff, read in or allocated as needed, with a
+ * reference for the caller. 0, -EFAULT (past end of file: SIGBUS) or
+ * -ENOMEM. Context: takes file->lock.
+ */
+int file_get_page(struct file *file, uint64_t pgoff, uint32_t *pfn);
+/*
+ * For @nr pages from @pgoff: the cached frame with a reference taken, or 0
+ * where none is cached (or past the end). Context: takes file->lock.
+ */
+void file_find_pages(struct file *file, uint64_t pgoff, unsigned int nr,
+		     uint32_t *pfns);
+void file_link_vma(struct file *file, struct vma *vma);
+void file_unlink_vma(struct file *file, struct vma *vma);
+static inline uint64_t file_pages(const struct file *file)
+{
+	return (file->size + PAGE_SIZE - 1) >> PAGE_SHIFT;
+}
+
+/* ---- vmas ---- */
+
+struct vma {
+	uint64_t start, end;	/* [start, end) */
+	unsigned long flags;
+	uint64_t pgoff;		/* file page of start; anon: start >> 12 */
+	struct file *file;
+	struct mm *mm;
+	struct vma *file_prev, *file_next; /* file->vmas, under file->lock */
+};
+
+/* The pte protection bits a vma's flags give its pages. */
+pte_t vma_pte_prot(unsigned long vm_flags, bool writable_page);
+static inline bool vma_is_anon(const struct vma *vma) { return !vma->file; }
+static inline bool vma_is_shared(const struct vma *vma)
+{
+	return vma->flags & VM_SHARED;
+}
+static inline uint64_t vma_pgoff(const struct vma *vma, uint64_t va)
+{
+	return vma->pgoff + ((va - vma->start) >> PAGE_SHIFT);
+}
+
+/* ---- the mm ---- */
+
+struct mm_counters {
+	uint64_t fault_anon_zero, fault_anon, fault_file, fault_cow;
+	uint64_t fault_wp_reuse, fault_dirty, fault_host_miss;
+	uint64_t fault_sigsegv, fault_sigbus, pages_faulted_around;
+};
+
+/* Frames to drop once the host no longer maps them (after tlb_sync). */
+struct gather {
+	uint32_t *pfns;
+	unsigned int nr, cap;
+};
+
+struct mm {
+	struct mem *mem;
+	struct host_as *as;
+	int refcount;			/* atomic */
+	/*
+	 * lock: protects everything below, the page tables and the host
+	 * queue of @as. Taken by guest calls and by the fault handler; the
+	 * fault handler is never entered with it held (guest code holds no
+	 * umm lock, kernel code never touches a window). Before file->lock.
+	 */
+	pthread_mutex_t lock;
+	struct pgtable pt;
+	struct vma **vmas;		/* sorted by start, disjoint */
+	unsigned int nr_vmas, cap_vmas;
+	uint64_t task_size, mmap_base;
+	uint64_t start_brk, brk;
+	unsigned int fault_around;	/* pages, power of two */
+	struct gather gather;
+	struct mm_counters count;
+};
+
+/* A reference unless the mm is already being torn down. */
+bool mm_tryget(struct mm *mm);
+void mm_lock(struct mm *mm);
+void mm_unlock(struct mm *mm);
+/* Carry out the host queue, then drop the gathered frames. */
+void mm_sync_locked(struct mm *mm);
+
+/* vma.c. Context for all: mm->lock held. */
+/* Index of the first vma ending above @addr (nr_vmas if none). */
+unsigned int vma_index(struct mm *mm, uint64_t addr);
+/* The vma containing @addr, or NULL. */
+struct vma *vma_lookup(struct mm *mm, uint64_t addr);
+struct vma *vma_new(struct mm *mm, uint64_t start, uint64_t end,
+		    unsigned long flags, struct file *file, uint64_t pgoff);
+/* Put @vma in the tree (it overlaps nothing). 0 or -ENOMEM. */
+int vma_insert(struct mm *mm, struct vma *vma);
+/* Take the vma at @idx out of the tree and free it. */
+void vma_remove(struct mm *mm, unsigned int idx);
+/* Split the vma at @idx at @addr (inside it). 0 or -ENOMEM. */
+int vma_split(struct mm *mm, unsigned int idx, uint64_t addr);
+/* Merge the vma at @idx with compatible neighbours; its new index. */
+unsigned int vma_merge(struct mm *mm, unsigned int idx);
+
+/* memory.c. Context: mm->lock held. */
+/* A fault without syncing; 0 or the guest signal. */
+int handle_fault_locked(struct mm *mm, uint64_t va, int access,
+			int *si_code);
+/* Empty the ptes of [start, end) in @vma, gathering frames to drop. */
+void zap_range_locked(struct mm *mm, struct vma *vma, uint64_t start,
+		      uint64_t end);
+/* Fault in [start, end) of @vma as MAP_POPULATE does. */
+void populate_range_locked(struct mm *mm, struct vma *vma, uint64_t start,
+			   uint64_t end);
+void gather_add(struct gather *g, uint32_t pfn);
+
+/* mmap.c */
+int do_munmap_locked(struct mm *mm, uint64_t start, uint64_t end);
+
+#endif

@@ -1,0 +1,356 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The fault path and the unmapping of pages.
+ *
+ * A guest fault is handled in three steps: judge the access against the vma,
+ * fix the pte (allocate, share, copy, or only mark it accessed/dirty), then
+ * queue host operations for the block of ptes around it (fault-around) so
+ * the neighbours need no fault of their own. The caller syncs.
+ *
+ * Anonymous write faults allocate frames for every empty (or zero-page) pte
+ * of the aligned fault-around block at once, contiguous in the file so the
+ * host maps the whole block with one mmap and fills its page tables then
+ * (MAP_POPULATE): a host fault costs more than the allocation it saves.
+ *
+ * Context for everything here: mm->lock held.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+
+#include "mm/internal.h"
+
+struct fault {
+	struct mm *mm;
+	struct vma *vma;
+	uint64_t va;
+	int access;
+	pte_t *ptep;
+	/* the fault-around block: [start, end), ptes[0] maps start */
+	uint64_t start, end;
+	pte_t *ptes;
+};
+
+static void fault_block(struct fault *vmf)
+{
+	uint64_t size = (uint64_t)vmf->mm->fault_around << PAGE_SHIFT;
+
+	vmf->start = vmf->va & ~(size - 1);
+	vmf->end = vmf->start + size;
+	if (vmf->start < vmf->vma->start)
+		vmf->start = vmf->vma->start;
+	if (vmf->end > vmf->vma->end)
+		vmf->end = vmf->vma->end;
+	/* The block lies within one pte table: size <= 512 pages, aligned. */
+	vmf->ptes = vmf->ptep - ((vmf->va - vmf->start) >> PAGE_SHIFT);
+}
+
+static unsigned int block_pages(const struct fault *vmf)
+{
+	return (unsigned int)((vmf->end - vmf->start) >> PAGE_SHIFT);
+}
+
+static bool pte_is_zero_page(pte_t pte)
+{
+	return pte_present(pte) && pte_special(pte) &&
+	       pte_pfn(pte) == PHYS_ZERO_PFN;
+}
+
+/* A frame to follow the page before @va, so runs stay contiguous. */
+static uint32_t anon_hint(struct fault *vmf, unsigned int idx)
+{
+	uint64_t va = vmf->start + ((uint64_t)idx << PAGE_SHIFT);
+	pte_t *prev;
+
+	if (va <= vmf->vma->start)
+		return 0;
+	prev = idx ? &vmf->ptes[idx - 1] :
+		     pte_lookup(&vmf->mm->pt, va - PAGE_SIZE);
+	if (!prev || !pte_present(*prev) || pte_special(*prev))
+		return 0;
+	return pte_pfn(*prev) + 1;
+}
+
+static void page_set_anon(struct mm *mm, uint32_t pfn)
+{
+	pfn_page(mm->mem, pfn)->flags = PG_anon | PG_anon_exclusive;
+}
+
+/*
+ * Write to an anonymous page that is empty or the zero page: fresh frames
+ * for it and for every such pte of the block. Returns 0 or -ENOMEM.
+ */
+static int do_anonymous_write(struct fault *vmf)
+{
+	unsigned int i, n = 0, want = 0, first = ~0U, got;
+	uint32_t pfns[PTRS_PER_TABLE];
+	pte_t prot = vma_pte_prot(vmf->vma->flags, true) | _PAGE_ACCESSED |
+		     _PAGE_DIRTY;
+
+	for (i = 0; i < block_pages(vmf); i++) {
+		pte_t pte = vmf->ptes[i];
+
+		if (pte_none(pte) || pte_is_zero_page(pte)) {
+			if (first == ~0U)
+				first = i;
+			want++;
+		}
+	}
+	got = phys_alloc(vmf->mm->mem->phys, anon_hint(vmf, first), want, pfns);
+	if (got < want) {
+		/* Memory is short: only the page the guest touched. */
+		if (got > 1)
+			phys_put_many(vmf->mm->mem->phys, pfns + 1, got - 1);
+		if (!got)
+			return -ENOMEM;
+		page_set_anon(vmf->mm, pfns[0]);
+		*vmf->ptep = pte_mk(pfns[0], prot);
+		vmf->mm->count.fault_anon++;
+		return 0;
+	}
+	for (i = 0; i < block_pages(vmf); i++) {
+		pte_t pte = vmf->ptes[i];
+
+		if (!pte_none(pte) && !pte_is_zero_page(pte))
+			continue;
+		page_set_anon(vmf->mm, pfns[n]);
+		vmf->ptes[i] = pte_mk(pfns[n++], prot);
+	}
+	vmf->mm->count.fault_anon++;
+	vmf->mm->count.pages_faulted_around += got - 1;
+	return 0;
+}
+
+/* Read of an empty anonymous page: the zero page, for the block. */
+static void do_anonymous_read(struct fault *vmf)
+{
+	pte_t zero = pte_mk(PHYS_ZERO_PFN,
+			    vma_pte_prot(vmf->vma->flags, false) & ~_PAGE_RW) |
+		     _PAGE_SPECIAL | _PAGE_ACCESSED;
+	unsigned int i, n = 0;
+
+	for (i = 0; i < block_pages(vmf); i++) {
+		if (pte_none(vmf->ptes[i])) {
+			vmf->ptes[i] = zero;
+			n++;
+		}
+	}
+	vmf->mm->count.fault_anon_zero++;
+	vmf->mm->count.pages_faulted_around += n - 1;
+}
+
+/* A private copy of @src for a write; 0 or -ENOMEM. */
+static int copy_page_to_new(struct fault *vmf, uint32_t src)
+{
+	struct phys *phys = vmf->mm->mem->phys;
+	uint32_t pfn;
+
+	if (!phys_alloc(phys, anon_hint(vmf, (unsigned int)((vmf->va -
+				vmf->start) >> PAGE_SHIFT)), 1, &pfn))
+		return -ENOMEM;
+	memcpy(phys_kaddr(phys, pfn), phys_kaddr(phys, src), PAGE_SIZE);
+	page_set_anon(vmf->mm, pfn);
+	*vmf->ptep = pte_mk(pfn, vma_pte_prot(vmf->vma->flags, true)) |
+		     _PAGE_ACCESSED | _PAGE_DIRTY;
+	vmf->mm->count.fault_cow++;
+	return 0;
+}
+
+/* Map the cached pages of the file around a file fault. */
+static void file_fault_around(struct fault *vmf, pte_t prot)
+{
+	uint32_t pfns[PTRS_PER_TABLE];
+	unsigned int i, n = block_pages(vmf);
+
+	if (n <= 1)
+		return;
+	file_find_pages(vmf->vma->file, vma_pgoff(vmf->vma, vmf->start), n,
+			pfns);
+	for (i = 0; i < n; i++) {
+		if (!pfns[i])
+			continue;
+		if (!pte_none(vmf->ptes[i])) {
+			phys_put(vmf->mm->mem->phys, pfns[i]);
+			continue;
+		}
+		vmf->ptes[i] = pte_mk(pfns[i], prot) | _PAGE_ACCESSED;
+		vmf->mm->count.pages_faulted_around++;
+	}
+}
+
+/* An empty pte of a file vma. 0, -EFAULT (past EOF) or -ENOMEM. */
+static int do_file_fault(struct fault *vmf)
+{
+	struct vma *vma = vmf->vma;
+	uint32_t pfn;
+	pte_t prot;
+	int err;
+
+	err = file_get_page(vma->file, vma_pgoff(vma, vmf->va), &pfn);
+	if (err)
+		return err;
+	if ((vmf->access & PROT_WRITE) && !vma_is_shared(vma)) {
+		err = copy_page_to_new(vmf, pfn);
+		phys_put(vmf->mm->mem->phys, pfn);	/* never mapped */
+		return err;
+	}
+	prot = vma_pte_prot(vma->flags, false);
+	*vmf->ptep = pte_mk(pfn, prot) | _PAGE_ACCESSED |
+		     ((vmf->access & PROT_WRITE) ? _PAGE_DIRTY : 0);
+	vmf->mm->count.fault_file++;
+	file_fault_around(vmf, prot);
+	return 0;
+}
+
+/* Write to a present, write-protected page of a writable private vma. */
+static int do_wp_page(struct fault *vmf)
+{
+	pte_t pte = *vmf->ptep;
+	uint32_t pfn = pte_pfn(pte);
+	struct page *page;
+	int err;
+
+	if (pte_is_zero_page(pte))
+		return do_anonymous_write(vmf);
+	page = pfn_page(vmf->mm->mem, pfn);
+	if ((page->flags & PG_anon) &&
+	    phys_refcount(vmf->mm->mem->phys, pfn) == 1) {
+		page->flags |= PG_anon_exclusive;
+		*vmf->ptep = pte_mkwrite(pte_mkdirty(pte_mkyoung(pte)));
+		vmf->mm->count.fault_wp_reuse++;
+		return 0;
+	}
+	err = copy_page_to_new(vmf, pfn);
+	if (!err)
+		gather_add(&vmf->mm->gather, pfn); /* dropped after sync */
+	return err;
+}
+
+/* Present pte, access allowed: the host lacks it or it was clean/old. */
+static void do_host_refill(struct fault *vmf)
+{
+	pte_t pte = *vmf->ptep;
+	pte_t new = pte_mkyoung(pte);
+	unsigned int i;
+
+	if (vmf->access & PROT_WRITE)
+		new = pte_mkdirty(new);
+	if (new != pte) {
+		*vmf->ptep = new;
+		if ((vmf->access & PROT_WRITE) && !pte_dirty(pte))
+			vmf->mm->count.fault_dirty++;
+		return;
+	}
+	/* The host dropped it: likely its neighbours too. */
+	vmf->mm->count.fault_host_miss++;
+	for (i = 0; i < block_pages(vmf); i++) {
+		pte_t p = vmf->ptes[i];
+
+		if (pte_present(p) && pte_young(p))
+			vmf->ptes[i] = p | _PAGE_NEWPAGE;
+	}
+}
+
+static bool vma_allows(const struct vma *vma, int access)
+{
+	if (access & PROT_WRITE)
+		return vma->flags & VM_WRITE;
+	if (access & PROT_EXEC)
+		return vma->flags & VM_EXEC;
+	return vma->flags & VM_ACCESS_FLAGS;
+}
+
+static int fault_signal(struct mm *mm, int sig, int code, int *si_code)
+{
+	if (sig == SIGSEGV)
+		mm->count.fault_sigsegv++;
+	else
+		mm->count.fault_sigbus++;
+	*si_code = code;
+	return sig;
+}
+
+int handle_fault_locked(struct mm *mm, uint64_t va, int access, int *si_code)
+{
+	struct fault vmf = { .mm = mm, .va = va & PAGE_MASK,
+			     .access = access };
+	pte_t pte;
+	int err = 0;
+
+	vmf.vma = va < mm->task_size ? vma_lookup(mm, va) : NULL;
+	if (!vmf.vma)
+		return fault_signal(mm, SIGSEGV, SEGV_MAPERR, si_code);
+	if (!vma_allows(vmf.vma, access))
+		return fault_signal(mm, SIGSEGV, SEGV_ACCERR, si_code);
+	vmf.ptep = pte_alloc(&mm->pt, vmf.va);
+	if (!vmf.ptep)
+		return fault_signal(mm, SIGBUS, BUS_ADRERR, si_code);
+	fault_block(&vmf);
+	pte = *vmf.ptep;
+
+	if (pte_none(pte)) {
+		if (!vma_is_anon(vmf.vma))
+			err = do_file_fault(&vmf);
+		else if (access & PROT_WRITE)
+			err = do_anonymous_write(&vmf);
+		else
+			do_anonymous_read(&vmf);
+	} else if (pte_allows(pte, access)) {
+		do_host_refill(&vmf);
+	} else if ((access & PROT_WRITE) && (pte & _PAGE_PRESENT) &&
+		   !vma_is_shared(vmf.vma)) {
+		err = do_wp_page(&vmf);
+	} else {
+		return fault_signal(mm, SIGSEGV, SEGV_ACCERR, si_code);
+	}
+	if (err)	/* past the end of the file, or out of memory */
+		return fault_signal(mm, SIGBUS, BUS_ADRERR, si_code);
+	tlb_update_range(&mm->pt, mm->as, vmf.start, vmf.end, TLB_POPULATE);
+	return 0;
+}
+
+static int zap_ptes(pte_t *ptes, uint64_t va, unsigned int nr, void *arg)
+{
+	struct mm *mm = arg;
+	unsigned int i;
+
+	for (i = 0; i < nr; i++) {
+		pte_t pte = ptes[i];
+
+		if (pte_none(pte))
+			continue;
+		if (pte_present(pte) && !pte_special(pte))
+			gather_add(&mm->gather, pte_pfn(pte));
+		ptes[i] = 0;
+	}
+	return 0;
+}
+
+void zap_range_locked(struct mm *mm, struct vma *vma, uint64_t start,
+		      uint64_t end)
+{
+	(void)vma;
+	pgtable_walk(&mm->pt, start, end, false, zap_ptes, mm);
+	tlb_zap_range(mm->as, start, end);
+}
+
+void populate_range_locked(struct mm *mm, struct vma *vma, uint64_t start,
+			   uint64_t end)
+{
+	int access = PROT_READ;
+	uint64_t va;
+	int code;
+
+	if ((vma->flags & (VM_WRITE | VM_SHARED)) == VM_WRITE)
+		access = PROT_WRITE;
+	if (!(vma->flags & VM_ACCESS_FLAGS))
+		return;
+	for (va = start; va < end; va += PAGE_SIZE) {
+		pte_t *ptep = pte_lookup(&mm->pt, va);
+
+		if (ptep && pte_allows(*ptep, access))
+			continue;
+		if (handle_fault_locked(mm, va, access, &code))
+			break;	/* as Linux: populate errors are ignored */
+	}
+}

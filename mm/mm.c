@@ -1,0 +1,207 @@
+// SPDX-License-Identifier: MIT
+/* The mm object, guest physical memory, and the lock and sync around them. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mm/internal.h"
+
+static __thread int mm_locks_held;
+
+struct mem *mem_new(uint64_t bytes)
+{
+	struct mem *mem = calloc(1, sizeof(*mem));
+	int err;
+
+	if (!mem)
+		return NULL;
+	mem->phys = phys_new(bytes);
+	if (!mem->phys)
+		goto out_free;
+	mem->pages = calloc(phys_nr_frames(mem->phys) + 1, sizeof(*mem->pages));
+	if (!mem->pages)
+		goto out_phys;
+	mem->refcount = 1;
+	return mem;
+
+out_phys:
+	phys_free(mem->phys);
+out_free:
+	err = errno;
+	free(mem);
+	errno = err;
+	return NULL;
+}
+
+void mem_get(struct mem *mem)
+{
+	__atomic_add_fetch(&mem->refcount, 1, __ATOMIC_RELAXED);
+}
+
+void mem_put(struct mem *mem)
+{
+	if (!mem || __atomic_sub_fetch(&mem->refcount, 1, __ATOMIC_ACQ_REL))
+		return;
+	phys_free(mem->phys);
+	free(mem->pages);
+	free(mem);
+}
+
+struct phys *mem_phys(struct mem *mem)
+{
+	return mem->phys;
+}
+
+struct mm *mm_new(struct mem *mem, struct host_as *as, uint64_t task_size)
+{
+	struct mm *mm;
+
+	if (task_size < (1ULL << 20) || task_size >= (1ULL << 47) ||
+	    task_size & ~PAGE_MASK || as->size < task_size) {
+		errno = EINVAL;
+		return NULL;
+	}
+	mm = calloc(1, sizeof(*mm));
+	if (!mm)
+		return NULL;
+	if (pgtable_init(&mm->pt)) {
+		free(mm);
+		errno = ENOMEM;
+		return NULL;
+	}
+	mem_get(mem);
+	mm->mem = mem;
+	mm->as = as;
+	mm->refcount = 1;
+	pthread_mutex_init(&mm->lock, NULL);
+	mm->task_size = task_size;
+	/* Below the top, leaving room for a stack, as Linux's mmap_base. */
+	mm->mmap_base = task_size - (task_size / 8 < (128ULL << 20) ?
+					     PAGE_ALIGN(task_size / 8) :
+					     (128ULL << 20));
+	mm->start_brk = mm->brk = PAGE_ALIGN(task_size / 8);
+	mm->fault_around = 16;
+	return mm;
+}
+
+void mm_get(struct mm *mm)
+{
+	__atomic_add_fetch(&mm->refcount, 1, __ATOMIC_RELAXED);
+}
+
+bool mm_tryget(struct mm *mm)
+{
+	int old = __atomic_load_n(&mm->refcount, __ATOMIC_RELAXED);
+
+	do {
+		if (!old)
+			return false;
+	} while (!__atomic_compare_exchange_n(&mm->refcount, &old, old + 1,
+					      false, __ATOMIC_ACQUIRE,
+					      __ATOMIC_RELAXED));
+	return true;
+}
+
+void mm_put(struct mm *mm)
+{
+	if (!mm || __atomic_sub_fetch(&mm->refcount, 1, __ATOMIC_ACQ_REL))
+		return;
+	mm_lock(mm);
+	do_munmap_locked(mm, 0, mm->task_size);
+	mm_sync_locked(mm);
+	mm_unlock(mm);
+	BUG_ON(mm->nr_vmas);
+	pgtable_destroy(&mm->pt);
+	host_as_free(mm->as);
+	free(mm->vmas);
+	free(mm->gather.pfns);
+	pthread_mutex_destroy(&mm->lock);
+	mem_put(mm->mem);
+	free(mm);
+}
+
+struct host_as *mm_host_as(struct mm *mm)
+{
+	return mm->as;
+}
+
+uint64_t mm_task_size(struct mm *mm)
+{
+	return mm->task_size;
+}
+
+int mm_set_fault_around(struct mm *mm, unsigned int nr_pages)
+{
+	if (!nr_pages || nr_pages > PTRS_PER_TABLE ||
+	    (nr_pages & (nr_pages - 1)))
+		return -EINVAL;
+	mm_lock(mm);
+	mm->fault_around = nr_pages;
+	mm_unlock(mm);
+	return 0;
+}
+
+void mm_lock(struct mm *mm)
+{
+	pthread_mutex_lock(&mm->lock);
+	mm_locks_held++;
+}
+
+void mm_unlock(struct mm *mm)
+{
+	mm_locks_held--;
+	pthread_mutex_unlock(&mm->lock);
+}
+
+void gather_add(struct gather *g, uint32_t pfn)
+{
+	if (g->nr == g->cap) {
+		g->cap = g->cap ? 2 * g->cap : 256;
+		g->pfns = realloc(g->pfns, g->cap * sizeof(*g->pfns));
+		BUG_ON(!g->pfns);
+	}
+	g->pfns[g->nr++] = pfn;
+}
+
+void mm_sync_locked(struct mm *mm)
+{
+	tlb_sync(mm->as);
+	if (mm->gather.nr) {
+		phys_put_many(mm->mem->phys, mm->gather.pfns, mm->gather.nr);
+		mm->gather.nr = 0;
+	}
+}
+
+int mm_handle_fault(struct mm *mm, uint64_t va, int access, int *si_code)
+{
+	int sig;
+
+	/* A fault with an mm lock held is kernel code touching a window. */
+	BUG_ON(mm_locks_held);
+	mm_lock(mm);
+	sig = handle_fault_locked(mm, va, access, si_code);
+	mm_sync_locked(mm);
+	mm_unlock(mm);
+	return sig;
+}
+
+void mm_stats(struct mm *mm, struct umm_stats *s)
+{
+	memset(s, 0, sizeof(*s));
+	mm_lock(mm);
+	s->fault_anon_zero = mm->count.fault_anon_zero;
+	s->fault_anon = mm->count.fault_anon;
+	s->fault_file = mm->count.fault_file;
+	s->fault_cow = mm->count.fault_cow;
+	s->fault_wp_reuse = mm->count.fault_wp_reuse;
+	s->fault_dirty = mm->count.fault_dirty;
+	s->fault_host_miss = mm->count.fault_host_miss;
+	s->fault_sigsegv = mm->count.fault_sigsegv;
+	s->fault_sigbus = mm->count.fault_sigbus;
+	s->pages_faulted_around = mm->count.pages_faulted_around;
+	s->host_ops = mm->as->stats.ops;
+	s->host_syscalls = mm->as->stats.syscalls;
+	s->host_resets = mm->as->stats.resets;
+	s->guest_vmas = mm->nr_vmas;
+	mm_unlock(mm);
+}

@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * mm/: guest memory management. What um/ (and the public API) may call.
+ * Every call that takes a guest range returns what Linux's system call
+ * would: a value >= 0, or -errno.
+ */
+#ifndef UMM_MM_H
+#define UMM_MM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "host/host.h"
+#include "include/umm.h"
+
+struct mem;	/* guest physical memory: struct umm_phys */
+struct mm;
+struct file;
+
+/* NULL and errno. */
+struct mem *mem_new(uint64_t bytes);
+void mem_put(struct mem *mem);
+struct phys *mem_phys(struct mem *mem);
+
+/*
+ * A guest mm over the host space @as (which it owns from then on). NULL and
+ * errno (EINVAL for a task size outside [1 MiB, 2^47)).
+ */
+struct mm *mm_new(struct mem *mem, struct host_as *as, uint64_t task_size);
+void mm_get(struct mm *mm);
+void mm_put(struct mm *mm);
+struct host_as *mm_host_as(struct mm *mm);
+uint64_t mm_task_size(struct mm *mm);
+int mm_set_fault_around(struct mm *mm, unsigned int nr_pages);
+void mm_stats(struct mm *mm, struct umm_stats *stats);
+
+/*
+ * Handle a guest fault at @va for @access (PROT_READ, PROT_WRITE or
+ * PROT_EXEC). Returns 0 when the access may be retried, or the guest signal
+ * (SIGSEGV, SIGBUS) with *si_code set. Context: takes mm's lock; the caller
+ * must not hold it (a fault with it held is a bug of umm: it aborts).
+ */
+int mm_handle_fault(struct mm *mm, uint64_t va, int access, int *si_code);
+
+long mm_mmap(struct mm *mm, uint64_t addr, uint64_t len, int prot, int flags,
+	     struct file *file, uint64_t off);
+int mm_munmap(struct mm *mm, uint64_t addr, uint64_t len);
+int mm_mprotect(struct mm *mm, uint64_t addr, uint64_t len, int prot);
+long mm_brk(struct mm *mm, uint64_t brk);
+int mm_maps_show(struct mm *mm, FILE *out);
+
+/* Files. NULL and errno. */
+struct file *file_shmem_new(struct mem *mem, uint64_t size);
+struct file *file_host_open(struct mem *mem, const char *path);
+void file_get(struct file *file);
+void file_put(struct file *file);
+int file_truncate(struct file *file, uint64_t size);
+uint64_t file_size(struct file *file);
+
+#endif

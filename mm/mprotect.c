@@ -1,0 +1,151 @@
+// SPDX-License-Identifier: MIT
+/*
+ * mprotect, as Linux's do_mprotect_pkey: vmas are split at the ends of the
+ * range and merged again afterwards; present ptes take the new protection
+ * and are marked for the host. A hole in the range stops it with -ENOMEM
+ * after the vmas before the hole were changed, as Linux does.
+ */
+#include <errno.h>
+#include <sys/mman.h>
+
+#include "mm/internal.h"
+
+#ifndef PROT_SEM
+#define PROT_SEM 0x8
+#endif
+
+struct change_arg {
+	struct mm *mm;
+	unsigned long vm_flags;
+};
+
+static int change_ptes(pte_t *ptes, uint64_t va, unsigned int nr, void *arg)
+{
+	struct change_arg *c = arg;
+	pte_t wp = vma_pte_prot(c->vm_flags, false);
+	pte_t rw = vma_pte_prot(c->vm_flags, true);
+	unsigned int i;
+
+	for (i = 0; i < nr; i++) {
+		pte_t pte = ptes[i];
+		bool writable;
+
+		if (!pte_present(pte))
+			continue;
+		/*
+		 * An exclusive dirty anonymous page stays writable: no one
+		 * else can see it, so a copy-on-write fault would only reuse
+		 * it (Linux's can_change_pte_writable).
+		 */
+		writable = !pte_special(pte) && pte_dirty(pte) &&
+			   (pfn_page(c->mm->mem, pte_pfn(pte))->flags &
+			    PG_anon_exclusive);
+		ptes[i] = pte_modify(pte, pte_special(pte) ? wp & ~_PAGE_RW :
+					  writable ? rw : wp);
+	}
+	return 0;
+}
+
+/* Give [start, end) of the vma at @idx @newflags. Context: mm->lock held. */
+static int mprotect_fixup(struct mm *mm, unsigned int *idx, uint64_t start,
+			  uint64_t end, unsigned long newflags)
+{
+	struct change_arg c = { .mm = mm, .vm_flags = newflags };
+	struct vma *vma = mm->vmas[*idx];
+	int err;
+
+	if (newflags == vma->flags)
+		return 0;
+	if (vma->start < start) {
+		if (mm->nr_vmas >= MM_MAX_MAP_COUNT)
+			return -ENOMEM;
+		err = vma_split(mm, *idx, start);
+		if (err)
+			return err;
+		vma = mm->vmas[++*idx];
+	}
+	if (end < vma->end) {
+		if (mm->nr_vmas >= MM_MAX_MAP_COUNT)
+			return -ENOMEM;
+		err = vma_split(mm, *idx, end);
+		if (err)
+			return err;
+	}
+	vma->flags = newflags;
+	pgtable_walk(&mm->pt, start, end, false, change_ptes, &c);
+	tlb_update_range(&mm->pt, mm->as, start, end, 0);
+	*idx = vma_merge(mm, *idx);
+	return 0;
+}
+
+int mm_mprotect(struct mm *mm, uint64_t start, uint64_t len, int prot)
+{
+	unsigned long vm_prot = 0, newflags;
+	uint64_t end, tmp;
+	unsigned int i;
+	int err;
+
+	if (start & ~PAGE_MASK)
+		return -EINVAL;
+	if (!len)
+		return 0;
+	len = PAGE_ALIGN(len);
+	end = start + len;
+	if (end <= start)
+		return -ENOMEM;
+	if ((prot & (PROT_GROWSDOWN | PROT_GROWSUP)) ==
+	    (PROT_GROWSDOWN | PROT_GROWSUP))
+		return -EINVAL;
+	if (prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC | PROT_SEM |
+		     PROT_GROWSDOWN | PROT_GROWSUP))
+		return -EINVAL;
+	if (prot & PROT_READ)
+		vm_prot |= VM_READ;
+	if (prot & PROT_WRITE)
+		vm_prot |= VM_WRITE;
+	if (prot & PROT_EXEC)
+		vm_prot |= VM_EXEC;
+
+	mm_lock(mm);
+	err = -ENOMEM;
+	i = vma_index(mm, start);
+	if (i == mm->nr_vmas)
+		goto out;
+	if (prot & PROT_GROWSDOWN) {
+		if (mm->vmas[i]->start >= end)
+			goto out;
+		start = mm->vmas[i]->start;
+		err = -EINVAL;
+		if (!(mm->vmas[i]->flags & VM_GROWSDOWN))
+			goto out;
+	} else if (mm->vmas[i]->start > start) {
+		goto out;
+	}
+	err = 0;
+	for (tmp = start; i < mm->nr_vmas && mm->vmas[i]->start < end; i++) {
+		struct vma *vma = mm->vmas[i];
+
+		if (vma->start > tmp) {
+			err = -ENOMEM;
+			break;
+		}
+		newflags = vm_prot | (vma->flags & ~VM_ACCESS_FLAGS);
+		/* VM_MAY* is VM_* << 4: nothing beyond what the vma may. */
+		if ((newflags & ~(newflags >> 4)) & VM_ACCESS_FLAGS) {
+			err = -EACCES;
+			break;
+		}
+		tmp = vma->end < end ? vma->end : end;
+		err = mprotect_fixup(mm, &i, vma->start > start ? vma->start :
+					  start, tmp, newflags);
+		if (err)
+			break;
+		tmp = mm->vmas[i]->end < end ? mm->vmas[i]->end : end;
+	}
+	if (!err && tmp < end)
+		err = -ENOMEM;
+out:
+	mm_sync_locked(mm);
+	mm_unlock(mm);
+	return err;
+}

@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: MIT */
+/* Helpers shared by the guest-level tests. */
+#ifndef UMM_TEST_COMMON_H
+#define UMM_TEST_COMMON_H
+
+#include <signal.h>
+#include <stdint.h>
+#include <sys/mman.h>
+
+#include "include/umm.h"
+#include "tests/tap.h"
+
+#define PG UMM_PAGE_SIZE
+
+/* A guest access to run under umm_guest_call. */
+struct access {
+	volatile uint8_t *p;	/* host address */
+	uint8_t val;		/* written, or read back */
+	int write;
+};
+
+/*
+ * Read (write=0) or write one byte of guest memory at @va in @mm through
+ * the window. Returns 0, or the guest signal with *fault filled.
+ */
+int guest_access(struct umm_mm *mm, uint64_t va, int write, uint8_t *val,
+		 siginfo_t *fault);
+int guest_read(struct umm_mm *mm, uint64_t va, uint8_t *val);
+int guest_write(struct umm_mm *mm, uint64_t va, uint8_t val);
+/* Fill / check [va, va+len) with a pattern seeded by @seed. */
+int guest_fill(struct umm_mm *mm, uint64_t va, uint64_t len, unsigned seed);
+int guest_check(struct umm_mm *mm, uint64_t va, uint64_t len, unsigned seed);
+
+/* The invariant every test ends with: every frame is free again. */
+void check_frames_free(struct umm_phys *phys);
+
+#endif

@@ -1,0 +1,160 @@
+// SPDX-License-Identifier: MIT
+/* The public API (include/umm.h) over mm/ and host/. */
+#include <errno.h>
+
+#include "include/umm.h"
+#include "mm/mm.h"
+#include "um/um.h"
+
+static struct mem *MEM(struct umm_phys *p) { return (struct mem *)p; }
+static struct mm *MM(struct umm_mm *m) { return (struct mm *)m; }
+static struct file *FILE_(struct umm_file *f) { return (struct file *)f; }
+
+struct umm_phys *umm_phys_new(uint64_t bytes)
+{
+	return (struct umm_phys *)mem_new(bytes);
+}
+
+void umm_phys_put(struct umm_phys *phys)
+{
+	mem_put(MEM(phys));
+}
+
+uint64_t umm_phys_frames_free(struct umm_phys *phys)
+{
+	return phys_nr_free(mem_phys(MEM(phys)));
+}
+
+uint64_t umm_phys_frames_total(struct umm_phys *phys)
+{
+	return phys_nr_frames(mem_phys(MEM(phys)));
+}
+
+struct umm_mm *umm_mm_new(struct umm_phys *phys, uint64_t task_size)
+{
+	struct host_as *as;
+	struct mm *mm;
+	int err;
+
+	task_size = PAGE_ALIGN(task_size);
+	if (!phys || task_size < (1ULL << 20) || task_size >= (1ULL << 47)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	err = um_signals_init();
+	if (err) {
+		errno = -err;
+		return NULL;
+	}
+	as = host_as_new_local(mem_phys(MEM(phys)), task_size);
+	if (!as)
+		return NULL;
+	mm = mm_new(MEM(phys), as, task_size);
+	if (!mm) {
+		err = errno;
+		host_as_free(as);
+		errno = err;
+		return NULL;
+	}
+	err = um_window_add(as->base, task_size, mm);
+	if (err) {
+		mm_put(mm);
+		errno = -err;
+		return NULL;
+	}
+	return (struct umm_mm *)mm;
+}
+
+void umm_mm_put(struct umm_mm *mm)
+{
+	if (!mm)
+		return;
+	um_window_del(MM(mm));
+	mm_put(MM(mm));
+}
+
+void *umm_host_addr(struct umm_mm *mm, uint64_t va)
+{
+	return (void *)(mm_host_as(MM(mm))->base + va);
+}
+
+int umm_mm_set_fault_around(struct umm_mm *mm, unsigned int nr_pages)
+{
+	return mm_set_fault_around(MM(mm), nr_pages);
+}
+
+struct umm_file *umm_shmem_new(struct umm_phys *phys, uint64_t size)
+{
+	return (struct umm_file *)file_shmem_new(MEM(phys), size);
+}
+
+struct umm_file *umm_file_open(struct umm_phys *phys, const char *host_path)
+{
+	return (struct umm_file *)file_host_open(MEM(phys), host_path);
+}
+
+int umm_file_truncate(struct umm_file *file, uint64_t size)
+{
+	return file_truncate(FILE_(file), size);
+}
+
+uint64_t umm_file_size(struct umm_file *file)
+{
+	return file_size(FILE_(file));
+}
+
+void umm_file_put(struct umm_file *file)
+{
+	file_put(FILE_(file));
+}
+
+long umm_mmap(struct umm_mm *mm, uint64_t addr, uint64_t len, int prot,
+	      int flags, struct umm_file *file, uint64_t off)
+{
+	return mm_mmap(MM(mm), addr, len, prot, flags, FILE_(file), off);
+}
+
+int umm_munmap(struct umm_mm *mm, uint64_t addr, uint64_t len)
+{
+	return mm_munmap(MM(mm), addr, len);
+}
+
+int umm_mprotect(struct umm_mm *mm, uint64_t addr, uint64_t len, int prot)
+{
+	return mm_mprotect(MM(mm), addr, len, prot);
+}
+
+long umm_brk(struct umm_mm *mm, uint64_t brk)
+{
+	return mm_brk(MM(mm), brk);
+}
+
+int umm_maps(struct umm_mm *mm, FILE *out)
+{
+	return mm_maps_show(MM(mm), out);
+}
+
+void umm_mm_stats(struct umm_mm *mm, struct umm_stats *stats)
+{
+	mm_stats(MM(mm), stats);
+}
+
+long umm_host_vmas(struct umm_mm *mm)
+{
+	return host_as_count_vmas(mm_host_as(MM(mm)));
+}
+
+int umm_set_host_vma_budget(unsigned long nr_vmas)
+{
+	return host_set_vma_budget(nr_vmas);
+}
+
+unsigned long umm_host_vma_budget(void)
+{
+	return host_vma_budget();
+}
+
+const char *umm_version(void)
+{
+	return PACKAGE_VERSION;
+}

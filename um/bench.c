@@ -1,0 +1,3 @@
+// SPDX-License-Identifier: MIT
+#include "um/um.h"
+int um_bench_main(int argc, char **argv) { (void)argc; (void)argv; return 0; }

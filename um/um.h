@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * um/: the guest kernel's host side. The only place signal handlers live.
+ */
+#ifndef UMM_UM_H
+#define UMM_UM_H
+
+#include <signal.h>
+#include <stdint.h>
+
+#include "mm/mm.h"
+
+/*
+ * Windows: which host address range belongs to which guest mm, for the
+ * SIGSEGV handler. Lock-free lookup (the handler may run anywhere).
+ * um_window_add returns 0 or -ENOSPC.
+ */
+int um_window_add(uintptr_t base, uint64_t size, struct mm *mm);
+void um_window_del(struct mm *mm);
+
+/* Install the SIGSEGV handler (once). 0 or -errno. */
+int um_signals_init(void);
+
+/* umm subcommands: argc/argv after the subcommand name. Exit status. */
+int um_demo_main(int argc, char **argv);
+int um_bench_main(int argc, char **argv);
+
+#endif
