@@ -108,7 +108,6 @@ static void reset_all_locked(void)
 
 		BUG_ON(err);
 		as->stats.resets++;
-		as->stats.syscalls++;
 		as->stats.vma_estimate = 1;
 		total++;
 	}
@@ -180,7 +179,6 @@ void host_as_flush(struct host_as *as)
 		int err = as->backend->apply(as, as->queue + start,
 					     as->nr_queued - start, &done);
 
-		as->stats.syscalls += done + (err ? 1 : 0);
 		start += done;
 		if (!err)
 			break;

@@ -88,8 +88,11 @@ struct host_op {
 
 struct host_as;
 
-/* How a backend carries out a batch. Returns 0 or -errno of the first op
- * that failed, with *done set to the number of ops completed before it. */
+/*
+ * How a backend carries out a batch. Returns 0 or -errno of the first op
+ * that failed, with *done set to the number of ops completed before it.
+ * The backend counts the host calls it makes in as->stats.syscalls.
+ */
 struct host_backend {
 	const char *name;
 	int (*apply)(struct host_as *as, const struct host_op *ops,

@@ -14,6 +14,60 @@
 
 #define RESERVE_FLAGS (MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE)
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+/* 0: unknown, 1: the host has MADV_POPULATE_WRITE (5.14+), -1: it has not */
+static int have_populate_write;
+
+/*
+ * Fill the host page tables of a writable shared mapping for writing. A
+ * MAP_POPULATE of a shared mapping only read-faults, so the guest's first
+ * write would still take a host fault; MADV_POPULATE_WRITE does not.
+ * Returns 1 when done, 0 when the caller should use MAP_POPULATE instead.
+ */
+static int populate_write(void *addr, uint64_t len)
+{
+	if (__atomic_load_n(&have_populate_write, __ATOMIC_RELAXED) < 0)
+		return 0;
+	if (madvise(addr, len, MADV_POPULATE_WRITE) == 0) {
+		__atomic_store_n(&have_populate_write, 1, __ATOMIC_RELAXED);
+		return 1;
+	}
+	if (errno == EINVAL &&
+	    !__atomic_load_n(&have_populate_write, __ATOMIC_RELAXED)) {
+		__atomic_store_n(&have_populate_write, -1, __ATOMIC_RELAXED);
+		return 0;
+	}
+	/* Other failures (ENOMEM for lack of memory): the guest faults. */
+	return 1;
+}
+
+static int local_map(struct host_as *as, const struct host_op *op, void *addr)
+{
+	bool populate = op->flags & HOST_OP_POPULATE;
+	bool write = populate && (op->prot & PROT_WRITE) &&
+		     __atomic_load_n(&have_populate_write, __ATOMIC_RELAXED) >= 0;
+	void *p;
+
+	as->stats.syscalls++;
+	p = mmap(addr, op->len, op->prot,
+		 MAP_SHARED | MAP_FIXED | (populate && !write ? MAP_POPULATE : 0),
+		 phys_fd(as->phys), (off_t)op->off);
+	if (p == MAP_FAILED)
+		return -errno;
+	if (!write)
+		return 0;
+	as->stats.syscalls++;
+	if (populate_write(addr, op->len))
+		return 0;
+	as->stats.syscalls++;
+	p = mmap(addr, op->len, op->prot, MAP_SHARED | MAP_FIXED | MAP_POPULATE,
+		 phys_fd(as->phys), (off_t)op->off);
+	return p == MAP_FAILED ? -errno : 0;
+}
+
 static int local_op(struct host_as *as, const struct host_op *op)
 {
 	void *addr = (void *)(as->base + op->va);
@@ -22,10 +76,7 @@ static int local_op(struct host_as *as, const struct host_op *op)
 
 	switch (op->kind) {
 	case HOST_OP_MAP:
-		p = mmap(addr, op->len, op->prot,
-			 MAP_SHARED | MAP_FIXED | populate, phys_fd(as->phys),
-			 (off_t)op->off);
-		break;
+		return local_map(as, op, addr);
 	case HOST_OP_MAP_ZERO:
 		BUG_ON(op->prot & PROT_WRITE);
 		p = mmap(addr, op->len, op->prot,
@@ -37,10 +88,12 @@ static int local_op(struct host_as *as, const struct host_op *op)
 			 -1, 0);
 		break;
 	case HOST_OP_PROTECT:
+		as->stats.syscalls++;
 		return mprotect(addr, op->len, op->prot) ? -errno : 0;
 	default:
 		BUG_ON(1);
 	}
+	as->stats.syscalls++;
 	return p == MAP_FAILED ? -errno : 0;
 }
 
@@ -63,6 +116,7 @@ static int local_apply(struct host_as *as, const struct host_op *ops,
 
 static int local_reset(struct host_as *as)
 {
+	as->stats.syscalls++;
 	void *p = mmap((void *)as->base, as->size, PROT_NONE,
 		       RESERVE_FLAGS | MAP_FIXED, -1, 0);
 

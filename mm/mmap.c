@@ -205,6 +205,9 @@ long mm_mmap(struct mm *mm, uint64_t addr, uint64_t len, int prot, int flags,
 		return -EBADF;
 	if (!len)
 		return -EINVAL;
+	/* A file's frames live in its own memory: it cannot be mapped here. */
+	if (file && file->mem != mm->mem)
+		return -EINVAL;
 	if (flags & MAP_FIXED_NOREPLACE)
 		flags |= MAP_FIXED;
 	if (!(flags & MAP_FIXED)) {

@@ -1,2 +1,34 @@
 #!/bin/sh
-echo 1..0
+# The layers depend downwards only: um -> mm -> arch -> host. A header from
+# a layer above is a layering bug; so is a host call (mmap, mprotect,
+# munmap, memfd_create, fallocate) outside host/, or a signal handler
+# outside um/.
+top=${top_srcdir:-$(dirname "$0")/..}
+cd "$top" || exit 1
+n=0
+fail=0
+check() {
+	n=$((n + 1))
+	if [ -z "$2" ]; then
+		echo "ok $n - $1"
+	else
+		echo "not ok $n - $1"
+		echo "$2" | sed 's/^/#   /'
+		fail=1
+	fi
+}
+check "host/ includes nothing from arch/, mm/, um/" \
+	"$(grep -nE '#include "(arch|mm|um)/' host/*.[ch])"
+check "arch/ includes nothing from mm/, um/" \
+	"$(grep -nE '#include "(mm|um)/' arch/*.[ch])"
+check "mm/ includes nothing from um/" \
+	"$(grep -nE '#include "um/' mm/*.[ch])"
+check "only host/ calls mmap, mprotect, munmap, memfd_create, fallocate" \
+	"$(grep -nE '\<(mmap|mprotect|munmap|memfd_create|fallocate|madvise)\(' \
+		arch/*.[ch] mm/*.[ch] um/*.[ch] | grep -v '^um/bench.c')"
+check "only um/ installs signal handlers" \
+	"$(grep -nE '\<(sigaction|signal)\(' host/*.[ch] arch/*.[ch] mm/*.[ch])"
+check "only um/ uses libseccomp" \
+	"$(grep -nE 'seccomp' host/*.[ch] arch/*.[ch] mm/*.[ch])"
+echo "1..$n"
+exit $fail

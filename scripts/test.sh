@@ -1,0 +1,12 @@
+#!/bin/sh
+# Set up, build with -Werror and run `make check`; then the same again
+# with AddressSanitizer and UndefinedBehaviorSanitizer.
+set -e
+top=$(cd "$(dirname "$0")/.." && pwd)
+jobs=$(nproc)
+echo "== make check (-Werror)"
+"$top/scripts/build.sh" build --enable-werror
+make -C "$top/build" -j"$jobs" check
+echo "== make check (-Werror, ASan + UBSan)"
+"$top/scripts/build.sh" build-san --enable-werror --enable-sanitizers
+make -C "$top/build-san" -j"$jobs" check
