@@ -167,17 +167,32 @@ void host_as_queue(struct host_as *as, enum host_op_kind kind, uint64_t va,
 	op->off = off;
 }
 
-void host_as_flush(struct host_as *as)
+/*
+ * The most operations one batch may carry. A reset brings the estimate down
+ * to one VMA per space; one batch must then fit in the budget with room to
+ * spare for the other spaces, or the reset could not bring the process back
+ * under it (a full queue alone may add 2 * HOST_AS_QUEUE VMAs).
+ */
+static unsigned int batch_max(void)
+{
+	unsigned long n = host_vma_budget() / (2 * VMAS_PER_OP);
+
+	if (n > HOST_AS_QUEUE)
+		return HOST_AS_QUEUE;
+	return n ? (unsigned int)n : 1;
+}
+
+/* Carry out @nr operations within the budget. */
+static void flush_batch(struct host_as *as, const struct host_op *ops,
+			unsigned int nr)
 {
 	unsigned int start = 0, retries = 0;
 
-	if (!as->nr_queued)
-		return;
-	reserve_vmas(as, as->nr_queued);
-	while (start < as->nr_queued) {
+	reserve_vmas(as, nr);
+	while (start < nr) {
 		unsigned int done = 0;
-		int err = as->backend->apply(as, as->queue + start,
-					     as->nr_queued - start, &done);
+		int err =
+			as->backend->apply(as, ops + start, nr - start, &done);
 
 		start += done;
 		if (!err)
@@ -186,11 +201,27 @@ void host_as_flush(struct host_as *as)
 		if ((err != -ENOMEM && err != -EAGAIN) || ++retries > 8) {
 			fprintf(stderr, "umm: host refused %s op at %#llx: %s\n",
 				as->backend->name,
-				(unsigned long long)as->queue[start].va,
+				(unsigned long long)ops[start].va,
 				strerror(-err));
 			BUG_ON(1);
 		}
 		reset_all();
+		/* The reset forgot what is still to come: count it again. */
+		reserve_vmas(as, nr - start);
+	}
+}
+
+void host_as_flush(struct host_as *as)
+{
+	unsigned int start = 0, max = batch_max();
+
+	while (start < as->nr_queued) {
+		unsigned int nr = as->nr_queued - start;
+
+		if (nr > max)
+			nr = max;
+		flush_batch(as, as->queue + start, nr);
+		start += nr;
 	}
 	as->nr_queued = 0;
 }
@@ -218,4 +249,40 @@ long host_as_count_vmas(struct host_as *as)
 	}
 	fclose(f);
 	return n;
+}
+
+int host_as_walk_vmas(struct host_as *as, host_vma_fn fn, void *arg)
+{
+	char line[512], path[256];
+	int err = 0;
+	FILE *f;
+
+	if (!as->base)
+		return -EOPNOTSUPP;
+	f = fopen("/proc/self/maps", "r");
+	if (!f)
+		return -errno;
+	while (!err && fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi, off;
+		char perms[8];
+		int prot = 0;
+
+		path[0] = 0;
+		if (sscanf(line, "%lx-%lx %7s %lx %*s %*s %255s", &lo, &hi,
+			   perms, &off, path) < 4)
+			continue;
+		if (lo < as->base || hi > as->base + as->size ||
+		    !strcmp(perms, "---p"))
+			continue;
+		if (perms[0] == 'r')
+			prot |= PROT_READ;
+		if (perms[1] == 'w')
+			prot |= PROT_WRITE;
+		if (perms[2] == 'x')
+			prot |= PROT_EXEC;
+		err = fn(lo - as->base, hi - lo, prot,
+			 strstr(path, PHYS_FILE_NAME) != NULL, off, arg);
+	}
+	fclose(f);
+	return err;
 }

@@ -34,6 +34,7 @@ struct phys;
  * Frames come back from phys_alloc zero-filled.
  */
 #define PHYS_ZERO_PFN 0U
+#define PHYS_FILE_NAME "umm-phys"	/* the memfd's name */
 
 /* A memfd of @bytes; NULL and errno (EINVAL, ENOMEM, or memfd's) on failure. */
 struct phys *phys_new(uint64_t bytes);
@@ -158,6 +159,17 @@ void host_as_flush(struct host_as *as);
 
 /* Host VMAs mapped in [base, base+size) now, from /proc/self/maps. */
 long host_as_count_vmas(struct host_as *as);
+
+/*
+ * Call @fn for each host mapping in the space now (reservations skipped):
+ * fn(va, len, prot, file, off, arg), where @file says it maps the physical
+ * memory file at @off (else it maps zeros). A non-zero return stops the
+ * walk and is returned. Local backend only (-EOPNOTSUPP otherwise); reads
+ * /proc/self/maps, so it is for checks, not for hot paths.
+ */
+typedef int (*host_vma_fn)(uint64_t va, uint64_t len, int prot, bool file,
+			   uint64_t off, void *arg);
+int host_as_walk_vmas(struct host_as *as, host_vma_fn fn, void *arg);
 
 /* The process-wide VMA budget (see umm_set_host_vma_budget). */
 int host_set_vma_budget(unsigned long nr);

@@ -63,6 +63,44 @@ static uint64_t next_free_locked(const struct phys *phys, uint64_t from)
 	return from < phys->nr_total ? from : phys->nr_total;
 }
 
+/* The first frame in use at or after @from, or nr_total. Context: lock held. */
+static uint64_t next_used_locked(const struct phys *phys, uint64_t from)
+{
+	uint64_t nwords = (phys->nr_total + BITS - 1) / BITS;
+	uint64_t w = from / BITS;
+	uint64_t word;
+
+	if (from >= phys->nr_total)
+		return phys->nr_total;
+	word = ~phys->free_map[w] & (~0ULL << (from % BITS));
+	while (!word) {
+		if (++w >= nwords)
+			return phys->nr_total;
+		word = ~phys->free_map[w];
+	}
+	from = w * BITS + (uint64_t)__builtin_ctzll(word);
+	return from < phys->nr_total ? from : phys->nr_total;
+}
+
+/*
+ * The first run of @n free frames that starts in [lo, hi) (it may end past
+ * @hi), or nr_total when there is none. Context: lock held.
+ */
+static uint64_t find_run_locked(const struct phys *phys, uint64_t lo,
+				uint64_t hi, uint64_t n)
+{
+	uint64_t start = next_free_locked(phys, lo);
+
+	while (start < hi) {
+		uint64_t end = next_used_locked(phys, start);
+
+		if (end - start >= n)
+			return start;
+		start = next_free_locked(phys, end);
+	}
+	return phys->nr_total;
+}
+
 struct phys *phys_new(uint64_t bytes)
 {
 	struct phys *phys;
@@ -78,7 +116,7 @@ struct phys *phys_new(uint64_t bytes)
 	if (!phys)
 		return NULL;
 	phys->nr_total = bytes >> PAGE_SHIFT;
-	phys->fd = memfd_create("umm-phys", MFD_CLOEXEC);
+	phys->fd = memfd_create(PHYS_FILE_NAME, MFD_CLOEXEC);
 	if (phys->fd < 0)
 		goto out_free;
 	if (ftruncate(phys->fd, (off_t)bytes) < 0)
@@ -165,6 +203,26 @@ unsigned int phys_alloc(struct phys *phys, uint32_t hint, unsigned int nr,
 		}
 		if (got)
 			phys->cursor = pfn;
+	}
+	/*
+	 * Next-fit alone takes the first free frames after the cursor, holes
+	 * and all, once the allocator has wrapped: look for a run that holds
+	 * the rest first, so contiguous guest pages stay one host VMA. Only
+	 * when there is none are the frames scattered.
+	 */
+	if (nr - got > 1) {
+		uint64_t run = find_run_locked(phys, phys->cursor,
+					       phys->nr_total, nr - got);
+
+		if (run >= phys->nr_total)
+			run = find_run_locked(phys, 1, phys->cursor, nr - got);
+		if (run < phys->nr_total) {
+			for (pfn = run; got < nr; pfn++) {
+				frame_take(phys, pfn);
+				pfns[got++] = (uint32_t)pfn;
+			}
+			phys->cursor = pfn;
+		}
 	}
 	pfn = phys->cursor;
 	while (got < nr && phys->nr_free && scanned <= phys->nr_total) {

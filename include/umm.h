@@ -119,6 +119,15 @@ long umm_host_vmas(struct umm_mm *mm);
  * of vm.max_map_count. 0 or -EINVAL (below 64).
  */
 int umm_set_host_vma_budget(unsigned long nr_vmas);
+
+/*
+ * Check the invariant behind the host cache: every host mapping of this
+ * mm's window maps the frame its guest pte maps (zeros for the zero page)
+ * and allows no more than the pte does. Returns the number of host pages
+ * that disagree (0: coherent; details on stderr), or -errno. Slow: for
+ * tests and debugging.
+ */
+long umm_mm_check(struct umm_mm *mm);
 unsigned long umm_host_vma_budget(void);
 
 const char *umm_version(void);

@@ -49,6 +49,11 @@ int mm_munmap(struct mm *mm, uint64_t addr, uint64_t len);
 int mm_mprotect(struct mm *mm, uint64_t addr, uint64_t len, int prot);
 long mm_brk(struct mm *mm, uint64_t brk);
 int mm_maps_show(struct mm *mm, FILE *out);
+/*
+ * Host pages that disagree with their guest pte (0: the host cache is
+ * coherent), or -errno. Context: takes mm's lock; slow (reads maps).
+ */
+long mm_check_host(struct mm *mm);
 
 /* Files. NULL and errno. */
 struct file *file_shmem_new(struct mem *mem, uint64_t size);

@@ -23,20 +23,74 @@
 #ifndef MAP_SYNC
 #define MAP_SYNC 0x80000
 #endif
+#ifndef MAP_DROPPABLE
+#define MAP_DROPPABLE 0x08
+#endif
+#ifndef MAP_ABOVE4G
+#define MAP_ABOVE4G 0x80
+#endif
+#ifndef MAP_HUGE_2MB
+#define MAP_HUGE_2MB (21 << 26)
+#endif
+#ifndef MAP_HUGE_1GB
+#define MAP_HUGE_1GB (30 << 26)
+#endif
 #define MAP_TYPE_MASK 0x0f
 
-/* The flags MAP_SHARED_VALIDATE accepts: Linux's LEGACY_MAP_MASK. */
-#define LEGACY_MAP_MASK                                                     \
-	(MAP_SHARED | MAP_PRIVATE | MAP_FIXED | MAP_ANONYMOUS | MAP_DENYWRITE | \
-	 MAP_EXECUTABLE | MAP_UNINITIALIZED | MAP_GROWSDOWN | MAP_LOCKED |     \
-	 MAP_NORESERVE | MAP_POPULATE | MAP_NONBLOCK | MAP_STACK |             \
-	 MAP_HUGETLB)
+/* The flags MAP_SHARED_VALIDATE accepts: Linux's LEGACY_MAP_MASK (x86). */
+#define LEGACY_MAP_MASK                                                       \
+	(MAP_SHARED | MAP_PRIVATE | MAP_FIXED | MAP_ANONYMOUS |               \
+	 MAP_DENYWRITE | MAP_EXECUTABLE | MAP_UNINITIALIZED | MAP_GROWSDOWN | \
+	 MAP_LOCKED | MAP_NORESERVE | MAP_POPULATE | MAP_NONBLOCK |           \
+	 MAP_STACK | MAP_HUGETLB | MAP_32BIT | MAP_ABOVE4G | MAP_HUGE_2MB |   \
+	 MAP_HUGE_1GB)
 
+/*
+ * Linux's stack_guard_gap: no new mapping and no brk is placed this close
+ * below a VM_GROWSDOWN vma, so that the stack keeps room to grow.
+ */
+#define STACK_GUARD_GAP (256ULL << PAGE_SHIFT)
+
+/* Where the room below @vma ends: Linux's vm_start_gap. */
+static uint64_t vma_start_gap(const struct vma *vma)
+{
+	if (!(vma->flags & VM_GROWSDOWN))
+		return vma->start;
+	return vma->start > STACK_GUARD_GAP ? vma->start - STACK_GUARD_GAP : 0;
+}
+
+/* No vma meets [start, end): MAP_FIXED_NOREPLACE ignores guard gaps. */
 static bool range_free(struct mm *mm, uint64_t start, uint64_t end)
 {
 	unsigned int i = vma_index(mm, start);
 
 	return i == mm->nr_vmas || mm->vmas[i]->start >= end;
+}
+
+/* A hint is taken if it keeps clear of the next vma and its guard gap. */
+static bool hint_fits(struct mm *mm, uint64_t addr, uint64_t len)
+{
+	unsigned int i = vma_index(mm, addr);
+
+	return i == mm->nr_vmas || addr + len <= vma_start_gap(mm->vmas[i]);
+}
+
+/* Lowest gap of @len in [low, high), or -ENOMEM. */
+static long unmapped_area_bottomup(struct mm *mm, uint64_t len, uint64_t low,
+				   uint64_t high)
+{
+	uint64_t gap_start = low;
+	unsigned int i;
+
+	for (i = vma_index(mm, low);
+	     i < mm->nr_vmas && mm->vmas[i]->start < high; i++) {
+		if (vma_start_gap(mm->vmas[i]) >= gap_start + len)
+			return (long)gap_start;
+		gap_start = mm->vmas[i]->end;
+	}
+	if (gap_start <= high && high - gap_start >= len)
+		return (long)gap_start;
+	return -ENOMEM;
 }
 
 /* Highest gap of @len below mmap_base, else lowest above it. */
@@ -45,32 +99,49 @@ static long unmapped_area(struct mm *mm, uint64_t len)
 	uint64_t gap_end = mm->mmap_base, gap_start;
 	unsigned int i = vma_index(mm, gap_end);
 
-	if (i < mm->nr_vmas && mm->vmas[i]->start < gap_end)
-		gap_end = mm->vmas[i]->start;
+	if (i < mm->nr_vmas && vma_start_gap(mm->vmas[i]) < gap_end)
+		gap_end = vma_start_gap(mm->vmas[i]);
 	while (i-- > 0) {
 		gap_start = mm->vmas[i]->end;
-		if (gap_end - gap_start >= len)
+		/* A guard gap may reach below the vmas under its stack. */
+		if (gap_end >= gap_start && gap_end - gap_start >= len)
 			return (long)(gap_end - len);
-		gap_end = mm->vmas[i]->start;
+		if (vma_start_gap(mm->vmas[i]) < gap_end)
+			gap_end = vma_start_gap(mm->vmas[i]);
 	}
 	if (gap_end >= MM_MMAP_MIN_ADDR + len)
 		return (long)(gap_end - len);
 	/* Bottom-up above the base, as Linux falls back to. */
-	gap_start = mm->mmap_base;
-	for (i = vma_index(mm, gap_start); i < mm->nr_vmas; i++) {
-		if (mm->vmas[i]->start >= gap_start + len)
-			return (long)gap_start;
-		gap_start = mm->vmas[i]->end;
-	}
-	if (mm->task_size - gap_start >= len)
-		return (long)gap_start;
-	return -ENOMEM;
+	return unmapped_area_bottomup(mm, len, mm->mmap_base, mm->task_size);
 }
 
+/*
+ * x86's MAP_32BIT: the second GiB, bottom-up (Linux randomizes the start
+ * within 32 MiB; umm's layout is not randomized). A guest too small for
+ * that window searches from mmap_min_addr.
+ */
+#define MAP_32BIT_BEGIN 0x40000000ULL
+#define MAP_32BIT_END	0x80000000ULL
+
+static long unmapped_area_32bit(struct mm *mm, uint64_t addr, uint64_t len)
+{
+	uint64_t end =
+		mm->task_size < MAP_32BIT_END ? mm->task_size : MAP_32BIT_END;
+	uint64_t begin =
+		MAP_32BIT_BEGIN < end ? MAP_32BIT_BEGIN : MM_MMAP_MIN_ADDR;
+
+	if (len > end)
+		return -ENOMEM;
+	if (addr && addr <= end - len && hint_fits(mm, addr, len))
+		return (long)addr;
+	return unmapped_area_bottomup(mm, len, begin, end);
+}
+
+/* Linux's __get_unmapped_area with x86's arch_get_unmapped_area_topdown. */
 static long get_unmapped_area(struct mm *mm, uint64_t addr, uint64_t len,
 			      int flags)
 {
-	if (len > mm->task_size - MM_MMAP_MIN_ADDR)
+	if (len > mm->task_size)
 		return -ENOMEM;
 	if (flags & MAP_FIXED) {
 		if (addr > mm->task_size - len)
@@ -81,10 +152,12 @@ static long get_unmapped_area(struct mm *mm, uint64_t addr, uint64_t len,
 			return -EPERM;
 		return (long)addr;
 	}
+	if (flags & MAP_32BIT)
+		return unmapped_area_32bit(mm, addr, len);
 	if (addr) {
 		addr = PAGE_ALIGN(addr);
 		if (addr && addr <= mm->task_size - len &&
-		    addr >= MM_MMAP_MIN_ADDR && range_free(mm, addr, addr + len))
+		    addr >= MM_MMAP_MIN_ADDR && hint_fits(mm, addr, len))
 			return (long)addr;
 	}
 	return unmapped_area(mm, len);
@@ -103,17 +176,23 @@ static unsigned long calc_vm_prot_bits(int prot)
 	return f;
 }
 
-/* The vm_flags and file of a mapping, or -errno. */
-static int mmap_flags(int prot, int flags, struct file *file,
-		      unsigned long *vm_flags)
+/* Linux's calc_vm_flag_bits: what mmap's flags ask of the vma. */
+static unsigned long calc_vm_flag_bits(int flags)
 {
-	*vm_flags = calc_vm_prot_bits(prot) | VM_MAYREAD | VM_MAYWRITE |
-		    VM_MAYEXEC;
-	if (flags & MAP_NORESERVE)
-		*vm_flags |= VM_NORESERVE;
+	return (flags & MAP_GROWSDOWN) ? VM_GROWSDOWN : 0;
+}
+
+/*
+ * Check the map type against the file and add what it gives to @vm_flags,
+ * as do_mmap's switch does: 0, -EOPNOTSUPP, -EACCES or -EINVAL.
+ */
+static int mmap_type(int prot, int flags, struct file *file,
+		     unsigned long *vm_flags)
+{
 	if (file) {
 		switch (flags & MAP_TYPE_MASK) {
 		case MAP_SHARED:
+			/* Old callers pass junk: ignored, not refused. */
 			flags &= LEGACY_MAP_MASK;
 			/* fall through */
 		case MAP_SHARED_VALIDATE:
@@ -124,17 +203,35 @@ static int mmap_flags(int prot, int flags, struct file *file,
 			*vm_flags |= VM_SHARED | VM_MAYSHARE;
 			if (!file->writable)
 				*vm_flags &= ~(VM_MAYWRITE | VM_SHARED);
-			return 0;
+			/* fall through */
 		case MAP_PRIVATE:
+			/* Only anonymous memory grows. */
+			if (*vm_flags & VM_GROWSDOWN)
+				return -EINVAL;
 			return 0;
 		default:
 			return -EINVAL;
 		}
 	}
+	/* Linux has no MAP_SHARED_VALIDATE case here: it is -EINVAL. */
 	switch (flags & MAP_TYPE_MASK) {
 	case MAP_SHARED:
-	case MAP_SHARED_VALIDATE:
+		if (*vm_flags & VM_GROWSDOWN)
+			return -EINVAL;
 		*vm_flags |= VM_SHARED | VM_MAYSHARE;
+		return 0;
+	case MAP_DROPPABLE:
+		/*
+		 * Pages the kernel may drop under pressure. umm never drops
+		 * them, which is allowed; what shows is that they are not
+		 * reserved and a fork wipes them. Locked, stack or hugetlb
+		 * droppable memory makes no sense.
+		 */
+		if (flags & (MAP_LOCKED | MAP_HUGETLB))
+			return -EINVAL;
+		if (*vm_flags & VM_GROWSDOWN)
+			return -EINVAL;
+		*vm_flags |= VM_NORESERVE | VM_WIPEONFORK;
 		return 0;
 	case MAP_PRIVATE:
 		return 0;
@@ -203,6 +300,9 @@ long mm_mmap(struct mm *mm, uint64_t addr, uint64_t len, int prot, int flags,
 		file = NULL;
 	else if (!file)
 		return -EBADF;
+	/* No umm file is on hugetlbfs. */
+	if (file && (flags & MAP_HUGETLB))
+		return -EINVAL;
 	if (!len)
 		return -EINVAL;
 	/* A file's frames live in its own memory: it cannot be mapped here. */
@@ -221,6 +321,8 @@ long mm_mmap(struct mm *mm, uint64_t addr, uint64_t len, int prot, int flags,
 	pgoff = off >> PAGE_SHIFT;
 	if (pgoff + (len >> PAGE_SHIFT) < pgoff)
 		return -EOVERFLOW;
+	vm_flags = calc_vm_prot_bits(prot) | calc_vm_flag_bits(flags) |
+		   VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
 
 	mm_lock(mm);
 	ret = -ENOMEM;
@@ -233,13 +335,16 @@ long mm_mmap(struct mm *mm, uint64_t addr, uint64_t len, int prot, int flags,
 	ret = -EEXIST;
 	if ((flags & MAP_FIXED_NOREPLACE) && !range_free(mm, addr, addr + len))
 		goto out;
-	err = mmap_flags(prot, flags, file, &vm_flags);
-	ret = err;
-	if (err)
-		goto out;
+	/* Linux checks the file's size limit before the map type. */
 	ret = -EOVERFLOW;
 	if (file && pgoff + (len >> PAGE_SHIFT) > FILE_MAX_PAGES)
 		goto out;
+	err = mmap_type(prot, flags, file, &vm_flags);
+	ret = err;
+	if (err)
+		goto out;
+	if (flags & MAP_NORESERVE)
+		vm_flags |= VM_NORESERVE;
 	if (!file && !(vm_flags & VM_SHARED))
 		pgoff = addr >> PAGE_SHIFT;
 	ret = mmap_region(mm, addr, len, vm_flags, file, pgoff, flags);
@@ -346,14 +451,21 @@ long mm_brk(struct mm *mm, uint64_t brk)
 	if (newbrk == oldbrk) {
 		mm->brk = brk;
 	} else if (brk <= mm->brk) {
+		/* Nothing left to shrink: the heap was unmapped under brk. */
+		i = vma_index(mm, newbrk);
+		if (i == mm->nr_vmas || mm->vmas[i]->start >= oldbrk)
+			goto out;
 		if (do_munmap_locked(mm, newbrk, oldbrk))
 			goto out;
 		mm->brk = brk;
 	} else {
-		/* Keep a page free below the next mapping, as Linux does. */
+		/*
+		 * Keep a page free below the next mapping, and a stack's
+		 * guard gap, as Linux does; TASK_SIZE itself needs no page.
+		 */
 		i = vma_index(mm, oldbrk);
-		if (newbrk > mm->task_size - PAGE_SIZE ||
-		    (i < mm->nr_vmas && mm->vmas[i]->start < newbrk + PAGE_SIZE))
+		if (i < mm->nr_vmas &&
+		    vma_start_gap(mm->vmas[i]) < newbrk + PAGE_SIZE)
 			goto out;
 		if (do_brk(mm, oldbrk, newbrk))
 			goto out;

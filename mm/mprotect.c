@@ -85,6 +85,10 @@ int mm_mprotect(struct mm *mm, uint64_t start, uint64_t len, int prot)
 	unsigned int i;
 	int err;
 
+	/* Linux refuses both directions first, even for len 0. */
+	if ((prot & (PROT_GROWSDOWN | PROT_GROWSUP)) ==
+	    (PROT_GROWSDOWN | PROT_GROWSUP))
+		return -EINVAL;
 	if (start & ~PAGE_MASK)
 		return -EINVAL;
 	if (!len)
@@ -93,9 +97,6 @@ int mm_mprotect(struct mm *mm, uint64_t start, uint64_t len, int prot)
 	end = start + len;
 	if (end <= start)
 		return -ENOMEM;
-	if ((prot & (PROT_GROWSDOWN | PROT_GROWSUP)) ==
-	    (PROT_GROWSDOWN | PROT_GROWSUP))
-		return -EINVAL;
 	if (prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC | PROT_SEM |
 		     PROT_GROWSDOWN | PROT_GROWSUP))
 		return -EINVAL;
@@ -118,8 +119,13 @@ int mm_mprotect(struct mm *mm, uint64_t start, uint64_t len, int prot)
 		err = -EINVAL;
 		if (!(mm->vmas[i]->flags & VM_GROWSDOWN))
 			goto out;
-	} else if (mm->vmas[i]->start > start) {
-		goto out;
+	} else {
+		if (mm->vmas[i]->start > start)
+			goto out;
+		/* x86 has no VM_GROWSUP: no vma grows up. */
+		err = -EINVAL;
+		if (prot & PROT_GROWSUP)
+			goto out;
 	}
 	err = 0;
 	for (tmp = start; i < mm->nr_vmas && mm->vmas[i]->start < end; i++) {

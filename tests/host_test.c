@@ -1,2 +1,786 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Unit tests of host/: the physical memory file and its frame allocator,
+ * the queue of host operations (against the record backend), the local
+ * backend (against this process's own mappings) and the VMA budget.
+ *
+ * Accesses that must fault are made in a fork()ed child, so this process
+ * needs no signal handler and a wrong mapping cannot take the test down.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "host/host.h"
 #include "tests/tap.h"
-int main(void){return done_testing();}
+
+#define PG PAGE_SIZE
+
+/* ---- helpers ---- */
+
+/*
+ * Touch @p in a child: read (write=0) or write one byte. Returns the signal
+ * that killed the child, or 0 when it exited normally, in which case *val
+ * (if given) holds the byte read. -1 if the child could not be run.
+ */
+static int child_access(volatile uint8_t *p, int write, uint8_t *val)
+{
+	int status;
+	pid_t pid;
+
+	fflush(stdout);
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		uint8_t v = 0;
+
+		if (write)
+			*p = 0xa5;
+		else
+			v = *p;
+		_exit(v);
+	}
+	if (waitpid(pid, &status, 0) != pid)
+		return -1;
+	if (WIFSIGNALED(status))
+		return WTERMSIG(status);
+	if (val)
+		*val = (uint8_t)WEXITSTATUS(status);
+	return 0;
+}
+
+/*
+ * Host VMAs inside [lo, hi) from /proc/self/maps: all of them, and those
+ * not reserved (---p), which is what host_as_count_vmas counts.
+ */
+static long count_maps(uintptr_t lo, uintptr_t hi, long *mapped)
+{
+	char line[512];
+	long n = 0, m = 0;
+	FILE *f = fopen("/proc/self/maps", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long a, b;
+		char perms[8];
+
+		if (sscanf(line, "%lx-%lx %7s", &a, &b, perms) != 3)
+			continue;
+		if (b <= lo || a >= hi)
+			continue;
+		n++;
+		if (strcmp(perms, "---p"))
+			m++;
+	}
+	fclose(f);
+	if (mapped)
+		*mapped = m;
+	return n;
+}
+
+/* The perms of the VMA holding @addr, "" if none. */
+static const char *maps_perms(uintptr_t addr, uintptr_t *lo, uintptr_t *hi)
+{
+	static char perms[8];
+	char line[512];
+	FILE *f = fopen("/proc/self/maps", "r");
+
+	perms[0] = 0;
+	if (!f)
+		return perms;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long a, b;
+
+		if (sscanf(line, "%lx-%lx %7s", &a, &b, perms) != 3)
+			continue;
+		if (addr >= a && addr < b) {
+			*lo = a;
+			*hi = b;
+			fclose(f);
+			return perms;
+		}
+	}
+	perms[0] = 0;
+	fclose(f);
+	return perms;
+}
+
+static long file_blocks(int fd)
+{
+	struct stat st;
+
+	return fstat(fd, &st) ? -1 : (long)st.st_blocks;
+}
+
+static bool all_zero(const void *p, size_t len)
+{
+	const uint8_t *b = p;
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (b[i])
+			return false;
+	return true;
+}
+
+/* ---- physical memory ---- */
+
+static void test_phys_new(void)
+{
+	struct phys *phys;
+
+	errno = 0;
+	ok(!phys_new(0) && errno == EINVAL, "phys_new(0): EINVAL");
+	errno = 0;
+	ok(!phys_new(PG) && errno == EINVAL,
+	   "phys_new(one page): EINVAL (only the zero page)");
+	errno = 0;
+	ok(!phys_new(UINT64_MAX) && errno == EINVAL,
+	   "phys_new(UINT64_MAX): EINVAL, no wrap-around to a small size");
+	errno = 0;
+	ok(!phys_new((UINT32_MAX + 2ULL) << PAGE_SHIFT) && errno == EINVAL,
+	   "more frames than a u32 pfn holds: EINVAL");
+
+	phys = phys_new(PG + 1);
+	ok(phys != NULL, "phys_new(one page + 1) rounds up to two pages");
+	if (phys) {
+		uint32_t pfns[2] = { 99, 99 };
+
+		is(phys_nr_frames(phys), 1, "one frame besides the zero page");
+		is(phys_nr_free(phys), 1, "and it is free");
+		ok(phys_fd(phys) >= 0, "a file descriptor");
+		is(phys_refcount(phys, PHYS_ZERO_PFN), 1,
+		   "the zero page holds a reference of its own");
+		is(phys_alloc(phys, 0, 2, pfns), 1, "asked 2, got the only 1");
+		is(pfns[0], 1, "frame 1, never the zero page");
+		is(pfns[1], 99, "the second slot untouched");
+		is(phys_alloc(phys, 0, 1, pfns), 0, "full: 0 frames");
+		is(phys_alloc(phys, PHYS_ZERO_PFN, 1, pfns), 0,
+		   "full, hint 0: still 0 frames");
+		phys_put(phys, 1);
+		is(phys_nr_free(phys), 1, "free again");
+		phys_free(phys);
+	}
+	phys = phys_new(10 * PG - 1);
+	ok(phys != NULL, "phys_new(10 pages - 1)");
+	if (phys) {
+		is(phys_nr_frames(phys), 9, "rounds up to 10 pages: 9 frames");
+		phys_free(phys);
+	}
+	phys = phys_new(2 * PG);
+	ok(phys != NULL, "phys_new(two pages): the smallest there is");
+	phys_free(phys);
+	phys_free(NULL);
+	ok(1, "phys_free(NULL) is a no-op");
+}
+
+static void test_phys_alloc(void)
+{
+	struct phys *phys = phys_new(64 * PG);
+	uint32_t pfns[64], more[8];
+	unsigned int i, got, total;
+	bool bad, seen[64] = { false };
+
+	if (!phys)
+		BAIL_OUT("phys_new: %s", strerror(errno));
+	is(phys_nr_frames(phys), 63, "64 pages: 63 frames");
+	is(phys_nr_free(phys), 63, "all free");
+
+	is(phys_alloc(phys, 0, 8, pfns), 8, "allocate 8");
+	for (bad = false, i = 0; i < 8; i++)
+		bad |= pfns[i] != 1 + i;
+	ok(!bad, "8 contiguous frames 1..8");
+	for (bad = false, i = 0; i < 8; i++)
+		bad |= phys_refcount(phys, pfns[i]) != 1;
+	ok(!bad, "each with a reference count of 1");
+	is(phys_nr_free(phys), 55, "55 free");
+	is(phys_alloc(phys, 0, 4, pfns), 4, "allocate 4 more");
+	ok(pfns[0] == 9 && pfns[3] == 12, "they follow on: 9..12");
+
+	is(phys_alloc(phys, 40, 2, pfns), 2, "allocate 2 with hint 40");
+	ok(pfns[0] == 40 && pfns[1] == 41, "the hint is honoured: 40, 41");
+	is(phys_alloc(phys, 0, 3, pfns), 3, "allocate 3 without a hint");
+	ok(pfns[0] == 42 && pfns[1] == 43 && pfns[2] == 44,
+	   "they continue after the hinted run: 42..44");
+	is(phys_alloc(phys, 5, 1, pfns), 1, "hint at a frame in use");
+	is(pfns[0], 45, "falls back to the next free frame");
+	is(phys_alloc(phys, 1000, 1, pfns), 1, "hint past the end");
+	is(pfns[0], 46, "is ignored");
+
+	/* Take all the rest: 63 - 8 - 4 - 2 - 3 - 1 - 1 = 44. */
+	got = phys_alloc(phys, 0, 64, pfns);
+	is(got, 44, "asked 64 with 44 free: got 44");
+	is(phys_nr_free(phys), 0, "none left");
+	for (bad = false, i = 0; i < got; i++)
+		bad |= pfns[i] == PHYS_ZERO_PFN || pfns[i] > 63;
+	ok(!bad, "never the zero page, never past the end");
+	for (bad = false, i = 0; i < got; i++) {
+		bad |= seen[pfns[i] % 64];
+		seen[pfns[i] % 64] = true;
+	}
+	ok(!bad, "each frame once");
+	is(phys_alloc(phys, 0, 1, more), 0, "full: 0");
+	is(phys_alloc(phys, 7, 1, more), 0, "full, with a hint: 0");
+
+	/*
+	 * Fragment: free 2, 4, 6 and the run 20..23. Asked for 4, a run of 4
+	 * exists; contiguous frames make one host VMA, scattered ones four.
+	 */
+	phys_put(phys, 2);
+	phys_put(phys, 4);
+	phys_put(phys, 6);
+	for (i = 20; i < 24; i++)
+		phys_put(phys, i);
+	is(phys_nr_free(phys), 7, "7 freed");
+	is(phys_alloc(phys, 0, 4, more), 4, "allocate 4");
+	ok(more[0] + 1 == more[1] && more[1] + 1 == more[2] &&
+	   more[2] + 1 == more[3],
+	   "contiguous frames when a free run exists (got %u %u %u %u)",
+	   more[0], more[1], more[2], more[3]);
+	is(phys_alloc(phys, 0, 4, more + 4), 3, "the other 3");
+	is(phys_nr_free(phys), 0, "none left");
+
+	/* Give everything back. */
+	for (i = 1; i <= 63; i++)
+		phys_put(phys, i);
+	is(phys_nr_free(phys), phys_nr_frames(phys),
+	   "after putting every frame, all 63 are free");
+	total = phys_alloc(phys, 0, 63, pfns);
+	is(total, 63, "and all 63 can be allocated again");
+	phys_put_many(phys, pfns, total);
+	is(phys_nr_free(phys), 63, "phys_put_many of all: all free");
+	phys_free(phys);
+}
+
+static void test_phys_zero_and_punch(void)
+{
+	struct phys *phys = phys_new(16 * PG);
+	uint32_t pfns[15], pfn;
+	unsigned int i;
+	long blocks0, blocks1;
+	bool bad;
+
+	if (!phys)
+		BAIL_OUT("phys_new: %s", strerror(errno));
+	/* Reading a hole of a shmem file gives it a page: read it first. */
+	ok(all_zero(phys_kaddr(phys, PHYS_ZERO_PFN), PG),
+	   "the zero page reads zero");
+	blocks0 = file_blocks(phys_fd(phys));
+	is(phys_alloc(phys, 0, 15, pfns), 15, "allocate all 15 frames");
+	for (bad = false, i = 0; i < 15; i++)
+		bad |= !all_zero(phys_kaddr(phys, pfns[i]), PG);
+	ok(!bad, "fresh frames read zero");
+	for (i = 0; i < 15; i++)
+		memset(phys_kaddr(phys, pfns[i]), 0x5a, PG);
+	blocks1 = file_blocks(phys_fd(phys));
+	ok(blocks1 >= blocks0 + 15 * (long)(PG / 512),
+	   "written frames take host memory (%ld -> %ld blocks)", blocks0,
+	   blocks1);
+	phys_put_many(phys, pfns, 15);
+	is(file_blocks(phys_fd(phys)), blocks0,
+	   "freed frames are punched: host memory back to %ld blocks",
+	   blocks0);
+	is(phys_nr_free(phys), 15, "all free");
+
+	/* The same frame again, through the hint: zero, though written. */
+	is(phys_alloc(phys, 7, 1, &pfn), 1, "re-allocate frame 7");
+	is(pfn, 7, "the same frame");
+	ok(all_zero(phys_kaddr(phys, pfn), PG),
+	   "a freed and re-allocated frame reads zero");
+	is(phys_alloc(phys, 0, 15, pfns), 14, "and the other 14");
+	for (bad = false, i = 0; i < 14; i++)
+		bad |= !all_zero(phys_kaddr(phys, pfns[i]), PG);
+	ok(!bad, "all read zero after reuse");
+	phys_put_many(phys, pfns, 14);
+	phys_put(phys, pfn);
+	phys_free(phys);
+}
+
+static void test_phys_refcount(void)
+{
+	struct phys *phys = phys_new(1024 * PG);
+	uint32_t a, pfns[400], dup[3];
+	unsigned int i;
+
+	if (!phys)
+		BAIL_OUT("phys_new: %s", strerror(errno));
+	is(phys_alloc(phys, 0, 1, &a), 1, "allocate one frame");
+	is(phys_refcount(phys, a), 1, "count 1");
+	phys_get(phys, a);
+	phys_get(phys, a);
+	is(phys_refcount(phys, a), 3, "two phys_get: 3");
+	phys_put(phys, a);
+	is(phys_refcount(phys, a), 2, "phys_put: 2");
+	is(phys_nr_free(phys), 1022, "still in use");
+	dup[0] = a;
+	dup[1] = a;
+	phys_put_many(phys, dup, 2);
+	is(phys_refcount(phys, a), 0, "phys_put_many of it twice: 0");
+	is(phys_nr_free(phys), 1023, "and it is free");
+
+	/* More than the 256 that phys_put_many sorts on its stack. */
+	is(phys_alloc(phys, 0, 400, pfns), 400, "allocate 400");
+	is(phys_nr_free(phys), 623, "623 free");
+	for (i = 0; i < 400; i += 2)
+		phys_get(phys, pfns[i]);
+	/* Reverse order: runs are found after sorting. */
+	for (i = 0; i < 200; i++) {
+		uint32_t t = pfns[i];
+
+		pfns[i] = pfns[399 - i];
+		pfns[399 - i] = t;
+	}
+	phys_put_many(phys, pfns, 400);
+	is(phys_nr_free(phys), 823, "put 400, 200 of them held twice: 200 "
+	   "freed");
+	is(phys_refcount(phys, pfns[0]), 0, "a frame held once is free");
+	is(phys_refcount(phys, pfns[1]), 1, "a frame held twice is at 1");
+	for (i = 1; i < 400; i += 2)
+		phys_put(phys, pfns[i]);
+	is(phys_nr_free(phys), phys_nr_frames(phys),
+	   "all frames free: phys_nr_free == phys_nr_frames");
+	phys_free(phys);
+}
+
+/* ---- the queue, against the record backend ---- */
+
+static struct host_as *record_new(struct phys *phys)
+{
+	struct host_as *as = host_as_new_record(phys, 1ULL << 32);
+
+	if (!as)
+		BAIL_OUT("host_as_new_record: %s", strerror(errno));
+	return as;
+}
+
+/* Is op @i of the log exactly this? */
+static int is_op(struct host_as *as, unsigned int i, int kind, uint64_t va,
+		 uint64_t len, uint64_t off, int prot, int flags)
+{
+	unsigned int nr;
+	const struct host_op *op = host_as_recorded(as, &nr);
+
+	if (i >= nr) {
+		diag("op %u: only %u recorded", i, nr);
+		return 0;
+	}
+	op += i;
+	if (op->kind == kind && op->va == va && op->len == len &&
+	    op->off == off && op->prot == prot && op->flags == flags)
+		return 1;
+	diag("op %u: kind %d va %#llx len %#llx off %#llx prot %d flags %d",
+	     i, op->kind, (unsigned long long)op->va,
+	     (unsigned long long)op->len, (unsigned long long)op->off,
+	     op->prot, op->flags);
+	return 0;
+}
+
+static unsigned int nr_recorded(struct host_as *as)
+{
+	unsigned int nr;
+
+	host_as_recorded(as, &nr);
+	return nr;
+}
+
+static void test_queue_merge(struct phys *phys)
+{
+	const int rw = PROT_READ | PROT_WRITE;
+	struct host_as *as = record_new(phys);
+	unsigned int i;
+
+	is(as->stats.vma_estimate, 1, "a new space counts one VMA");
+	is(host_as_count_vmas(as), -EOPNOTSUPP,
+	   "count_vmas on a record space: -EOPNOTSUPP");
+	host_as_flush(as);
+	is(as->stats.syscalls, 0, "flushing an empty queue costs nothing");
+
+	for (i = 0; i < 4; i++)
+		host_as_queue(as, HOST_OP_MAP, 0x10000 + i * PG, PG,
+			      (5 + i) * PG, rw, 0);
+	is(as->nr_queued, 1, "4 contiguous maps queue as one op");
+	is(nr_recorded(as), 0, "nothing carried out before the flush");
+	host_as_flush(as);
+	is(nr_recorded(as), 1, "one op carried out");
+	ok(is_op(as, 0, HOST_OP_MAP, 0x10000, 4 * PG, 5 * PG, rw, 0),
+	   "MAP va 0x10000 len 4 pages off 5 pages, read-write");
+	is(as->stats.ops, 4, "stats.ops: 4 queued");
+	is(as->stats.syscalls, 1, "stats.syscalls: 1");
+	is(as->nr_queued, 0, "queue empty after the flush");
+	host_as_clear_record(as);
+	is(nr_recorded(as), 0, "clear_record empties the log");
+
+	/* Things that must not merge. */
+	host_as_queue(as, HOST_OP_MAP, 0, PG, 0, rw, 0);
+	host_as_queue(as, HOST_OP_MAP, 2 * PG, PG, PG, rw, 0);
+	is(as->nr_queued, 2, "a gap in va: no merge");
+	host_as_flush(as);
+	host_as_queue(as, HOST_OP_MAP, 0, PG, 0, rw, 0);
+	host_as_queue(as, HOST_OP_MAP, PG, PG, 2 * PG, rw, 0);
+	is(as->nr_queued, 2, "contiguous va, offset not contiguous: no merge");
+	host_as_flush(as);
+	host_as_queue(as, HOST_OP_MAP, PG, PG, PG, rw, 0);
+	host_as_queue(as, HOST_OP_MAP, 2 * PG, PG, 0, rw, 0);
+	is(as->nr_queued, 2, "offset going backwards: no merge");
+	host_as_flush(as);
+	host_as_queue(as, HOST_OP_MAP, 0, PG, 0, rw, 0);
+	host_as_queue(as, HOST_OP_MAP, PG, PG, PG, PROT_READ, 0);
+	is(as->nr_queued, 2, "a different prot: no merge");
+	host_as_flush(as);
+	host_as_queue(as, HOST_OP_MAP, 0, PG, 0, rw, 0);
+	host_as_queue(as, HOST_OP_MAP, PG, PG, PG, rw, HOST_OP_POPULATE);
+	is(as->nr_queued, 2, "different flags: no merge");
+	host_as_flush(as);
+	host_as_queue(as, HOST_OP_MAP, 0, PG, 0, PROT_READ, 0);
+	host_as_queue(as, HOST_OP_MAP_ZERO, PG, PG, PG, PROT_READ, 0);
+	host_as_queue(as, HOST_OP_UNMAP, 2 * PG, PG, 0, 0, 0);
+	host_as_queue(as, HOST_OP_PROTECT, 3 * PG, PG, 0, 0, 0);
+	is(as->nr_queued, 4, "different kinds: no merge");
+	host_as_flush(as);
+	host_as_queue(as, HOST_OP_MAP, 0, PG, 0, rw, 0);
+	host_as_queue(as, HOST_OP_UNMAP, PG, PG, 0, 0, 0);
+	host_as_queue(as, HOST_OP_MAP, 2 * PG, PG, 2 * PG, rw, 0);
+	is(as->nr_queued, 3, "only the last op merges: MAP UNMAP MAP is 3");
+	host_as_flush(as);
+	host_as_queue(as, HOST_OP_MAP, PG, PG, PG, rw, 0);
+	host_as_queue(as, HOST_OP_MAP, 0, PG, 0, rw, 0);
+	is(as->nr_queued, 2, "a page before the last: no merge");
+	host_as_flush(as);
+	is(nr_recorded(as), 2 + 2 + 2 + 2 + 2 + 4 + 3 + 2,
+	   "every unmerged op carried out");
+	host_as_clear_record(as);
+
+	/* Things that merge. */
+	host_as_queue(as, HOST_OP_UNMAP, 0x5000, PG, 0, 0, 0);
+	host_as_queue(as, HOST_OP_UNMAP, 0x6000, 3 * PG, 123 * PG, 0, 0);
+	host_as_queue(as, HOST_OP_UNMAP, 0x9000, PG, 7, 0, 0);
+	is(as->nr_queued, 1, "UNMAP merges across contiguous va");
+	host_as_queue(as, HOST_OP_MAP_ZERO, 0xa000, PG, 0, PROT_READ, 0);
+	host_as_queue(as, HOST_OP_MAP_ZERO, 0xb000, PG, 0, PROT_READ, 0);
+	host_as_queue(as, HOST_OP_MAP, 0xc000, 2 * PG, 8 * PG, rw,
+		      HOST_OP_POPULATE);
+	host_as_queue(as, HOST_OP_MAP, 0xe000, PG, 10 * PG, rw,
+		      HOST_OP_POPULATE);
+	host_as_queue(as, HOST_OP_PROTECT, 0xf000, PG, 0, PROT_READ, 0);
+	host_as_queue(as, HOST_OP_PROTECT, 0x10000, PG, 0, PROT_READ, 0);
+	is(as->nr_queued, 4, "UNMAP, MAP_ZERO x2, MAP x2, PROTECT x2: 4 ops");
+	host_as_flush(as);
+	ok(is_op(as, 0, HOST_OP_UNMAP, 0x5000, 5 * PG, 0, 0, 0),
+	   "UNMAP 0x5000 + 5 pages, the first op's offset");
+	ok(is_op(as, 1, HOST_OP_MAP_ZERO, 0xa000, 2 * PG, 0, PROT_READ, 0),
+	   "MAP_ZERO 0xa000 + 2 pages");
+	ok(is_op(as, 2, HOST_OP_MAP, 0xc000, 3 * PG, 8 * PG, rw,
+		 HOST_OP_POPULATE),
+	   "MAP 0xc000 + 3 pages at 8 pages, populate kept");
+	ok(is_op(as, 3, HOST_OP_PROTECT, 0xf000, 2 * PG, 0, PROT_READ, 0),
+	   "PROTECT 0xf000 + 2 pages");
+	host_as_free(as);
+}
+
+static void test_queue_full(struct phys *phys)
+{
+	struct host_as *as = record_new(phys);
+	unsigned int i;
+
+	/* Every other page: nothing merges. */
+	for (i = 0; i < HOST_AS_QUEUE; i++)
+		host_as_queue(as, HOST_OP_MAP, 2 * i * PG, PG, i * PG,
+			      PROT_READ, 0);
+	is(as->nr_queued, HOST_AS_QUEUE, "64 ops queued");
+	is(nr_recorded(as), 0, "none carried out yet");
+	host_as_queue(as, HOST_OP_MAP, 2 * (HOST_AS_QUEUE - 1) * PG + PG, PG,
+		      HOST_AS_QUEUE * PG, PROT_READ, 0);
+	is(as->nr_queued, HOST_AS_QUEUE,
+	   "a full queue still merges with its last op without a flush");
+	is(nr_recorded(as), 0, "nothing carried out");
+	host_as_queue(as, HOST_OP_MAP, 4 * HOST_AS_QUEUE * PG, PG, 0,
+		      PROT_READ, 0);
+	is(nr_recorded(as), HOST_AS_QUEUE,
+	   "the 65th op flushes the full queue first");
+	is(as->nr_queued, 1, "and is queued alone");
+	is(as->stats.syscalls, HOST_AS_QUEUE, "stats.syscalls: 64");
+	ok(is_op(as, HOST_AS_QUEUE - 1, HOST_OP_MAP,
+		 2 * (HOST_AS_QUEUE - 1) * PG, 2 * PG,
+		 (HOST_AS_QUEUE - 1) * PG, PROT_READ, 0),
+	   "the merged op went out whole");
+	host_as_flush(as);
+	is(nr_recorded(as), HOST_AS_QUEUE + 1, "65 ops carried out");
+	ok(is_op(as, HOST_AS_QUEUE, HOST_OP_MAP, 4 * HOST_AS_QUEUE * PG, PG,
+		 0, PROT_READ, 0), "the 65th last");
+	is(as->stats.ops, HOST_AS_QUEUE + 2, "stats.ops: 66 queued");
+	is(as->stats.syscalls, HOST_AS_QUEUE + 1, "stats.syscalls: 65");
+	is(as->stats.resets, 0, "no resets");
+	host_as_free(as);
+}
+
+/* ---- the local backend ---- */
+
+static void test_local_window(struct phys *phys)
+{
+	const uint64_t size = 64 * PG;
+	struct host_as *as;
+	uintptr_t lo = 0, hi = 0;
+	uint8_t *base;
+
+	errno = 0;
+	ok(!host_as_new_local(phys, 0) && errno == EINVAL,
+	   "host_as_new_local size 0: EINVAL");
+	errno = 0;
+	ok(!host_as_new_local(phys, PG + 1) && errno == EINVAL,
+	   "host_as_new_local size not page aligned: EINVAL");
+
+	as = host_as_new_local(phys, size);
+	if (!as)
+		BAIL_OUT("host_as_new_local: %s", strerror(errno));
+	base = (uint8_t *)as->base;
+	ok(as->base && !(as->base & ~PAGE_MASK), "a page-aligned window");
+	is(as->size, size, "of the size asked");
+	ok(!strcmp(maps_perms(as->base, &lo, &hi), "---p"),
+	   "the window is reserved PROT_NONE in /proc/self/maps");
+	ok(lo <= as->base && hi >= as->base + size,
+	   "one VMA covers the whole window");
+	is(host_as_count_vmas(as), 0, "count_vmas: 0 mapped");
+	is(child_access(base, 0, NULL), SIGSEGV, "reading it: SIGSEGV");
+	is(child_access(base + size - 1, 1, NULL), SIGSEGV,
+	   "writing its last byte: SIGSEGV");
+	host_as_free(as);
+}
+
+static void test_local_map(struct phys *phys)
+{
+	const int rw = PROT_READ | PROT_WRITE;
+	struct host_as *as = host_as_new_local(phys, 64 * PG);
+	uint8_t *base, *k, v = 0;
+	uint32_t pfn;
+
+	if (!as)
+		BAIL_OUT("host_as_new_local: %s", strerror(errno));
+	base = (uint8_t *)as->base;
+	if (phys_alloc(phys, 0, 1, &pfn) != 1)
+		BAIL_OUT("phys_alloc");
+	k = phys_kaddr(phys, pfn);
+	memcpy(k + 100, "through the linear map", 23);
+
+	host_as_queue(as, HOST_OP_MAP, 3 * PG, PG, (uint64_t)pfn << PAGE_SHIFT,
+		      rw, 0);
+	host_as_flush(as);
+	is(as->stats.syscalls, 1, "one MAP: one syscall");
+	ok(!memcmp(base + 3 * PG + 100, "through the linear map", 23),
+	   "a write through phys_kaddr is seen through the window");
+	memcpy(base + 3 * PG + 2000, "through the window", 19);
+	ok(!memcmp(k + 2000, "through the window", 19),
+	   "a write through the window is seen through phys_kaddr");
+	is(host_as_count_vmas(as), 1, "count_vmas: 1");
+	k[7] = 0x42;
+	is(child_access(base + 3 * PG + 7, 0, &v), 0, "a child reads it");
+	is(v, 0x42, "and sees the frame");
+	is(child_access(base + 3 * PG + 8, 1, NULL), 0, "a child writes it");
+	is(child_access(base + 2 * PG, 0, NULL), SIGSEGV,
+	   "the page before is still reserved");
+	is(child_access(base + 4 * PG, 0, NULL), SIGSEGV,
+	   "the page after is still reserved");
+
+	host_as_queue(as, HOST_OP_PROTECT, 3 * PG, PG, 0, PROT_READ, 0);
+	host_as_flush(as);
+	is(child_access(base + 3 * PG + 7, 0, &v), 0,
+	   "PROTECT read-only: reads work");
+	is(v, 0x42, "the same frame");
+	is(child_access(base + 3 * PG + 7, 1, NULL), SIGSEGV,
+	   "writes: SIGSEGV");
+
+	host_as_queue(as, HOST_OP_MAP, 3 * PG, PG, (uint64_t)pfn << PAGE_SHIFT,
+		      PROT_READ, HOST_OP_POPULATE);
+	host_as_flush(as);
+	is(child_access(base + 3 * PG + 7, 0, &v), 0,
+	   "MAP read-only with POPULATE over it: reads work");
+	is(v, 0x42, "the same frame");
+	is(child_access(base + 3 * PG + 7, 1, NULL), SIGSEGV,
+	   "writes: SIGSEGV");
+
+	host_as_queue(as, HOST_OP_MAP, 3 * PG, PG, (uint64_t)pfn << PAGE_SHIFT,
+		      rw, HOST_OP_POPULATE);
+	host_as_flush(as);
+	base[3 * PG + 9] = 0x24;
+	is(k[9], 0x24, "MAP read-write with POPULATE: a write through the "
+	   "window reaches the frame");
+	is(child_access(base + 3 * PG + 7, 0, &v), 0, "a child reads it");
+	is(v, 0x42, "the same frame");
+
+	host_as_queue(as, HOST_OP_UNMAP, 3 * PG, PG, 0, 0, 0);
+	host_as_flush(as);
+	is(child_access(base + 3 * PG + 7, 0, NULL), SIGSEGV,
+	   "after UNMAP: a read dies with SIGSEGV");
+	is(host_as_count_vmas(as), 0, "count_vmas: 0 again");
+	is(k[7], 0x42, "the frame keeps its data");
+
+	memset(k, 0x77, PG);
+	host_as_queue(as, HOST_OP_MAP_ZERO, 10 * PG, 2 * PG, 0, PROT_READ, 0);
+	host_as_flush(as);
+	ok(all_zero(base + 10 * PG, 2 * PG), "MAP_ZERO reads zero");
+	is(child_access(base + 11 * PG, 1, NULL), SIGSEGV,
+	   "and cannot be written");
+	host_as_queue(as, HOST_OP_UNMAP, 0, 64 * PG, 0, 0, 0);
+	host_as_flush(as);
+	is(host_as_count_vmas(as), 0, "UNMAP of all: nothing mapped");
+	host_as_free(as);
+	phys_put(phys, pfn);
+}
+
+static void test_local_count(struct phys *phys)
+{
+	struct host_as *as = host_as_new_local(phys, 64 * PG);
+	uint32_t pfns[10];
+	uint64_t sys;
+	unsigned int i;
+	long all, mapped;
+	bool bad;
+
+	if (!as)
+		BAIL_OUT("host_as_new_local: %s", strerror(errno));
+	if (phys_alloc(phys, 0, 10, pfns) != 10)
+		BAIL_OUT("phys_alloc");
+	for (i = 0; i < 10; i++)
+		*(uint32_t *)phys_kaddr(phys, pfns[i]) = 1000 + i;
+
+	for (i = 0; i < 10; i++)
+		host_as_queue(as, HOST_OP_MAP, (2 * i + 1) * PG, PG,
+			      (uint64_t)pfns[i] << PAGE_SHIFT, PROT_READ, 0);
+	host_as_flush(as);
+	is(host_as_count_vmas(as), 10, "10 scattered single-page maps: 10");
+	all = count_maps(as->base, as->base + as->size, &mapped);
+	is(mapped, 10, "/proc/self/maps agrees");
+	is(all, 21, "with 11 reserved pieces between them");
+	for (bad = false, i = 0; i < 10; i++)
+		bad |= *(uint32_t *)(as->base + (2 * i + 1) * PG) != 1000 + i;
+	ok(!bad, "each page shows its own frame");
+	host_as_queue(as, HOST_OP_UNMAP, 0, 64 * PG, 0, 0, 0);
+	host_as_flush(as);
+	is(host_as_count_vmas(as), 0, "unmapped again: 0");
+	is(count_maps(as->base, as->base + as->size, NULL), 1,
+	   "and the window is one reserved VMA again");
+
+	/* phys_alloc gave 10 contiguous frames on this fresh phys. */
+	for (bad = false, i = 1; i < 10; i++)
+		bad |= pfns[i] != pfns[0] + i;
+	ok(!bad, "the 10 frames are contiguous");
+	sys = as->stats.syscalls;
+	for (i = 0; i < 10; i++)
+		host_as_queue(as, HOST_OP_MAP, (20 + i) * PG, PG,
+			      (uint64_t)pfns[i] << PAGE_SHIFT,
+			      PROT_READ | PROT_WRITE, 0);
+	host_as_flush(as);
+	is(as->stats.syscalls - sys, 1, "10 contiguous pages: one syscall");
+	is(host_as_count_vmas(as), 1, "and one VMA");
+	for (bad = false, i = 0; i < 10; i++)
+		bad |= *(uint32_t *)(as->base + (20 + i) * PG) != 1000 + i;
+	ok(!bad, "each page shows its own frame");
+	host_as_queue(as, HOST_OP_UNMAP, 0, 64 * PG, 0, 0, 0);
+
+	/* Contiguous va, offsets backwards: the host cannot merge them. */
+	for (i = 0; i < 10; i++)
+		host_as_queue(as, HOST_OP_MAP, (20 + i) * PG, PG,
+			      (uint64_t)pfns[9 - i] << PAGE_SHIFT, PROT_READ,
+			      0);
+	host_as_flush(as);
+	is(host_as_count_vmas(as), 10,
+	   "10 contiguous pages, offsets backwards: 10 VMAs");
+	host_as_free(as);
+	phys_put_many(phys, pfns, 10);
+}
+
+static void test_vma_budget(struct phys *phys)
+{
+	const uint64_t size = 1024 * PG;
+	unsigned long old = host_vma_budget();
+	struct host_as *as, *rec;
+	uint64_t resets, rec_resets;
+	uint32_t pfn;
+	unsigned int i, nr = 300;
+	long all, mapped;
+	uint8_t *last;
+
+	ok(old >= 64, "the default budget (%lu) is sane", old);
+	is(host_vma_budget(), old, "reading it twice gives the same");
+	is(host_set_vma_budget(63), -EINVAL, "a budget under 64: -EINVAL");
+	is(host_set_vma_budget(host_max_map_count() + 1), -EINVAL,
+	   "over vm.max_map_count: -EINVAL");
+	is(host_vma_budget(), old, "refused settings leave it alone");
+	is(host_set_vma_budget(64), 0, "set the budget to 64");
+	is(host_vma_budget(), 64, "it reads back 64");
+
+	as = host_as_new_local(phys, size);
+	rec = host_as_new_record(phys, size);
+	if (!as || !rec)
+		BAIL_OUT("host_as_new: %s", strerror(errno));
+	if (phys_alloc(phys, 0, 1, &pfn) != 1)
+		BAIL_OUT("phys_alloc");
+	memset(phys_kaddr(phys, pfn), 0x3c, PG);
+	resets = as->stats.resets;
+	rec_resets = rec->stats.resets;
+
+	/* 300 scattered maps: 300 host VMAs and 301 reserved pieces. */
+	for (i = 0; i < nr; i++)
+		host_as_queue(as, HOST_OP_MAP, (2 * i + 1) * PG, PG,
+			      (uint64_t)pfn << PAGE_SHIFT, PROT_READ, 0);
+	host_as_flush(as);
+	ok(as->stats.resets > resets, "the budget forced resets (%llu)",
+	   (unsigned long long)(as->stats.resets - resets));
+	ok(rec->stats.resets > rec_resets,
+	   "every space is reset, the other one too (%llu)",
+	   (unsigned long long)(rec->stats.resets - rec_resets));
+	ok(nr_recorded(rec) >= 1 &&
+	   is_op(rec, 0, HOST_OP_UNMAP, 0, size, 0, 0, 0),
+	   "the record space logs its reset as an UNMAP of all");
+	all = count_maps(as->base, as->base + size, &mapped);
+	ok(mapped > 0 && host_as_count_vmas(as) == mapped,
+	   "count_vmas (%ld) agrees with /proc/self/maps", mapped);
+	ok(mapped < 64, "mapped VMAs (%ld) stay under the budget", mapped);
+	ok(all <= 64, "all host VMAs of the window, reserved pieces "
+	   "included (%ld), stay within the budget", all);
+	ok(as->stats.vma_estimate + rec->stats.vma_estimate <= 64,
+	   "the estimate stays within the budget (%llu)",
+	   (unsigned long long)(as->stats.vma_estimate +
+				rec->stats.vma_estimate));
+	last = (uint8_t *)as->base + (2 * nr - 1) * PG;
+	is(*last, 0x3c, "the last page mapped is there (not lost to a reset)");
+	is(child_access((uint8_t *)as->base + PG, 0, NULL), SIGSEGV,
+	   "the first one was dropped: SIGSEGV (it is a cache)");
+
+	host_as_free(rec);
+	host_as_free(as);
+	phys_put(phys, pfn);
+	is(host_set_vma_budget(old), 0, "restore the budget (%lu)", old);
+	is(host_vma_budget(), old, "restored");
+}
+
+int main(void)
+{
+	struct phys *phys;
+
+	test_phys_new();
+	test_phys_alloc();
+	test_phys_zero_and_punch();
+	test_phys_refcount();
+
+	phys = phys_new(1024 * PG);
+	if (!phys)
+		BAIL_OUT("phys_new: %s", strerror(errno));
+	test_queue_merge(phys);
+	test_queue_full(phys);
+	test_local_window(phys);
+	test_local_map(phys);
+	test_local_count(phys);
+	test_vma_budget(phys);
+	is(phys_nr_free(phys), phys_nr_frames(phys),
+	   "every frame of physical memory is free again");
+	phys_free(phys);
+	return done_testing();
+}

@@ -144,6 +144,11 @@ long umm_host_vmas(struct umm_mm *mm)
 	return host_as_count_vmas(mm_host_as(MM(mm)));
 }
 
+long umm_mm_check(struct umm_mm *mm)
+{
+	return mm_check_host(MM(mm));
+}
+
 int umm_set_host_vma_budget(unsigned long nr_vmas)
 {
 	return host_set_vma_budget(nr_vmas);
