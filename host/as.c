@@ -83,7 +83,9 @@ static void host_as_unregister(struct host_as *as)
 		spaces = as->next_all;
 	if (as->next_all)
 		as->next_all->prev_all = as->prev_all;
-	__atomic_sub_fetch(&vma_estimate, as->stats.vma_estimate,
+	__atomic_sub_fetch(&vma_estimate,
+			   __atomic_load_n(&as->stats.vma_estimate,
+					   __ATOMIC_RELAXED),
 			   __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&spaces_lock);
 }
@@ -97,21 +99,32 @@ void host_as_free(struct host_as *as)
 	free(as);
 }
 
-/* Drop every host mapping of every space. Context: spaces_lock held. */
+/*
+ * Drop every host mapping of every space. Context: spaces_lock held; the
+ * other spaces' owners may be queueing and flushing meanwhile, so their
+ * counters are only touched atomically, and each space's estimate leaves
+ * the global sum exactly as it is reset (an add racing with it lands in
+ * both or in neither).
+ */
 static void reset_all_locked(void)
 {
 	struct host_as *as;
-	unsigned long total = 0;
 
 	for (as = spaces; as; as = as->next_all) {
+		unsigned long old;
 		int err = as->backend->reset(as);
 
-		BUG_ON(err);
-		as->stats.resets++;
-		as->stats.vma_estimate = 1;
-		total++;
+		if (err) {
+			fprintf(stderr, "umm: cannot drop the %s space's host "
+				"mappings: %s\n", as->backend->name,
+				strerror(-err));
+			BUG_ON(err);
+		}
+		__atomic_add_fetch(&as->stats.resets, 1, __ATOMIC_RELAXED);
+		old = __atomic_exchange_n(&as->stats.vma_estimate, 1,
+					  __ATOMIC_RELAXED);
+		__atomic_sub_fetch(&vma_estimate, old - 1, __ATOMIC_RELAXED);
 	}
-	__atomic_store_n(&vma_estimate, total, __ATOMIC_RELAXED);
 }
 
 static void reset_all(void)
@@ -129,7 +142,7 @@ static void reserve_vmas(struct host_as *as, unsigned int nr)
 	if (__atomic_load_n(&vma_estimate, __ATOMIC_RELAXED) + add >
 	    host_vma_budget())
 		reset_all();
-	as->stats.vma_estimate += add;
+	__atomic_add_fetch(&as->stats.vma_estimate, add, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&vma_estimate, add, __ATOMIC_RELAXED);
 }
 

@@ -51,7 +51,7 @@ static int local_map(struct host_as *as, const struct host_op *op, void *addr)
 		     __atomic_load_n(&have_populate_write, __ATOMIC_RELAXED) >= 0;
 	void *p;
 
-	as->stats.syscalls++;
+	count_syscalls(as, 1);
 	p = mmap(addr, op->len, op->prot,
 		 MAP_SHARED | MAP_FIXED | (populate && !write ? MAP_POPULATE : 0),
 		 phys_fd(as->phys), (off_t)op->off);
@@ -59,10 +59,10 @@ static int local_map(struct host_as *as, const struct host_op *op, void *addr)
 		return -errno;
 	if (!write)
 		return 0;
-	as->stats.syscalls++;
+	count_syscalls(as, 1);
 	if (populate_write(addr, op->len))
 		return 0;
-	as->stats.syscalls++;
+	count_syscalls(as, 1);
 	p = mmap(addr, op->len, op->prot, MAP_SHARED | MAP_FIXED | MAP_POPULATE,
 		 phys_fd(as->phys), (off_t)op->off);
 	return p == MAP_FAILED ? -errno : 0;
@@ -88,12 +88,12 @@ static int local_op(struct host_as *as, const struct host_op *op)
 			 -1, 0);
 		break;
 	case HOST_OP_PROTECT:
-		as->stats.syscalls++;
+		count_syscalls(as, 1);
 		return mprotect(addr, op->len, op->prot) ? -errno : 0;
 	default:
 		BUG_ON(1);
 	}
-	as->stats.syscalls++;
+	count_syscalls(as, 1);
 	return p == MAP_FAILED ? -errno : 0;
 }
 
@@ -114,13 +114,38 @@ static int local_apply(struct host_as *as, const struct host_op *ops,
 	return 0;
 }
 
+/*
+ * Called from any thread (a reset drops every space's mappings), so the
+ * counter is bumped atomically.
+ */
 static int local_reset(struct host_as *as)
 {
-	as->stats.syscalls++;
-	void *p = mmap((void *)as->base, as->size, PROT_NONE,
-		       RESERVE_FLAGS | MAP_FIXED, -1, 0);
+	void *base = (void *)as->base;
+	void *p;
 
-	return p == MAP_FAILED ? -errno : 0;
+	count_syscalls(as, 1);
+	p = mmap(base, as->size, PROT_NONE, RESERVE_FLAGS | MAP_FIXED, -1, 0);
+	if (p != MAP_FAILED)
+		return 0;
+	if (errno != ENOMEM)
+		return -errno;
+	/*
+	 * The process is past vm.max_map_count (a split may take it one
+	 * over, and then the host refuses every mmap): unmapping whole VMAs
+	 * needs no split and brings the count down; then reserve again. Until
+	 * the second call the range is not ours: another thread's mmap could
+	 * land there, which NOREPLACE notices (and nothing can then mend).
+	 */
+	count_syscalls(as, 2);
+	if (munmap(base, as->size) < 0)
+		return -errno;
+	p = mmap(base, as->size, PROT_NONE,
+		 RESERVE_FLAGS | MAP_FIXED_NOREPLACE, -1, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	if (p != base)	/* an old kernel without NOREPLACE put it elsewhere */
+		return -EEXIST;
+	return 0;
 }
 
 static void local_destroy(struct host_as *as)

@@ -32,7 +32,7 @@ static int record_apply(struct host_as *as, const struct host_op *ops,
 
 	for (i = 0; i < nr; i++)
 		record_one(as->priv, &ops[i]);
-	as->stats.syscalls += nr;	/* as if each were one host call */
+	count_syscalls(as, nr);	/* as if each were one host call */
 	*done = nr;
 	return 0;
 }

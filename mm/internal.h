@@ -30,6 +30,8 @@
 /* Linux's sysctl_max_map_count default: a guest gets the same. */
 #define MM_MAX_MAP_COUNT 65530
 #define MM_MMAP_MIN_ADDR 65536ULL
+/* Linux's default RLIMIT_STACK: how far a VM_GROWSDOWN vma may grow. */
+#define MM_STACK_LIMIT (8ULL << 20)
 
 /* ---- page state: mm's view of each frame ---- */
 
@@ -185,5 +187,6 @@ void gather_add(struct gather *g, uint32_t pfn);
 
 /* mmap.c */
 int do_munmap_locked(struct mm *mm, uint64_t start, uint64_t end);
+int expand_stack_locked(struct mm *mm, unsigned int idx, uint64_t addr);
 
 #endif

@@ -16,7 +16,8 @@ static void show_vma(struct mm *mm, struct vma *vma, FILE *out)
 		off = vma->pgoff << PAGE_SHIFT;
 		dev = vma->file->dev;
 		ino = vma->file->ino;
-	} else if (vma->start <= mm->brk && vma->end >= mm->start_brk) {
+	} else if (vma->start < mm->brk && vma->end > mm->start_brk) {
+		/* Linux's vma_is_initial_heap (6.6+). */
 		name = "[heap]";
 	}
 	len = fprintf(out, "%08" PRIx64 "-%08" PRIx64 " %c%c%c%c %08" PRIx64

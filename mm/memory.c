@@ -270,6 +270,24 @@ static int fault_signal(struct mm *mm, int sig, int code, int *si_code)
 	return sig;
 }
 
+/* The vma for a fault at @va, growing a stack down to it if it may. */
+static struct vma *find_vma_grow(struct mm *mm, uint64_t va)
+{
+	unsigned int i;
+
+	if (va >= mm->task_size)
+		return NULL;
+	i = vma_index(mm, va);
+	if (i == mm->nr_vmas)
+		return NULL;
+	if (mm->vmas[i]->start <= va)
+		return mm->vmas[i];
+	if (!(mm->vmas[i]->flags & VM_GROWSDOWN) ||
+	    expand_stack_locked(mm, i, va))
+		return NULL;
+	return mm->vmas[i];
+}
+
 int handle_fault_locked(struct mm *mm, uint64_t va, int access, int *si_code)
 {
 	struct fault vmf = { .mm = mm, .va = va & PAGE_MASK,
@@ -277,7 +295,7 @@ int handle_fault_locked(struct mm *mm, uint64_t va, int access, int *si_code)
 	pte_t pte;
 	int err = 0;
 
-	vmf.vma = va < mm->task_size ? vma_lookup(mm, va) : NULL;
+	vmf.vma = find_vma_grow(mm, va);
 	if (!vmf.vma)
 		return fault_signal(mm, SIGSEGV, SEGV_MAPERR, si_code);
 	if (!vma_allows(vmf.vma, access))

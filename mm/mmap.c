@@ -51,6 +51,33 @@
  */
 #define STACK_GUARD_GAP (256ULL << PAGE_SHIFT)
 
+/*
+ * Grow the stack vma at @idx down to cover @addr, as Linux's
+ * expand_downwards: never below mmap_min_addr, never within the guard gap
+ * of an accessible vma below, never past the stack rlimit (Linux's default
+ * 8 MiB). 0, -EPERM or -ENOMEM. Context: mm->lock held.
+ */
+int expand_stack_locked(struct mm *mm, unsigned int idx, uint64_t addr)
+{
+	struct vma *vma = mm->vmas[idx], *prev = idx ? mm->vmas[idx - 1] : NULL;
+
+	addr &= PAGE_MASK;
+	BUG_ON(!(vma->flags & VM_GROWSDOWN) || addr >= vma->start);
+	if (addr < MM_MMAP_MIN_ADDR)
+		return -EPERM;
+	if (prev && prev->end > addr)
+		return -ENOMEM;
+	if (prev && !(prev->flags & VM_GROWSDOWN) &&
+	    (prev->flags & VM_ACCESS_FLAGS) &&
+	    addr - prev->end < STACK_GUARD_GAP)
+		return -ENOMEM;
+	if (vma->end - addr > MM_STACK_LIMIT)
+		return -ENOMEM;
+	vma->pgoff -= (vma->start - addr) >> PAGE_SHIFT;
+	vma->start = addr;
+	return 0;
+}
+
 /* Where the room below @vma ends: Linux's vm_start_gap. */
 static uint64_t vma_start_gap(const struct vma *vma)
 {

@@ -83,6 +83,12 @@ int guest_check(struct umm_mm *mm, uint64_t va, uint64_t len, unsigned seed)
 	return sig ? -sig : f.bad;
 }
 
+void check_mm_coherent(struct umm_mm *mm)
+{
+	is(umm_mm_check(mm), 0,
+	   "every host mapping agrees with its guest pte");
+}
+
 void check_frames_free(struct umm_phys *phys)
 {
 	is(umm_phys_frames_free(phys), umm_phys_frames_total(phys),

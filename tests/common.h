@@ -31,6 +31,9 @@ int guest_write(struct umm_mm *mm, uint64_t va, uint8_t val);
 int guest_fill(struct umm_mm *mm, uint64_t va, uint64_t len, unsigned seed);
 int guest_check(struct umm_mm *mm, uint64_t va, uint64_t len, unsigned seed);
 
+/* Every host mapping of @mm agrees with its guest pte (umm_mm_check). */
+void check_mm_coherent(struct umm_mm *mm);
+
 /* The invariant every test ends with: every frame is free again. */
 void check_frames_free(struct umm_phys *phys);
 

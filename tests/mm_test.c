@@ -38,6 +38,7 @@ static void test_anon_rw(void)
 	is(umm_phys_frames_free(phys), umm_phys_frames_total(phys),
 	   "munmap frees the frames");
 	is(guest_read(mm, (uint64_t)a, &v), SIGSEGV, "unmapped: SIGSEGV");
+	check_mm_coherent(mm);
 	umm_mm_put(mm);
 }
 
@@ -60,6 +61,7 @@ static void test_shared(void)
 	umm_munmap(mm, (uint64_t)a, 8 * PG);
 	umm_munmap(mm, (uint64_t)b, 8 * PG);
 	umm_file_put(f);
+	check_mm_coherent(mm);
 	umm_mm_put(mm);
 }
 
@@ -103,6 +105,7 @@ static void test_private_file(void)
 	   "past the end of the file: SIGBUS");
 	is(si.si_code, BUS_ADRERR, "with BUS_ADRERR");
 	is((uint64_t)si.si_addr, (uint64_t)a + 2 * PG, "at the guest address");
+	check_mm_coherent(mm);
 	umm_mm_put(mm);
 	umm_file_put(f);
 	close(fd);
@@ -135,6 +138,7 @@ static void test_protect(void)
 	is(guest_write(mm, (uint64_t)a, 9), 0, "writable again");
 	is(guest_access(mm, 1ULL << 31, 0, &v, &si), SIGSEGV, "unmapped read");
 	is(si.si_code, SEGV_MAPERR, "with SEGV_MAPERR");
+	check_mm_coherent(mm);
 	umm_mm_put(mm);
 }
 
@@ -152,6 +156,7 @@ static void test_brk(void)
 	   "past the shrunk break: SIGSEGV");
 	is(umm_brk(mm, (uint64_t)b0 - PG), b0 + PG,
 	   "below the start: refused, old break");
+	check_mm_coherent(mm);
 	umm_mm_put(mm);
 }
 

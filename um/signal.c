@@ -5,7 +5,8 @@
  * lock-free walks, does not allow read-side sections there), finds the
  * window the address is in, and runs the guest fault. An access the guest
  * mm refuses unwinds to umm_guest_call() with the guest signal; an address
- * in no window goes to whatever handler was installed before ours.
+ * in no window, or a SIGSEGV sent rather than raised by a fault, goes to
+ * whatever handler was installed before ours.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -104,6 +105,12 @@ static void say(const char *s)
 	(void)r;
 }
 
+/* Sent by kill, raise, sigqueue...: no fault, si_addr holds no address. */
+static bool sent_by_user(const siginfo_t *si)
+{
+	return si->si_code <= 0;
+}
+
 /* Not ours: hand it to the handler that was there before. */
 static void chain(int sig, siginfo_t *si, void *ctx)
 {
@@ -117,7 +124,22 @@ static void chain(int sig, siginfo_t *si, void *ctx)
 		old_segv.sa_handler(sig);
 		return;
 	}
-	/* Default action: the access is retried and kills the process. */
+	if (sent_by_user(si)) {
+		/*
+		 * Nothing is retried: ignore it, or raise it again under the
+		 * default action (pending until this handler returns). Only
+		 * then does our handler go, as the process goes with it.
+		 */
+		if (old_segv.sa_handler == SIG_IGN)
+			return;
+		signal(SIGSEGV, SIG_DFL);
+		raise(SIGSEGV);
+		return;
+	}
+	/*
+	 * A fault: the access is retried and kills the process, as the
+	 * kernel forces a fault's SIGSEGV even when it is ignored.
+	 */
 	signal(SIGSEGV, SIG_DFL);
 }
 
@@ -131,7 +153,7 @@ static void um_sigsegv(int sig, siginfo_t *si, void *ctx)
 	long err;
 	int access, gsig, code;
 
-	mm = window_find(addr, &base);
+	mm = sent_by_user(si) ? NULL : window_find(addr, &base);
 	if (!mm) {
 		chain(sig, si, ctx);
 		errno = saved_errno;
