@@ -10,9 +10,9 @@
 
 #include "arch/pgtable.h"
 
-#define LEVEL_SHIFT(l)	(PAGE_SHIFT + 9 * (l))	/* l = 0 for ptes */
-#define LEVEL_SIZE(l)	(1ULL << LEVEL_SHIFT(l))
-#define INDEX(va, l)	(((va) >> LEVEL_SHIFT(l)) & (PTRS_PER_TABLE - 1))
+#define LEVEL_SHIFT(l) (PAGE_SHIFT + 9 * (l)) /* l = 0 for ptes */
+#define LEVEL_SIZE(l)  (1ULL << LEVEL_SHIFT(l))
+#define INDEX(va, l)   (((va) >> LEVEL_SHIFT(l)) & (PTRS_PER_TABLE - 1))
 
 static uint64_t *table_alloc(struct pgtable *pt)
 {
@@ -72,8 +72,8 @@ pte_t *pte_lookup(struct pgtable *pt, uint64_t va)
 	int l;
 
 	for (l = PGTABLE_LEVELS - 1; l > 0; l--) {
-		uint64_t e = __atomic_load_n(&t[INDEX(va, l)],
-					     __ATOMIC_ACQUIRE);
+		uint64_t e =
+			__atomic_load_n(&t[INDEX(va, l)], __ATOMIC_ACQUIRE);
 
 		if (!e)
 			return NULL;
@@ -95,8 +95,8 @@ pte_t *pte_alloc(struct pgtable *pt, uint64_t va)
 
 			if (!n)
 				return NULL;
-			__atomic_store_n(e, (uint64_t)(uintptr_t)n |
-						    _PAGE_PRESENT,
+			__atomic_store_n(e,
+					 (uint64_t)(uintptr_t)n | _PAGE_PRESENT,
 					 __ATOMIC_RELEASE);
 		}
 		t = entry_table(*e);
@@ -105,8 +105,8 @@ pte_t *pte_alloc(struct pgtable *pt, uint64_t va)
 }
 
 static int walk_level(struct pgtable *pt, uint64_t *t, int level,
-		      uint64_t start, uint64_t end, bool alloc,
-		      pte_range_fn fn, void *arg)
+		      uint64_t start, uint64_t end, bool alloc, pte_range_fn fn,
+		      void *arg)
 {
 	uint64_t va = start;
 	int err;
@@ -128,8 +128,8 @@ static int walk_level(struct pgtable *pt, uint64_t *t, int level,
 			n = table_alloc(pt);
 			if (!n)
 				return -ENOMEM;
-			__atomic_store_n(e, (uint64_t)(uintptr_t)n |
-						    _PAGE_PRESENT,
+			__atomic_store_n(e,
+					 (uint64_t)(uintptr_t)n | _PAGE_PRESENT,
 					 __ATOMIC_RELEASE);
 		}
 		err = walk_level(pt, entry_table(*e), level - 1, va, next,
@@ -202,6 +202,5 @@ void pgtable_free_range(struct pgtable *pt, uint64_t start, uint64_t end,
 {
 	if (start >= end)
 		return;
-	free_level(pt, pt->pgd, PGTABLE_LEVELS - 1, start, end, floor,
-		   ceiling);
+	free_level(pt, pt->pgd, PGTABLE_LEVELS - 1, start, end, floor, ceiling);
 }

@@ -31,28 +31,31 @@
 
 typedef uint64_t pte_t;
 
-#define _PAGE_PRESENT	(1ULL << 0)
-#define _PAGE_RW	(1ULL << 1)
-#define _PAGE_USER	(1ULL << 2)
-#define _PAGE_ACCESSED	(1ULL << 5)
-#define _PAGE_DIRTY	(1ULL << 6)
-#define _PAGE_PROTNONE	(1ULL << 8)
-#define _PAGE_NEWPAGE	(1ULL << 9)
-#define _PAGE_NEWPROT	(1ULL << 10)
-#define _PAGE_SPECIAL	(1ULL << 11)
-#define _PAGE_NX	(1ULL << 63)
+#define _PAGE_PRESENT  (1ULL << 0)
+#define _PAGE_RW       (1ULL << 1)
+#define _PAGE_USER     (1ULL << 2)
+#define _PAGE_ACCESSED (1ULL << 5)
+#define _PAGE_DIRTY    (1ULL << 6)
+#define _PAGE_PROTNONE (1ULL << 8)
+#define _PAGE_NEWPAGE  (1ULL << 9)
+#define _PAGE_NEWPROT  (1ULL << 10)
+#define _PAGE_SPECIAL  (1ULL << 11)
+#define _PAGE_NX       (1ULL << 63)
 
-#define PTE_PFN_SHIFT	PAGE_SHIFT
-#define PTE_PFN_MASK	0x000ffffffffff000ULL
-#define _PAGE_PROT_BITS (_PAGE_PRESENT | _PAGE_RW | _PAGE_USER | \
-			 _PAGE_PROTNONE | _PAGE_NX)
-#define _PAGE_CHG_BITS	(_PAGE_NEWPAGE | _PAGE_NEWPROT)
+#define PTE_PFN_SHIFT PAGE_SHIFT
+#define PTE_PFN_MASK  0x000ffffffffff000ULL
+#define _PAGE_PROT_BITS \
+	(_PAGE_PRESENT | _PAGE_RW | _PAGE_USER | _PAGE_PROTNONE | _PAGE_NX)
+#define _PAGE_CHG_BITS (_PAGE_NEWPAGE | _PAGE_NEWPROT)
 
-#define PTRS_PER_TABLE	512
-#define PGTABLE_LEVELS	4
-#define GUEST_VA_BITS	48
+#define PTRS_PER_TABLE 512
+#define PGTABLE_LEVELS 4
+#define GUEST_VA_BITS  48
 
-static inline bool pte_none(pte_t pte) { return pte == 0; }
+static inline bool pte_none(pte_t pte)
+{
+	return pte == 0;
+}
 static inline bool pte_present(pte_t pte)
 {
 	return pte & (_PAGE_PRESENT | _PAGE_PROTNONE);
@@ -61,11 +64,26 @@ static inline uint32_t pte_pfn(pte_t pte)
 {
 	return (uint32_t)((pte & PTE_PFN_MASK) >> PTE_PFN_SHIFT);
 }
-static inline bool pte_write(pte_t pte) { return pte & _PAGE_RW; }
-static inline bool pte_young(pte_t pte) { return pte & _PAGE_ACCESSED; }
-static inline bool pte_dirty(pte_t pte) { return pte & _PAGE_DIRTY; }
-static inline bool pte_special(pte_t pte) { return pte & _PAGE_SPECIAL; }
-static inline bool pte_changed(pte_t pte) { return pte & _PAGE_CHG_BITS; }
+static inline bool pte_write(pte_t pte)
+{
+	return pte & _PAGE_RW;
+}
+static inline bool pte_young(pte_t pte)
+{
+	return pte & _PAGE_ACCESSED;
+}
+static inline bool pte_dirty(pte_t pte)
+{
+	return pte & _PAGE_DIRTY;
+}
+static inline bool pte_special(pte_t pte)
+{
+	return pte & _PAGE_SPECIAL;
+}
+static inline bool pte_changed(pte_t pte)
+{
+	return pte & _PAGE_CHG_BITS;
+}
 
 /* The pte protection bits for a PROT_* value (write as given). */
 static inline pte_t pte_prot_bits(int prot)
@@ -95,8 +113,8 @@ static inline pte_t pte_modify(pte_t pte, pte_t prot_bits)
 
 static inline pte_t pte_mkyoung(pte_t pte)
 {
-	return pte & _PAGE_ACCESSED ? pte :
-				      pte | _PAGE_ACCESSED | _PAGE_NEWPROT;
+	return pte & _PAGE_ACCESSED ? pte
+				    : pte | _PAGE_ACCESSED | _PAGE_NEWPROT;
 }
 static inline pte_t pte_mkdirty(pte_t pte)
 {
@@ -145,7 +163,7 @@ static inline int pte_host_prot(pte_t pte)
 
 struct pgtable {
 	uint64_t *pgd;
-	uint64_t nr_tables;	/* table pages, pgd included */
+	uint64_t nr_tables; /* table pages, pgd included */
 };
 
 /* 0 or -ENOMEM. */

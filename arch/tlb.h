@@ -11,7 +11,7 @@
 #include "arch/pgtable.h"
 #include "host/host.h"
 
-#define TLB_POPULATE 0x1	/* fault path: have the host fill it now */
+#define TLB_POPULATE 0x1 /* fault path: have the host fill it now */
 
 /*
  * Queue host operations for every marked pte of [start, end) and clear the

@@ -23,9 +23,9 @@
 #include "host/internal.h"
 
 static pthread_mutex_t spaces_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct host_as *spaces;		/* protected by spaces_lock */
-static unsigned long vma_budget;	/* 0: not read yet */
-static unsigned long vma_estimate;	/* sum over spaces; atomic */
+static struct host_as *spaces; /* protected by spaces_lock */
+static unsigned long vma_budget; /* 0: not read yet */
+static unsigned long vma_estimate; /* sum over spaces; atomic */
 
 #define VMAS_PER_OP 2
 
@@ -83,10 +83,10 @@ static void host_as_unregister(struct host_as *as)
 		spaces = as->next_all;
 	if (as->next_all)
 		as->next_all->prev_all = as->prev_all;
-	__atomic_sub_fetch(&vma_estimate,
-			   __atomic_load_n(&as->stats.vma_estimate,
-					   __ATOMIC_RELAXED),
-			   __ATOMIC_RELAXED);
+	__atomic_sub_fetch(
+		&vma_estimate,
+		__atomic_load_n(&as->stats.vma_estimate, __ATOMIC_RELAXED),
+		__ATOMIC_RELAXED);
 	pthread_mutex_unlock(&spaces_lock);
 }
 
@@ -115,9 +115,10 @@ static void reset_all_locked(void)
 		int err = as->backend->reset(as);
 
 		if (err) {
-			fprintf(stderr, "umm: cannot drop the %s space's host "
-				"mappings: %s\n", as->backend->name,
-				strerror(-err));
+			fprintf(stderr,
+				"umm: cannot drop the %s space's host "
+				"mappings: %s\n",
+				as->backend->name, strerror(-err));
 			BUG_ON(err);
 		}
 		__atomic_add_fetch(&as->stats.resets, 1, __ATOMIC_RELAXED);
@@ -212,7 +213,8 @@ static void flush_batch(struct host_as *as, const struct host_op *ops,
 			break;
 		/* A refusal for lack of room: drop the cache and go on. */
 		if ((err != -ENOMEM && err != -EAGAIN) || ++retries > 8) {
-			fprintf(stderr, "umm: host refused %s op at %#llx: %s\n",
+			fprintf(stderr,
+				"umm: host refused %s op at %#llx: %s\n",
 				as->backend->name,
 				(unsigned long long)ops[start].va,
 				strerror(-err));

@@ -11,16 +11,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PAGE_SHIFT 12
-#define PAGE_SIZE (1ULL << PAGE_SHIFT)
-#define PAGE_MASK (~(PAGE_SIZE - 1))
+#define PAGE_SHIFT    12
+#define PAGE_SIZE     (1ULL << PAGE_SHIFT)
+#define PAGE_MASK     (~(PAGE_SIZE - 1))
 #define PAGE_ALIGN(x) (((x) + PAGE_SIZE - 1) & PAGE_MASK)
 
 /* A broken invariant of umm itself: report where, and abort. */
-#define BUG_ON(cond)                                                     \
-	do {                                                             \
-		if (__builtin_expect(!!(cond), 0))                       \
-			host_bug(__FILE__, __func__, __LINE__, #cond);   \
+#define BUG_ON(cond)                                                   \
+	do {                                                           \
+		if (__builtin_expect(!!(cond), 0))                     \
+			host_bug(__FILE__, __func__, __LINE__, #cond); \
 	} while (0)
 void host_bug(const char *file, const char *func, int line, const char *what)
 	__attribute__((noreturn));
@@ -33,14 +33,14 @@ struct phys;
  * Frame 0 is the zero page: never allocated, never freed, always zero.
  * Frames come back from phys_alloc zero-filled.
  */
-#define PHYS_ZERO_PFN 0U
-#define PHYS_FILE_NAME "umm-phys"	/* the memfd's name */
+#define PHYS_ZERO_PFN  0U
+#define PHYS_FILE_NAME "umm-phys" /* the memfd's name */
 
 /* A memfd of @bytes; NULL and errno (EINVAL, ENOMEM, or memfd's) on failure. */
 struct phys *phys_new(uint64_t bytes);
 void phys_free(struct phys *phys);
 int phys_fd(const struct phys *phys);
-uint64_t phys_nr_frames(const struct phys *phys);	/* excluding the zero page */
+uint64_t phys_nr_frames(const struct phys *phys); /* excluding the zero page */
 uint64_t phys_nr_free(const struct phys *phys);
 
 /* Kernel address of a frame through the linear mapping. */
@@ -70,10 +70,10 @@ static inline void phys_put(struct phys *phys, uint32_t pfn)
 /* ---- host address spaces and their batched operations ---- */
 
 enum host_op_kind {
-	HOST_OP_MAP,	  /* map file [off, off+len) at va with prot */
+	HOST_OP_MAP, /* map file [off, off+len) at va with prot */
 	HOST_OP_MAP_ZERO, /* map zeros, read-only (prot without WRITE) */
-	HOST_OP_UNMAP,	  /* back to reserved: no access */
-	HOST_OP_PROTECT,  /* change prot of a range the host holds mapped */
+	HOST_OP_UNMAP, /* back to reserved: no access */
+	HOST_OP_PROTECT, /* change prot of a range the host holds mapped */
 };
 
 #define HOST_OP_POPULATE 0x1 /* fill host page tables now (fault path) */
@@ -104,10 +104,10 @@ struct host_backend {
 };
 
 struct host_stats {
-	uint64_t ops;		/* operations queued */
-	uint64_t syscalls;	/* host calls that carried them */
-	uint64_t resets;	/* whole-space drops (VMA budget, ENOMEM) */
-	uint64_t vma_estimate;	/* host VMAs this space may hold, upper bound */
+	uint64_t ops; /* operations queued */
+	uint64_t syscalls; /* host calls that carried them */
+	uint64_t resets; /* whole-space drops (VMA budget, ENOMEM) */
+	uint64_t vma_estimate; /* host VMAs this space may hold, upper bound */
 };
 
 #define HOST_AS_QUEUE 64
@@ -115,9 +115,9 @@ struct host_stats {
 struct host_as {
 	const struct host_backend *backend;
 	struct phys *phys;
-	uint64_t size;		/* addresses [0, size) */
-	uintptr_t base;		/* local backend: window base; else 0 */
-	void *priv;		/* backend's own */
+	uint64_t size; /* addresses [0, size) */
+	uintptr_t base; /* local backend: window base; else 0 */
+	void *priv; /* backend's own */
 	struct host_as *next_all; /* list of every space, for resets */
 	struct host_as *prev_all;
 	unsigned int nr_queued;

@@ -47,13 +47,15 @@ static int populate_write(void *addr, uint64_t len)
 static int local_map(struct host_as *as, const struct host_op *op, void *addr)
 {
 	bool populate = op->flags & HOST_OP_POPULATE;
-	bool write = populate && (op->prot & PROT_WRITE) &&
-		     __atomic_load_n(&have_populate_write, __ATOMIC_RELAXED) >= 0;
+	bool write =
+		populate && (op->prot & PROT_WRITE) &&
+		__atomic_load_n(&have_populate_write, __ATOMIC_RELAXED) >= 0;
 	void *p;
 
 	count_syscalls(as, 1);
 	p = mmap(addr, op->len, op->prot,
-		 MAP_SHARED | MAP_FIXED | (populate && !write ? MAP_POPULATE : 0),
+		 MAP_SHARED | MAP_FIXED |
+			 (populate && !write ? MAP_POPULATE : 0),
 		 phys_fd(as->phys), (off_t)op->off);
 	if (p == MAP_FAILED)
 		return -errno;
@@ -139,11 +141,11 @@ static int local_reset(struct host_as *as)
 	count_syscalls(as, 2);
 	if (munmap(base, as->size) < 0)
 		return -errno;
-	p = mmap(base, as->size, PROT_NONE,
-		 RESERVE_FLAGS | MAP_FIXED_NOREPLACE, -1, 0);
+	p = mmap(base, as->size, PROT_NONE, RESERVE_FLAGS | MAP_FIXED_NOREPLACE,
+		 -1, 0);
 	if (p == MAP_FAILED)
 		return -errno;
-	if (p != base)	/* an old kernel without NOREPLACE put it elsewhere */
+	if (p != base) /* an old kernel without NOREPLACE put it elsewhere */
 		return -EEXIST;
 	return 0;
 }

@@ -23,11 +23,11 @@
 
 struct phys {
 	int fd;
-	uint64_t nr_total;	/* frames in the file, zero page included */
-	uint8_t *kmap;		/* linear mapping of the whole file */
-	uint32_t *refcount;	/* atomic */
-	pthread_mutex_t lock;	/* protects free_map, cursor, nr_free */
-	uint64_t *free_map;	/* bit set: frame is free */
+	uint64_t nr_total; /* frames in the file, zero page included */
+	uint8_t *kmap; /* linear mapping of the whole file */
+	uint32_t *refcount; /* atomic */
+	pthread_mutex_t lock; /* protects free_map, cursor, nr_free */
+	uint64_t *free_map; /* bit set: frame is free */
 	uint64_t cursor;
 	uint64_t nr_free;
 };
@@ -133,7 +133,7 @@ struct phys *phys_new(uint64_t bytes)
 	for (pfn = 1; pfn < phys->nr_total; pfn++)
 		phys->free_map[pfn / BITS] |= 1ULL << (pfn % BITS);
 	phys->nr_free = phys->nr_total - 1;
-	phys->refcount[PHYS_ZERO_PFN] = 1;	/* never freed */
+	phys->refcount[PHYS_ZERO_PFN] = 1; /* never freed */
 	phys->cursor = 1;
 	pthread_mutex_init(&phys->lock, NULL);
 	return phys;
@@ -196,8 +196,9 @@ unsigned int phys_alloc(struct phys *phys, uint32_t hint, unsigned int nr,
 
 	pthread_mutex_lock(&phys->lock);
 	if (hint && hint < phys->nr_total) {
-		for (pfn = hint; got < nr && pfn < phys->nr_total &&
-				 frame_free(phys, pfn); pfn++) {
+		for (pfn = hint;
+		     got < nr && pfn < phys->nr_total && frame_free(phys, pfn);
+		     pfn++) {
 			frame_take(phys, pfn);
 			pfns[got++] = (uint32_t)pfn;
 		}
@@ -228,7 +229,7 @@ unsigned int phys_alloc(struct phys *phys, uint32_t hint, unsigned int nr,
 	while (got < nr && phys->nr_free && scanned <= phys->nr_total) {
 		uint64_t next = next_free_locked(phys, pfn);
 
-		if (next >= phys->nr_total) {	/* wrap once */
+		if (next >= phys->nr_total) { /* wrap once */
 			scanned += phys->nr_total - pfn;
 			pfn = 1;
 			continue;
@@ -245,8 +246,8 @@ unsigned int phys_alloc(struct phys *phys, uint32_t hint, unsigned int nr,
 
 void phys_get(struct phys *phys, uint32_t pfn)
 {
-	uint32_t old = __atomic_fetch_add(&phys->refcount[pfn], 1,
-					  __ATOMIC_RELAXED);
+	uint32_t old =
+		__atomic_fetch_add(&phys->refcount[pfn], 1, __ATOMIC_RELAXED);
 
 	BUG_ON(old == 0);
 }

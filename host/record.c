@@ -32,14 +32,14 @@ static int record_apply(struct host_as *as, const struct host_op *ops,
 
 	for (i = 0; i < nr; i++)
 		record_one(as->priv, &ops[i]);
-	count_syscalls(as, nr);	/* as if each were one host call */
+	count_syscalls(as, nr); /* as if each were one host call */
 	*done = nr;
 	return 0;
 }
 
 static int record_reset(struct host_as *as)
 {
-	struct host_op op = { .kind = HOST_OP_UNMAP, .va = 0, .len = as->size };
+	struct host_op op = {.kind = HOST_OP_UNMAP, .va = 0, .len = as->size};
 
 	record_one(as->priv, &op);
 	return 0;

@@ -88,19 +88,19 @@ int umm_maps(struct umm_mm *mm, FILE *out);
 
 /* What an mm did: faults by kind and what it cost the host. */
 struct umm_stats {
-	uint64_t fault_anon_zero;	/* read fault mapped the zero page */
-	uint64_t fault_anon;		/* fresh anonymous frames */
-	uint64_t fault_file;		/* file page mapped (shared or read) */
-	uint64_t fault_cow;		/* private copy made on write */
-	uint64_t fault_wp_reuse;	/* write fault reused the frame */
-	uint64_t fault_dirty;		/* write to a clean writable page */
-	uint64_t fault_host_miss;	/* pte was fine, host had dropped it */
+	uint64_t fault_anon_zero; /* read fault mapped the zero page */
+	uint64_t fault_anon; /* fresh anonymous frames */
+	uint64_t fault_file; /* file page mapped (shared or read) */
+	uint64_t fault_cow; /* private copy made on write */
+	uint64_t fault_wp_reuse; /* write fault reused the frame */
+	uint64_t fault_dirty; /* write to a clean writable page */
+	uint64_t fault_host_miss; /* pte was fine, host had dropped it */
 	uint64_t fault_sigsegv;
 	uint64_t fault_sigbus;
-	uint64_t pages_faulted_around;	/* neighbours mapped with a fault */
-	uint64_t host_ops;		/* operations queued */
-	uint64_t host_syscalls;		/* system calls that carried them */
-	uint64_t host_resets;		/* times every host mapping was dropped */
+	uint64_t pages_faulted_around; /* neighbours mapped with a fault */
+	uint64_t host_ops; /* operations queued */
+	uint64_t host_syscalls; /* system calls that carried them */
+	uint64_t host_resets; /* times every host mapping was dropped */
 	uint64_t guest_vmas;
 };
 void umm_mm_stats(struct umm_mm *mm, struct umm_stats *stats);

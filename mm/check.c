@@ -17,7 +17,8 @@ struct check {
 static void report(struct check *c, uint64_t va, const char *what, pte_t pte)
 {
 	if (c->bad++ < 8)
-		fprintf(stderr, "umm: host mapping at guest %#llx %s (pte %#llx)\n",
+		fprintf(stderr,
+			"umm: host mapping at guest %#llx %s (pte %#llx)\n",
 			(unsigned long long)va, what, (unsigned long long)pte);
 }
 
@@ -38,11 +39,13 @@ static int check_vma(uint64_t va, uint64_t len, int prot, bool file,
 		if (prot & ~pte_host_prot(pte))
 			report(c, va, "allows more than its pte", pte);
 		if (pte_changed(pte))
-			report(c, va, "has a pte still marked for the host", pte);
+			report(c, va, "has a pte still marked for the host",
+			       pte);
 		if (file && (pte_special(pte) ||
 			     (uint64_t)pte_pfn(pte) << PAGE_SHIFT != off))
 			report(c, va, "maps another frame", pte);
-		if (!file && !(pte_special(pte) && pte_pfn(pte) == PHYS_ZERO_PFN))
+		if (!file &&
+		    !(pte_special(pte) && pte_pfn(pte) == PHYS_ZERO_PFN))
 			report(c, va, "maps zeros, its pte a frame", pte);
 	}
 	return 0;
@@ -50,7 +53,7 @@ static int check_vma(uint64_t va, uint64_t len, int prot, bool file,
 
 long mm_check_host(struct mm *mm)
 {
-	struct check c = { .mm = mm };
+	struct check c = {.mm = mm};
 	int err;
 
 	mm_lock(mm);

@@ -149,7 +149,7 @@ static int read_page_locked(struct file *file, uint64_t pgoff, uint32_t pfn)
 			continue;
 		if (n < 0)
 			return -EIO;
-		if (n == 0)	/* the rest of the frame stays zero */
+		if (n == 0) /* the rest of the frame stays zero */
 			break;
 		done += (uint64_t)n;
 	}
@@ -209,9 +209,9 @@ void file_find_pages(struct file *file, uint64_t pgoff, unsigned int nr,
 
 	pthread_mutex_lock(&file->lock);
 	for (i = 0; i < nr; i++) {
-		uint32_t *slot = pgoff + i < file_pages(file) ?
-					 cache_slot(file, pgoff + i, false) :
-					 NULL;
+		uint32_t *slot = pgoff + i < file_pages(file)
+					 ? cache_slot(file, pgoff + i, false)
+					 : NULL;
 
 		pfns[i] = slot ? *slot : 0;
 		if (pfns[i])
@@ -279,9 +279,9 @@ static void zap_file_pages(struct mm *mm, struct file *file, uint64_t pgoff)
 
 		if (vma->file != file || vma_pgoff(vma, vma->end) <= pgoff)
 			continue;
-		start = pgoff > vma->pgoff ?
-				vma->start + ((pgoff - vma->pgoff) << PAGE_SHIFT) :
-				vma->start;
+		start = pgoff > vma->pgoff ? vma->start + ((pgoff - vma->pgoff)
+							   << PAGE_SHIFT)
+					   : vma->start;
 		/* Private copies go too, as Linux's truncate does. */
 		zap_range_locked(mm, vma, start, vma->end);
 	}
@@ -305,7 +305,7 @@ int file_truncate(struct file *file, uint64_t size)
 	if (size < file->size && size & ~PAGE_MASK) {
 		uint32_t *slot = cache_slot(file, size >> PAGE_SHIFT, false);
 
-		if (slot && *slot)	/* the tail of the last page reads 0 */
+		if (slot && *slot) /* the tail of the last page reads 0 */
 			memset((uint8_t *)phys_kaddr(file->mem->phys, *slot) +
 				       (size & ~PAGE_MASK),
 			       0, PAGE_SIZE - (size & ~PAGE_MASK));

@@ -35,8 +35,8 @@
 
 /* ---- page state: mm's view of each frame ---- */
 
-#define PG_anon			0x1
-#define PG_anon_exclusive	0x2
+#define PG_anon		  0x1
+#define PG_anon_exclusive 0x2
 
 struct page {
 	uint32_t flags;
@@ -44,8 +44,8 @@ struct page {
 
 struct mem {
 	struct phys *phys;
-	struct page *pages;	/* one per frame */
-	int refcount;		/* atomic: users, mms and files */
+	struct page *pages; /* one per frame */
+	int refcount; /* atomic: users, mms and files */
 };
 
 static inline struct page *pfn_page(struct mem *mem, uint32_t pfn)
@@ -59,16 +59,16 @@ void mem_get(struct mem *mem);
 
 struct file {
 	struct mem *mem;
-	int refcount;		/* atomic */
-	pthread_mutex_t lock;	/* size, cache, vmas; after mm->lock */
+	int refcount; /* atomic */
+	pthread_mutex_t lock; /* size, cache, vmas; after mm->lock */
 	uint64_t size;
-	bool writable;		/* opened for writing (shmem) */
-	int host_fd;		/* read-only host file, or -1 */
+	bool writable; /* opened for writing (shmem) */
+	int host_fd; /* read-only host file, or -1 */
 	char *name;
 	uint64_t dev, ino;
-	uint32_t **cache;	/* cache[i][j]: pfn of pgoff i*512+j, 0: none */
+	uint32_t **cache; /* cache[i][j]: pfn of pgoff i*512+j, 0: none */
 	uint64_t nr_leaves;
-	struct vma *vmas;	/* every vma mapping this file */
+	struct vma *vmas; /* every vma mapping this file */
 };
 
 #define FILE_MAX_PAGES (1ULL << 32)
@@ -95,9 +95,9 @@ static inline uint64_t file_pages(const struct file *file)
 /* ---- vmas ---- */
 
 struct vma {
-	uint64_t start, end;	/* [start, end) */
+	uint64_t start, end; /* [start, end) */
 	unsigned long flags;
-	uint64_t pgoff;		/* file page of start; anon: start >> 12 */
+	uint64_t pgoff; /* file page of start; anon: start >> 12 */
 	struct file *file;
 	struct mm *mm;
 	struct vma *file_prev, *file_next; /* file->vmas, under file->lock */
@@ -105,7 +105,10 @@ struct vma {
 
 /* The pte protection bits a vma's flags give its pages. */
 pte_t vma_pte_prot(unsigned long vm_flags, bool writable_page);
-static inline bool vma_is_anon(const struct vma *vma) { return !vma->file; }
+static inline bool vma_is_anon(const struct vma *vma)
+{
+	return !vma->file;
+}
 static inline bool vma_is_shared(const struct vma *vma)
 {
 	return vma->flags & VM_SHARED;
@@ -132,7 +135,7 @@ struct gather {
 struct mm {
 	struct mem *mem;
 	struct host_as *as;
-	int refcount;			/* atomic */
+	int refcount; /* atomic */
 	/*
 	 * lock: protects everything below, the page tables and the host
 	 * queue of @as. Taken by guest calls and by the fault handler; the
@@ -141,11 +144,11 @@ struct mm {
 	 */
 	pthread_mutex_t lock;
 	struct pgtable pt;
-	struct vma **vmas;		/* sorted by start, disjoint */
+	struct vma **vmas; /* sorted by start, disjoint */
 	unsigned int nr_vmas, cap_vmas;
 	uint64_t task_size, mmap_base;
 	uint64_t start_brk, brk;
-	unsigned int fault_around;	/* pages, power of two */
+	unsigned int fault_around; /* pages, power of two */
 	struct gather gather;
 	struct mm_counters count;
 };
@@ -175,8 +178,7 @@ unsigned int vma_merge(struct mm *mm, unsigned int idx);
 
 /* memory.c. Context: mm->lock held. */
 /* A fault without syncing; 0 or the guest signal. */
-int handle_fault_locked(struct mm *mm, uint64_t va, int access,
-			int *si_code);
+int handle_fault_locked(struct mm *mm, uint64_t va, int access, int *si_code);
 /* Empty the ptes of [start, end) in @vma, gathering frames to drop. */
 void zap_range_locked(struct mm *mm, struct vma *vma, uint64_t start,
 		      uint64_t end);

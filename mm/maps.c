@@ -20,8 +20,9 @@ static void show_vma(struct mm *mm, struct vma *vma, FILE *out)
 		/* Linux's vma_is_initial_heap (6.6+). */
 		name = "[heap]";
 	}
-	len = fprintf(out, "%08" PRIx64 "-%08" PRIx64 " %c%c%c%c %08" PRIx64
-			   " %02x:%02x %" PRIu64 " ",
+	len = fprintf(out,
+		      "%08" PRIx64 "-%08" PRIx64 " %c%c%c%c %08" PRIx64
+		      " %02x:%02x %" PRIu64 " ",
 		      vma->start, vma->end, vma->flags & VM_READ ? 'r' : '-',
 		      vma->flags & VM_WRITE ? 'w' : '-',
 		      vma->flags & VM_EXEC ? 'x' : '-',

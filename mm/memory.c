@@ -64,8 +64,8 @@ static uint32_t anon_hint(struct fault *vmf, unsigned int idx)
 
 	if (va <= vmf->vma->start)
 		return 0;
-	prev = idx ? &vmf->ptes[idx - 1] :
-		     pte_lookup(&vmf->mm->pt, va - PAGE_SIZE);
+	prev = idx ? &vmf->ptes[idx - 1]
+		   : pte_lookup(&vmf->mm->pt, va - PAGE_SIZE);
 	if (!prev || !pte_present(*prev) || pte_special(*prev))
 		return 0;
 	return pte_pfn(*prev) + 1;
@@ -145,8 +145,10 @@ static int copy_page_to_new(struct fault *vmf, uint32_t src)
 	struct phys *phys = vmf->mm->mem->phys;
 	uint32_t pfn;
 
-	if (!phys_alloc(phys, anon_hint(vmf, (unsigned int)((vmf->va -
-				vmf->start) >> PAGE_SHIFT)), 1, &pfn))
+	if (!phys_alloc(phys,
+			anon_hint(vmf, (unsigned int)((vmf->va - vmf->start) >>
+						      PAGE_SHIFT)),
+			1, &pfn))
 		return -ENOMEM;
 	memcpy(phys_kaddr(phys, pfn), phys_kaddr(phys, src), PAGE_SIZE);
 	page_set_anon(vmf->mm, pfn);
@@ -191,7 +193,7 @@ static int do_file_fault(struct fault *vmf)
 		return err;
 	if ((vmf->access & PROT_WRITE) && !vma_is_shared(vma)) {
 		err = copy_page_to_new(vmf, pfn);
-		phys_put(vmf->mm->mem->phys, pfn);	/* never mapped */
+		phys_put(vmf->mm->mem->phys, pfn); /* never mapped */
 		return err;
 	}
 	prot = vma_pte_prot(vma->flags, false);
@@ -290,8 +292,7 @@ static struct vma *find_vma_grow(struct mm *mm, uint64_t va)
 
 int handle_fault_locked(struct mm *mm, uint64_t va, int access, int *si_code)
 {
-	struct fault vmf = { .mm = mm, .va = va & PAGE_MASK,
-			     .access = access };
+	struct fault vmf = {.mm = mm, .va = va & PAGE_MASK, .access = access};
 	pte_t pte;
 	int err = 0;
 
@@ -321,7 +322,7 @@ int handle_fault_locked(struct mm *mm, uint64_t va, int access, int *si_code)
 	} else {
 		return fault_signal(mm, SIGSEGV, SEGV_ACCERR, si_code);
 	}
-	if (err)	/* past the end of the file, or out of memory */
+	if (err) /* past the end of the file, or out of memory */
 		return fault_signal(mm, SIGBUS, BUS_ADRERR, si_code);
 	tlb_update_range(&mm->pt, mm->as, vmf.start, vmf.end, TLB_POPULATE);
 	return 0;
@@ -369,6 +370,6 @@ void populate_range_locked(struct mm *mm, struct vma *vma, uint64_t start,
 		if (ptep && pte_allows(*ptep, access))
 			continue;
 		if (handle_fault_locked(mm, va, access, &code))
-			break;	/* as Linux: populate errors are ignored */
+			break; /* as Linux: populate errors are ignored */
 	}
 }

@@ -76,9 +76,9 @@ struct mm *mm_new(struct mem *mem, struct host_as *as, uint64_t task_size)
 	pthread_mutex_init(&mm->lock, NULL);
 	mm->task_size = task_size;
 	/* Below the top, leaving room for a stack, as Linux's mmap_base. */
-	mm->mmap_base = task_size - (task_size / 8 < (128ULL << 20) ?
-					     PAGE_ALIGN(task_size / 8) :
-					     (128ULL << 20));
+	mm->mmap_base = task_size - (task_size / 8 < (128ULL << 20)
+					     ? PAGE_ALIGN(task_size / 8)
+					     : (128ULL << 20));
 	mm->start_brk = mm->brk = PAGE_ALIGN(task_size / 8);
 	mm->fault_around = 16;
 	return mm;

@@ -14,7 +14,7 @@
 #include "host/host.h"
 #include "include/umm.h"
 
-struct mem;	/* guest physical memory: struct umm_phys */
+struct mem; /* guest physical memory: struct umm_phys */
 struct mm;
 struct file;
 

@@ -175,7 +175,7 @@ static long get_unmapped_area(struct mm *mm, uint64_t addr, uint64_t len,
 			return -ENOMEM;
 		if (addr & ~PAGE_MASK)
 			return -EINVAL;
-		if (addr < MM_MMAP_MIN_ADDR)	/* unprivileged */
+		if (addr < MM_MMAP_MIN_ADDR) /* unprivileged */
 			return -EPERM;
 		return (long)addr;
 	}
@@ -289,7 +289,7 @@ static long mmap_region(struct mm *mm, uint64_t addr, uint64_t len,
 	}
 	vma = vma_new(mm, addr, addr + len, vm_flags, file, pgoff);
 	if (anon_shared)
-		file_put(anon_shared);	/* the vma holds it now */
+		file_put(anon_shared); /* the vma holds it now */
 	if (!vma)
 		return -ENOMEM;
 	if (flags & MAP_FIXED) {
@@ -408,7 +408,7 @@ int do_munmap_locked(struct mm *mm, uint64_t start, uint64_t end)
 	if (j < mm->nr_vmas && mm->vmas[j]->start < end) {
 		err = vma_split(mm, j, end);
 		if (err)
-			return err;	/* the first split is harmless */
+			return err; /* the first split is harmless */
 		j++;
 	}
 	zstart = mm->vmas[i]->start;
@@ -444,8 +444,8 @@ int mm_munmap(struct mm *mm, uint64_t addr, uint64_t len)
 /* Grow the heap over [start, end). Context: mm->lock held. */
 static int do_brk(struct mm *mm, uint64_t start, uint64_t end)
 {
-	unsigned long flags = VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE |
-			      VM_MAYEXEC;
+	unsigned long flags =
+		VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
 	struct vma *vma;
 	int err;
 

@@ -40,8 +40,9 @@ static int change_ptes(pte_t *ptes, uint64_t va, unsigned int nr, void *arg)
 		writable = !pte_special(pte) && pte_dirty(pte) &&
 			   (pfn_page(c->mm->mem, pte_pfn(pte))->flags &
 			    PG_anon_exclusive);
-		ptes[i] = pte_modify(pte, pte_special(pte) ? wp & ~_PAGE_RW :
-					  writable ? rw : wp);
+		ptes[i] = pte_modify(pte, pte_special(pte) ? wp & ~_PAGE_RW
+					  : writable	   ? rw
+							   : wp);
 	}
 	return 0;
 }
@@ -50,7 +51,7 @@ static int change_ptes(pte_t *ptes, uint64_t va, unsigned int nr, void *arg)
 static int mprotect_fixup(struct mm *mm, unsigned int *idx, uint64_t start,
 			  uint64_t end, unsigned long newflags)
 {
-	struct change_arg c = { .mm = mm, .vm_flags = newflags };
+	struct change_arg c = {.mm = mm, .vm_flags = newflags};
 	struct vma *vma = mm->vmas[*idx];
 	int err;
 
@@ -142,8 +143,9 @@ int mm_mprotect(struct mm *mm, uint64_t start, uint64_t len, int prot)
 			break;
 		}
 		tmp = vma->end < end ? vma->end : end;
-		err = mprotect_fixup(mm, &i, vma->start > start ? vma->start :
-					  start, tmp, newflags);
+		err = mprotect_fixup(mm, &i,
+				     vma->start > start ? vma->start : start,
+				     tmp, newflags);
 		if (err)
 			break;
 		tmp = mm->vmas[i]->end < end ? mm->vmas[i]->end : end;

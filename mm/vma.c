@@ -21,8 +21,7 @@ pte_t vma_pte_prot(unsigned long vm_flags, bool writable_page)
 	if (vm_flags & VM_EXEC)
 		prot |= PROT_EXEC;
 	/* Private writable pages start write-protected: copy on write. */
-	if ((vm_flags & VM_WRITE) &&
-	    ((vm_flags & VM_SHARED) || writable_page))
+	if ((vm_flags & VM_WRITE) && ((vm_flags & VM_SHARED) || writable_page))
 		prot |= PROT_WRITE;
 	else if (vm_flags & VM_WRITE)
 		prot |= PROT_READ;

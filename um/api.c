@@ -6,9 +6,18 @@
 #include "mm/mm.h"
 #include "um/um.h"
 
-static struct mem *MEM(struct umm_phys *p) { return (struct mem *)p; }
-static struct mm *MM(struct umm_mm *m) { return (struct mm *)m; }
-static struct file *FILE_(struct umm_file *f) { return (struct file *)f; }
+static struct mem *MEM(struct umm_phys *p)
+{
+	return (struct mem *)p;
+}
+static struct mm *MM(struct umm_mm *m)
+{
+	return (struct mm *)m;
+}
+static struct file *FILE_(struct umm_file *f)
+{
+	return (struct file *)f;
+}
 
 struct umm_phys *umm_phys_new(uint64_t bytes)
 {

@@ -20,9 +20,9 @@
 #include "um/um.h"
 
 struct bench_opts {
-	uint64_t size;		/* bytes of the region */
+	uint64_t size; /* bytes of the region */
 	unsigned int reps;
-	unsigned int stride;	/* pages between isolated faults */
+	unsigned int stride; /* pages between isolated faults */
 };
 
 static uint64_t now_ns(void)
@@ -86,7 +86,7 @@ struct touch {
 	volatile uint8_t *base;
 	const uint32_t *order;
 	uint64_t n;
-	uint64_t stride;	/* pages */
+	uint64_t stride; /* pages */
 };
 
 static void touch_pages(void *arg)
@@ -103,7 +103,7 @@ static double native_touch(uint64_t size, const uint32_t *order,
 			   uint64_t stride)
 {
 	uint64_t n = (size >> 12) / stride, t0;
-	struct touch t = { .order = order, .n = n, .stride = stride };
+	struct touch t = {.order = order, .n = n, .stride = stride};
 	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
@@ -118,9 +118,9 @@ static double native_touch(uint64_t size, const uint32_t *order,
 }
 
 struct guest_run {
-	double ns;		/* per page touched */
-	double syscalls;	/* host syscalls per guest fault */
-	double faults;		/* guest faults per page touched */
+	double ns; /* per page touched */
+	double syscalls; /* host syscalls per guest fault */
+	double faults; /* guest faults per page touched */
 	long host_vmas;
 };
 
@@ -131,7 +131,7 @@ static int guest_touch(struct umm_phys *phys, uint64_t size,
 {
 	uint64_t n = (size >> 12) / stride, t0, faults;
 	struct umm_mm *mm = umm_mm_new(phys, 1ULL << 36);
-	struct touch t = { .order = order, .n = n, .stride = stride };
+	struct touch t = {.order = order, .n = n, .stride = stride};
 	struct umm_stats s0, s1;
 	siginfo_t si;
 	long a;
@@ -163,7 +163,8 @@ static int guest_touch(struct umm_phys *phys, uint64_t size,
 	r->ns = (double)t0 / (double)n;
 	r->faults = (double)faults / (double)n;
 	r->syscalls = faults ? (double)(s1.host_syscalls - s0.host_syscalls) /
-				       (double)faults : 0;
+				       (double)faults
+			     : 0;
 	return 0;
 }
 
@@ -193,7 +194,7 @@ static double bare_round_trip(const uint32_t *order, uint64_t n,
 {
 	uint64_t size = n * stride * 4096, t0;
 	struct sigaction sa, old;
-	struct touch t = { .order = order, .n = n, .stride = stride };
+	struct touch t = {.order = order, .n = n, .stride = stride};
 	void *p;
 
 	bare_fd = memfd_create("umm-bench", MFD_CLOEXEC);
@@ -238,7 +239,8 @@ static void progress(const char *what, unsigned int i, unsigned int n)
 static int bench_fault(const struct bench_opts *o)
 {
 	uint64_t pages = o->size >> 12, iso_n = pages / o->stride;
-	uint32_t *seq = page_order(pages, false), *rnd = page_order(pages, true);
+	uint32_t *seq = page_order(pages, false),
+		 *rnd = page_order(pages, true);
 	struct umm_phys *phys = umm_phys_new(o->size * 2);
 	double g[6][64], h[3][64], r[6][64], sys_seq[64], flt_seq[64];
 	long vmas = 0;
@@ -254,7 +256,7 @@ static int bench_fault(const struct bench_opts *o)
 	       "warm-up; median [min-max]\n",
 	       (unsigned long long)(o->size >> 20), o->reps);
 	for (i = 0; i <= o->reps && !err; i++) {
-		unsigned int j = i ? i - 1 : 0;	/* run 0 is the warm-up */
+		unsigned int j = i ? i - 1 : 0; /* run 0 is the warm-up */
 
 		progress("measuring", i, o->reps);
 		h[0][j] = native_touch(o->size, seq, 1);
@@ -286,9 +288,8 @@ static int bench_fault(const struct bench_opts *o)
 		return 1;
 	}
 	printf("\n  %-40s %26s %26s %6s\n", "", "umm", "host", "ratio");
-	print_row("first touch, sequential (ns/page)",
-		  summarize(g[0], o->reps), summarize(h[0], o->reps),
-		  summarize(r[0], o->reps));
+	print_row("first touch, sequential (ns/page)", summarize(g[0], o->reps),
+		  summarize(h[0], o->reps), summarize(r[0], o->reps));
 	print_row("first touch, random (ns/page)", summarize(g[1], o->reps),
 		  summarize(h[1], o->reps), summarize(r[1], o->reps));
 	print_row("  same, fault-around off, sequential",
@@ -312,7 +313,8 @@ static int bench_fault(const struct bench_opts *o)
 	printf("\n  host = the host kernel: first touch of a private anonymous "
 	       "region,\n  or a bare SIGSEGV handler that mmaps one memfd page "
 	       "(MAP_POPULATE).\n  isolated = %u pages apart. ratio < 1: umm "
-	       "is faster.\n", o->stride);
+	       "is faster.\n",
+	       o->stride);
 	if (umm_phys_frames_free(phys) != umm_phys_frames_total(phys)) {
 		fprintf(stderr, "umm bench: frames leaked\n");
 		err = 1;
@@ -336,18 +338,18 @@ static void bench_usage(FILE *out)
 int um_bench_main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "quick", no_argument, NULL, 'q' },
-		{ "reps", required_argument, NULL, 'r' },
-		{ "size", required_argument, NULL, 's' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		{"quick", no_argument, NULL, 'q'},
+		{"reps", required_argument, NULL, 'r'},
+		{"size", required_argument, NULL, 's'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
 	};
-	struct bench_opts o = { .size = 64ULL << 20, .reps = 5, .stride = 64 };
+	struct bench_opts o = {.size = 64ULL << 20, .reps = 5, .stride = 64};
 	int c;
 
 	if (argc < 2 || strcmp(argv[1], "fault")) {
-		if (argc >= 2 && (!strcmp(argv[1], "--help") ||
-				  !strcmp(argv[1], "-h"))) {
+		if (argc >= 2 &&
+		    (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
 			bench_usage(stdout);
 			return 0;
 		}

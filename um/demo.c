@@ -34,7 +34,8 @@ static void show_delta(struct demo *d)
 	       D(fault_dirty), D(fault_host_miss), D(fault_sigsegv),
 	       D(fault_sigbus), D(pages_faulted_around));
 	printf("    host: %llu page-table changes queued, carried out by %llu "
-	       "host calls\n", D(host_ops), D(host_syscalls));
+	       "host calls\n",
+	       D(host_ops), D(host_syscalls));
 #undef D
 	printf("    host VMAs in the window: %ld for %llu guest vmas; "
 	       "frames in use: %llu of %llu\n",
@@ -73,7 +74,7 @@ static void guest_read(void *arg)
 static int run(struct demo *d, uint64_t va, uint64_t len, bool write,
 	       uint8_t val, uint64_t *sum)
 {
-	struct fill f = { umm_host_addr(d->mm, va), len, val, 0 };
+	struct fill f = {umm_host_addr(d->mm, va), len, val, 0};
 	siginfo_t si;
 	int sig = umm_guest_call(d->mm, write ? guest_write : guest_read, &f,
 				 &si);
@@ -81,8 +82,9 @@ static int run(struct demo *d, uint64_t va, uint64_t len, bool write,
 	if (sig)
 		printf("    guest got %s (si_code %s) at %#lx\n",
 		       sig == SIGSEGV ? "SIGSEGV" : "SIGBUS",
-		       sig == SIGBUS ? "BUS_ADRERR" :
-		       si.si_code == SEGV_ACCERR ? "SEGV_ACCERR" : "SEGV_MAPERR",
+		       sig == SIGBUS		   ? "BUS_ADRERR"
+		       : si.si_code == SEGV_ACCERR ? "SEGV_ACCERR"
+						   : "SEGV_MAPERR",
 		       (unsigned long)si.si_addr);
 	if (sum)
 		*sum = f.sum;
@@ -98,10 +100,12 @@ static int scene_anon(struct demo *d)
 	if (a < 0)
 		return (int)a;
 	printf("\n1. mmap 16 MiB private anonymous at %#lx; the guest reads "
-	       "every page\n", a);
+	       "every page\n",
+	       a);
 	run(d, (uint64_t)a, 16 << 20, false, 0, &sum);
 	printf("    (reads see zeros: sum %llu; the zero page costs no "
-	       "frame)\n", (unsigned long long)sum);
+	       "frame)\n",
+	       (unsigned long long)sum);
 	show_delta(d);
 	printf("\n2. the guest writes every page of it\n");
 	run(d, (uint64_t)a, 16 << 20, true, 1, NULL);
@@ -131,11 +135,13 @@ static int scene_files(struct demo *d)
 	b = umm_mmap(d->mm, 0, 1 << 20, PROT_READ, MAP_PRIVATE, f, 0);
 	printf("\n5. a 1 MiB shmem file mapped shared at %#lx and private "
 	       "at %#lx;\n   the guest writes through the shared one and "
-	       "reads through the private one\n", a, b);
+	       "reads through the private one\n",
+	       a, b);
 	run(d, (uint64_t)a, 1 << 20, true, 3, NULL);
 	run(d, (uint64_t)b, 1 << 20, false, 0, &sum);
 	printf("    (the private mapping sees the writes: sum %llu = 3 x 256 "
-	       "pages)\n", (unsigned long long)sum);
+	       "pages)\n",
+	       (unsigned long long)sum);
 	show_delta(d);
 	printf("\n6. truncate the file to 512 KiB; the guest reads past the "
 	       "new end\n");
@@ -148,11 +154,12 @@ static int scene_files(struct demo *d)
 
 static int scene_brk(struct demo *d)
 {
-	long b0 = umm_brk(d->mm, 0), b1 = umm_brk(d->mm, (uint64_t)b0 +
-						  (256 << 10));
+	long b0 = umm_brk(d->mm, 0),
+	     b1 = umm_brk(d->mm, (uint64_t)b0 + (256 << 10));
 
 	printf("\n7. brk: the heap grows from %#lx to %#lx; the guest writes "
-	       "it\n", b0, b1);
+	       "it\n",
+	       b0, b1);
 	run(d, (uint64_t)b0, 256 << 10, true, 4, NULL);
 	show_delta(d);
 	return 0;
@@ -167,11 +174,12 @@ static void usage(FILE *out)
 
 int um_demo_main(int argc, char **argv)
 {
-	struct demo d = { 0 };
+	struct demo d = {0};
 	int err;
 
 	if (argc > 1) {
-		bool help = !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h");
+		bool help =
+			!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h");
 
 		usage(help ? stdout : stderr);
 		return help ? 0 : 2;

@@ -30,13 +30,13 @@
 #define MAX_WINDOWS 4096
 
 struct um_window {
-	uintptr_t base;		/* atomic; 0: slot free */
+	uintptr_t base; /* atomic; 0: slot free */
 	uintptr_t end;
 	struct mm *mm;
 };
 
 static struct um_window windows[MAX_WINDOWS];
-static unsigned int windows_used;	/* high-water mark; atomic */
+static unsigned int windows_used; /* high-water mark; atomic */
 static pthread_mutex_t windows_lock = PTHREAD_MUTEX_INITIALIZER;
 
 int um_window_add(uintptr_t base, uint64_t size, struct mm *mm)
@@ -76,8 +76,8 @@ static struct mm *window_find(uintptr_t addr, uintptr_t *base)
 	unsigned int i, n = __atomic_load_n(&windows_used, __ATOMIC_ACQUIRE);
 
 	for (i = 0; i < n; i++) {
-		uintptr_t b = __atomic_load_n(&windows[i].base,
-					      __ATOMIC_ACQUIRE);
+		uintptr_t b =
+			__atomic_load_n(&windows[i].base, __ATOMIC_ACQUIRE);
 
 		if (b && addr >= b && addr < windows[i].end) {
 			*base = b;
@@ -160,8 +160,9 @@ static void um_sigsegv(int sig, siginfo_t *si, void *ctx)
 		return;
 	}
 	err = uc->uc_mcontext.gregs[REG_ERR];
-	access = (err & X86_PF_WRITE) ? PROT_WRITE :
-		 (err & X86_PF_INSTR) ? PROT_EXEC : PROT_READ;
+	access = (err & X86_PF_WRITE)	? PROT_WRITE
+		 : (err & X86_PF_INSTR) ? PROT_EXEC
+					: PROT_READ;
 	gsig = mm_handle_fault(mm, addr - base, access, &code);
 	if (!gsig) {
 		errno = saved_errno;
