@@ -10,3 +10,7 @@ make -C "$top/build" -j"$jobs" check
 echo "== make check (-Werror, ASan + UBSan)"
 "$top/scripts/build.sh" build-san --enable-werror --enable-sanitizers
 make -C "$top/build-san" -j"$jobs" check
+if command -v clang-format >/dev/null 2>&1; then
+	echo "== make format-check"
+	make -C "$top/build" format-check
+fi
