@@ -64,6 +64,13 @@ int umm_file_truncate(struct umm_file *file, uint64_t size);
 uint64_t umm_file_size(struct umm_file *file);
 void umm_file_put(struct umm_file *file);
 
+/*
+ * umm's own mmap flag: set VM_DONTCOPY (MADV_DONTFORK) atomically with the
+ * mapping, so no fork can copy it between mmap and madvise (seed 000).
+ * A bit Linux does not use on x86-64.
+ */
+#define UMM_MAP_DONTFORK 0x2000000
+
 /* Guest memory calls: Linux's arguments and results. */
 long umm_mmap(struct umm_mm *mm, uint64_t addr, uint64_t len, int prot,
 	      int flags, struct umm_file *file, uint64_t off);
@@ -71,6 +78,89 @@ int umm_munmap(struct umm_mm *mm, uint64_t addr, uint64_t len);
 int umm_mprotect(struct umm_mm *mm, uint64_t addr, uint64_t len, int prot);
 /* Linux's brk: the new break, or the old one when the change is refused. */
 long umm_brk(struct umm_mm *mm, uint64_t brk);
+/*
+ * madvise with Linux's MADV_* values and errnos. Supported: NORMAL,
+ * RANDOM, SEQUENTIAL, WILLNEED, DONTNEED, FREE, DONTFORK, DOFORK,
+ * HUGEPAGE, NOHUGEPAGE, DONTDUMP, DODUMP, WIPEONFORK, KEEPONFORK, COLD,
+ * PAGEOUT; others: -EINVAL. A hole in the range: -ENOMEM, after the rest.
+ */
+int umm_madvise(struct umm_mm *mm, uint64_t addr, uint64_t len, int advice);
+
+/*
+ * fork: a child mm in a window of its own. Vmas are copied but VM_DONTCOPY
+ * ones (MADV_DONTFORK, UMM_MAP_DONTFORK); VM_WIPEONFORK ones are empty in
+ * the child; shared mappings share frames; private pages are shared
+ * copy-on-write, except pages pinned with UMM_FOLL_PIN, which the child
+ * gets a copy of at once. NULL and errno on failure.
+ */
+struct umm_mm *umm_fork(struct umm_mm *parent);
+
+/*
+ * get_user_pages: references to the frames behind guest pages of any mm
+ * (it need not be running), faulting them in as needed.
+ *
+ * UMM_FOLL_WRITE     the kernel will write: the page is made writable
+ *                    (COW broken); a read-only vma: -EFAULT, unless
+ * UMM_FOLL_FORCE     and the vma is private and may be written: the page
+ *                    is copied into an exclusive page the guest still
+ *                    cannot write (ptrace's poke)
+ * UMM_FOLL_GET       a reference: drop with umm_put_page()
+ * UMM_FOLL_PIN       a pin, for DMA-like access: drop with umm_unpin(). A
+ *                    read-only pin of an anonymous page that may be shared,
+ *                    or of the zero page, unshares it first, so the pin
+ *                    sees what the guest writes; fork copies pinned pages.
+ * UMM_FOLL_LONGTERM  with UMM_FOLL_PIN: held for long
+ *
+ * Exactly one of GET and PIN (unless @pages is NULL: then the pages are
+ * only faulted in). Returns the number of pages got (fewer than asked when
+ * a later page fails), or -EFAULT when the first fails (no vma, or an
+ * access the vma refuses), -EINVAL for bad flags, -ENOMEM.
+ */
+#define UMM_FOLL_WRITE		0x01
+#define UMM_FOLL_FORCE		0x10
+#define UMM_FOLL_GET		0x04
+#define UMM_FOLL_PIN		0x40000
+#define UMM_FOLL_LONGTERM	0x100
+#define UMM_FOLL_ALL (UMM_FOLL_WRITE | UMM_FOLL_FORCE | UMM_FOLL_GET | \
+		      UMM_FOLL_PIN | UMM_FOLL_LONGTERM)
+
+struct umm_page;
+long umm_gup(struct umm_mm *mm, uint64_t start, long nr_pages,
+	     unsigned int gup_flags, struct umm_page **pages);
+/* Drop pins; @dirty: the kernel wrote to the pages. */
+void umm_unpin(struct umm_page **pages, long nr_pages, bool dirty);
+void umm_put_page(struct umm_page *page);
+/* The kernel's address of the frame (the linear map of physical memory). */
+void *umm_page_addr(struct umm_page *page);
+
+/* A frame's counts, for tests and debugging. */
+struct umm_page_state {
+	uint32_t pfn;
+	uint32_t refcount;	/* ptes + page cache + GUP references + pins */
+	uint32_t mapcount;	/* ptes mapping it */
+	uint32_t pincount;	/* UMM_FOLL_PIN pins */
+	bool anon, anon_exclusive, zero_page;
+};
+void umm_page_state(struct umm_page *page, struct umm_page_state *st);
+/*
+ * Times a pinned page was unpinned while no longer anon-exclusive: a pin
+ * that may have lost sight of the guest's page (a bug; logged too).
+ */
+unsigned long umm_gup_unpin_bugs(void);
+
+/*
+ * exec's arguments: the NULL-terminated arrays @argv and @envp of guest
+ * string pointers in @old are copied, through remote GUP, onto a new stack
+ * vma at the top of @new (which must have nothing mapped there), in Linux's
+ * initial-stack layout: argc at *sp, then argv[], NULL, envp[], NULL, then
+ * UMM_AUXV_WORDS zero words for the auxiliary vector, then the strings.
+ * -E2BIG past Linux's limits (a quarter of the 8 MiB stack limit for all
+ * of it, 128 KiB for one string), -EFAULT for a bad pointer, -ENOMEM,
+ * -EINVAL (old == new). @old is only read; on failure @new is as it was.
+ */
+#define UMM_AUXV_WORDS 64
+long umm_exec_args(struct umm_mm *old, uint64_t argv, uint64_t envp,
+		   struct umm_mm *new, uint64_t *sp);
 
 /*
  * Run guest code: fn(arg) on this thread. Guest faults are handled as they

@@ -22,9 +22,14 @@
 #define VM_MAYEXEC	0x00000040UL
 #define VM_MAYSHARE	0x00000080UL
 #define VM_GROWSDOWN	0x00000100UL
+#define VM_SEQ_READ	0x00008000UL
+#define VM_RAND_READ	0x00010000UL
 #define VM_DONTCOPY	0x00020000UL
 #define VM_NORESERVE	0x00200000UL
 #define VM_WIPEONFORK	0x02000000UL
+#define VM_DONTDUMP	0x04000000UL
+#define VM_HUGEPAGE	0x20000000UL
+#define VM_NOHUGEPAGE	0x40000000UL
 #define VM_ACCESS_FLAGS (VM_READ | VM_WRITE | VM_EXEC)
 
 /* Linux's sysctl_max_map_count default: a guest gets the same. */
@@ -35,25 +40,88 @@
 
 /* ---- page state: mm's view of each frame ---- */
 
-#define PG_anon		  0x1
-#define PG_anon_exclusive 0x2
+/*
+ * Each frame has a reference count (host/phys: one per pte, page-cache
+ * slot, GUP reference and pin) and, here, its map count (ptes mapping it),
+ * its pin count (FOLL_PIN references, each also one reference) and flags.
+ * A frame may be mapped by several mms at once, each under its own lock,
+ * so every field is changed atomically.
+ *
+ * PG_anon_exclusive (Linux 5.19+): this anonymous page is mapped by one
+ * pte only and no one else can get at it, so a write fault may reuse it.
+ * Cleared when fork shares it; set again when a fault proves it alone.
+ */
+#define PG_anon			0x1
+#define PG_anon_exclusive	0x2
+#define PG_dirty		0x4	/* written through a pin */
 
 struct page {
-	uint32_t flags;
+	uint32_t flags;		/* atomic */
+	uint32_t mapcount;	/* atomic */
+	uint32_t pincount;	/* atomic */
 };
 
 struct mem {
 	struct phys *phys;
-	struct page *pages; /* one per frame */
-	int refcount; /* atomic: users, mms and files */
+	struct page *pages;	/* one per frame */
+	uint64_t nr_pages;
+	int refcount;		/* atomic: users, mms and files */
+	struct mem *next;	/* every mem, for page_mem() */
 };
 
 static inline struct page *pfn_page(struct mem *mem, uint32_t pfn)
 {
 	return &mem->pages[pfn];
 }
+static inline uint32_t page_pfn(struct mem *mem, struct page *page)
+{
+	return (uint32_t)(page - mem->pages);
+}
+/* The mem a page belongs to. */
+struct mem *page_mem(struct page *page);
+
+static inline uint32_t page_flags(struct page *page)
+{
+	return __atomic_load_n(&page->flags, __ATOMIC_ACQUIRE);
+}
+static inline void page_set_flags(struct page *page, uint32_t flags)
+{
+	__atomic_store_n(&page->flags, flags, __ATOMIC_RELEASE);
+}
+static inline void page_set(struct page *page, uint32_t bits)
+{
+	__atomic_or_fetch(&page->flags, bits, __ATOMIC_ACQ_REL);
+}
+static inline void page_clear(struct page *page, uint32_t bits)
+{
+	__atomic_and_fetch(&page->flags, ~bits, __ATOMIC_ACQ_REL);
+}
+static inline bool page_anon(struct page *page)
+{
+	return page_flags(page) & PG_anon;
+}
+static inline bool page_anon_exclusive(struct page *page)
+{
+	return page_flags(page) & PG_anon_exclusive;
+}
+static inline uint32_t page_pincount(struct page *page)
+{
+	return __atomic_load_n(&page->pincount, __ATOMIC_ACQUIRE);
+}
+static inline uint32_t page_mapcount(struct page *page)
+{
+	return __atomic_load_n(&page->mapcount, __ATOMIC_ACQUIRE);
+}
+/* A pte now maps the frame (the caller holds its reference). */
+void page_add_map(struct mem *mem, uint32_t pfn);
+/* A pte no longer maps it (its reference is dropped after the sync). */
+void page_remove_map(struct mem *mem, uint32_t pfn);
+/* A fresh anonymous frame, exclusive to the pte about to map it. */
+void page_new_anon(struct mem *mem, uint32_t pfn);
 
 void mem_get(struct mem *mem);
+void mem_register(struct mem *mem);
+void mem_unregister(struct mem *mem);
 
 /* ---- files ---- */
 
@@ -124,6 +192,7 @@ struct mm_counters {
 	uint64_t fault_anon_zero, fault_anon, fault_file, fault_cow;
 	uint64_t fault_wp_reuse, fault_dirty, fault_host_miss;
 	uint64_t fault_sigsegv, fault_sigbus, pages_faulted_around;
+	uint64_t forks;
 };
 
 /* Frames to drop once the host no longer maps them (after tlb_sync). */
@@ -167,17 +236,29 @@ unsigned int vma_index(struct mm *mm, uint64_t addr);
 struct vma *vma_lookup(struct mm *mm, uint64_t addr);
 struct vma *vma_new(struct mm *mm, uint64_t start, uint64_t end,
 		    unsigned long flags, struct file *file, uint64_t pgoff);
+/* Free a vma that is in no tree. */
+void vma_free(struct vma *vma);
 /* Put @vma in the tree (it overlaps nothing). 0 or -ENOMEM. */
 int vma_insert(struct mm *mm, struct vma *vma);
 /* Take the vma at @idx out of the tree and free it. */
 void vma_remove(struct mm *mm, unsigned int idx);
 /* Split the vma at @idx at @addr (inside it). 0 or -ENOMEM. */
 int vma_split(struct mm *mm, unsigned int idx, uint64_t addr);
+int vma_isolate(struct mm *mm, unsigned int *idx, uint64_t start,
+		uint64_t end);
 /* Merge the vma at @idx with compatible neighbours; its new index. */
 unsigned int vma_merge(struct mm *mm, unsigned int idx);
 
 /* memory.c. Context: mm->lock held. */
-/* A fault without syncing; 0 or the guest signal. */
+#define FAULT_FLAG_WRITE	0x01
+#define FAULT_FLAG_INSTRUCTION	0x02
+#define FAULT_FLAG_UNSHARE	0x04	/* copy if shared, keep it read-only */
+#define FAULT_FLAG_REMOTE	0x08	/* GUP: the vma was checked already */
+
+/* A fault without syncing: 0 or the guest signal with *si_code. */
+int handle_mm_fault_locked(struct mm *mm, uint64_t va, unsigned int flags,
+			   int *si_code);
+/* The same for a guest access (PROT_READ, PROT_WRITE or PROT_EXEC). */
 int handle_fault_locked(struct mm *mm, uint64_t va, int access, int *si_code);
 /* Empty the ptes of [start, end) in @vma, gathering frames to drop. */
 void zap_range_locked(struct mm *mm, struct vma *vma, uint64_t start,
@@ -186,6 +267,12 @@ void zap_range_locked(struct mm *mm, struct vma *vma, uint64_t start,
 void populate_range_locked(struct mm *mm, struct vma *vma, uint64_t start,
 			   uint64_t end);
 void gather_add(struct gather *g, uint32_t pfn);
+
+/* gup.c, exec.c. Context: mm->lock held; the caller syncs. */
+long gup_locked(struct mm *mm, uint64_t start, long nr_pages,
+		unsigned int gup_flags, struct page **pages);
+int access_remote_locked(struct mm *mm, uint64_t va, void *buf, size_t len,
+			 bool write);
 
 /* mmap.c */
 int do_munmap_locked(struct mm *mm, uint64_t start, uint64_t end);

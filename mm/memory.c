@@ -24,7 +24,7 @@ struct fault {
 	struct mm *mm;
 	struct vma *vma;
 	uint64_t va;
-	int access;
+	unsigned int flags;	/* FAULT_FLAG_* */
 	pte_t *ptep;
 	/* the fault-around block: [start, end), ptes[0] maps start */
 	uint64_t start, end;
@@ -71,9 +71,13 @@ static uint32_t anon_hint(struct fault *vmf, unsigned int idx)
 	return pte_pfn(*prev) + 1;
 }
 
-static void page_set_anon(struct mm *mm, uint32_t pfn)
+/* Install a fresh anonymous frame at @ptep. */
+static void set_anon_pte(struct fault *vmf, pte_t *ptep, uint32_t pfn,
+			 pte_t prot)
 {
-	pfn_page(mm->mem, pfn)->flags = PG_anon | PG_anon_exclusive;
+	page_new_anon(vmf->mm->mem, pfn);
+	page_add_map(vmf->mm->mem, pfn);
+	*ptep = pte_mk(pfn, prot);
 }
 
 /*
@@ -103,8 +107,7 @@ static int do_anonymous_write(struct fault *vmf)
 			phys_put_many(vmf->mm->mem->phys, pfns + 1, got - 1);
 		if (!got)
 			return -ENOMEM;
-		page_set_anon(vmf->mm, pfns[0]);
-		*vmf->ptep = pte_mk(pfns[0], prot);
+		set_anon_pte(vmf, vmf->ptep, pfns[0], prot);
 		vmf->mm->count.fault_anon++;
 		return 0;
 	}
@@ -113,8 +116,7 @@ static int do_anonymous_write(struct fault *vmf)
 
 		if (!pte_none(pte) && !pte_is_zero_page(pte))
 			continue;
-		page_set_anon(vmf->mm, pfns[n]);
-		vmf->ptes[i] = pte_mk(pfns[n++], prot);
+		set_anon_pte(vmf, &vmf->ptes[i], pfns[n++], prot);
 	}
 	vmf->mm->count.fault_anon++;
 	vmf->mm->count.pages_faulted_around += got - 1;
@@ -139,21 +141,31 @@ static void do_anonymous_read(struct fault *vmf)
 	vmf->mm->count.pages_faulted_around += n - 1;
 }
 
-/* A private copy of @src for a write; 0 or -ENOMEM. */
+/*
+ * A private exclusive copy of @src (the zero page: a zeroed frame) at the
+ * faulting pte, writable when the fault writes to a writable vma. An
+ * unsharing fault leaves it write-protected; a forced write (GUP's
+ * FOLL_FORCE into a read-only vma) leaves it read-only but dirty, the
+ * mark that it is the guest's own copy. 0 or -ENOMEM.
+ */
 static int copy_page_to_new(struct fault *vmf, uint32_t src)
 {
 	struct phys *phys = vmf->mm->mem->phys;
+	bool write = vmf->flags & FAULT_FLAG_WRITE;
 	uint32_t pfn;
+	pte_t prot;
 
 	if (!phys_alloc(phys,
 			anon_hint(vmf, (unsigned int)((vmf->va - vmf->start) >>
 						      PAGE_SHIFT)),
 			1, &pfn))
 		return -ENOMEM;
-	memcpy(phys_kaddr(phys, pfn), phys_kaddr(phys, src), PAGE_SIZE);
-	page_set_anon(vmf->mm, pfn);
-	*vmf->ptep = pte_mk(pfn, vma_pte_prot(vmf->vma->flags, true)) |
-		     _PAGE_ACCESSED | _PAGE_DIRTY;
+	if (src != PHYS_ZERO_PFN)
+		memcpy(phys_kaddr(phys, pfn), phys_kaddr(phys, src), PAGE_SIZE);
+	prot = vma_pte_prot(vmf->vma->flags, write) | _PAGE_ACCESSED;
+	if (write)
+		prot |= _PAGE_DIRTY;
+	set_anon_pte(vmf, vmf->ptep, pfn, prot);
 	vmf->mm->count.fault_cow++;
 	return 0;
 }
@@ -175,6 +187,7 @@ static void file_fault_around(struct fault *vmf, pte_t prot)
 			phys_put(vmf->mm->mem->phys, pfns[i]);
 			continue;
 		}
+		page_add_map(vmf->mm->mem, pfns[i]);
 		vmf->ptes[i] = pte_mk(pfns[i], prot) | _PAGE_ACCESSED;
 		vmf->mm->count.pages_faulted_around++;
 	}
@@ -184,6 +197,7 @@ static void file_fault_around(struct fault *vmf, pte_t prot)
 static int do_file_fault(struct fault *vmf)
 {
 	struct vma *vma = vmf->vma;
+	bool write = vmf->flags & FAULT_FLAG_WRITE;
 	uint32_t pfn;
 	pte_t prot;
 	int err;
@@ -191,20 +205,42 @@ static int do_file_fault(struct fault *vmf)
 	err = file_get_page(vma->file, vma_pgoff(vma, vmf->va), &pfn);
 	if (err)
 		return err;
-	if ((vmf->access & PROT_WRITE) && !vma_is_shared(vma)) {
+	if (write && !vma_is_shared(vma)) {
 		err = copy_page_to_new(vmf, pfn);
 		phys_put(vmf->mm->mem->phys, pfn); /* never mapped */
 		return err;
 	}
 	prot = vma_pte_prot(vma->flags, false);
+	page_add_map(vmf->mm->mem, pfn);
 	*vmf->ptep = pte_mk(pfn, prot) | _PAGE_ACCESSED |
-		     ((vmf->access & PROT_WRITE) ? _PAGE_DIRTY : 0);
+		     (write ? _PAGE_DIRTY : 0);
 	vmf->mm->count.fault_file++;
 	file_fault_around(vmf, prot);
 	return 0;
 }
 
-/* Write to a present, write-protected page of a writable private vma. */
+/*
+ * May the faulting pte keep its anonymous page? When the page is exclusive,
+ * or when the counts prove that no one else can reach it: one reference
+ * (this pte's), so no other pte, page-cache slot, GUP reference or pin.
+ */
+static bool wp_can_reuse(struct fault *vmf, struct page *page, uint32_t pfn)
+{
+	if (!page_anon(page))
+		return false;
+	if (page_anon_exclusive(page))
+		return true;
+	if (phys_refcount(vmf->mm->mem->phys, pfn) != 1)
+		return false;
+	page_set(page, PG_anon_exclusive);
+	return true;
+}
+
+/*
+ * A write (or unshare) fault on a present, write-protected page of a
+ * private vma: reuse the page in place when it is ours alone, else copy it
+ * into a new exclusive frame. Linux's do_wp_page.
+ */
 static int do_wp_page(struct fault *vmf)
 {
 	pte_t pte = *vmf->ptep;
@@ -212,34 +248,42 @@ static int do_wp_page(struct fault *vmf)
 	struct page *page;
 	int err;
 
-	if (pte_is_zero_page(pte))
+	if (pte_is_zero_page(pte)) {
+		if (vmf->flags & FAULT_FLAG_UNSHARE)
+			return copy_page_to_new(vmf, PHYS_ZERO_PFN);
 		return do_anonymous_write(vmf);
+	}
 	page = pfn_page(vmf->mm->mem, pfn);
-	if ((page->flags & PG_anon) &&
-	    phys_refcount(vmf->mm->mem->phys, pfn) == 1) {
-		page->flags |= PG_anon_exclusive;
-		*vmf->ptep = pte_mkwrite(pte_mkdirty(pte_mkyoung(pte)));
+	if (wp_can_reuse(vmf, page, pfn)) {
+		if (vmf->flags & FAULT_FLAG_WRITE) {
+			pte = pte_mkdirty(pte_mkyoung(pte));
+			if (vmf->vma->flags & VM_WRITE)
+				pte = pte_mkwrite(pte);
+			*vmf->ptep = pte;
+		}
 		vmf->mm->count.fault_wp_reuse++;
 		return 0;
 	}
 	err = copy_page_to_new(vmf, pfn);
-	if (!err)
+	if (!err) {
+		page_remove_map(vmf->mm->mem, pfn);
 		gather_add(&vmf->mm->gather, pfn); /* dropped after sync */
+	}
 	return err;
 }
 
 /* Present pte, access allowed: the host lacks it or it was clean/old. */
-static void do_host_refill(struct fault *vmf)
+static void do_host_refill(struct fault *vmf, int access)
 {
 	pte_t pte = *vmf->ptep;
 	pte_t new = pte_mkyoung(pte);
 	unsigned int i;
 
-	if (vmf->access & PROT_WRITE)
+	if (access & PROT_WRITE)
 		new = pte_mkdirty(new);
 	if (new != pte) {
 		*vmf->ptep = new;
-		if ((vmf->access & PROT_WRITE) && !pte_dirty(pte))
+		if ((access & PROT_WRITE) && !pte_dirty(pte))
 			vmf->mm->count.fault_dirty++;
 		return;
 	}
@@ -290,16 +334,28 @@ static struct vma *find_vma_grow(struct mm *mm, uint64_t va)
 	return mm->vmas[i];
 }
 
-int handle_fault_locked(struct mm *mm, uint64_t va, int access, int *si_code)
+static int fault_access(unsigned int flags)
 {
-	struct fault vmf = {.mm = mm, .va = va & PAGE_MASK, .access = access};
+	if (flags & FAULT_FLAG_WRITE)
+		return PROT_WRITE;
+	if (flags & FAULT_FLAG_INSTRUCTION)
+		return PROT_EXEC;
+	return PROT_READ;
+}
+
+int handle_mm_fault_locked(struct mm *mm, uint64_t va, unsigned int flags,
+			   int *si_code)
+{
+	struct fault vmf = { .mm = mm, .va = va & PAGE_MASK, .flags = flags };
+	int access = fault_access(flags);
 	pte_t pte;
 	int err = 0;
 
 	vmf.vma = find_vma_grow(mm, va);
 	if (!vmf.vma)
 		return fault_signal(mm, SIGSEGV, SEGV_MAPERR, si_code);
-	if (!vma_allows(vmf.vma, access))
+	/* GUP checked a remote or forced access against the vma itself. */
+	if (!(flags & FAULT_FLAG_REMOTE) && !vma_allows(vmf.vma, access))
 		return fault_signal(mm, SIGSEGV, SEGV_ACCERR, si_code);
 	vmf.ptep = pte_alloc(&mm->pt, vmf.va);
 	if (!vmf.ptep)
@@ -310,13 +366,15 @@ int handle_fault_locked(struct mm *mm, uint64_t va, int access, int *si_code)
 	if (pte_none(pte)) {
 		if (!vma_is_anon(vmf.vma))
 			err = do_file_fault(&vmf);
-		else if (access & PROT_WRITE)
+		else if (flags & FAULT_FLAG_WRITE)
 			err = do_anonymous_write(&vmf);
 		else
 			do_anonymous_read(&vmf);
+	} else if ((flags & FAULT_FLAG_UNSHARE) && (pte & _PAGE_PRESENT)) {
+		err = do_wp_page(&vmf);
 	} else if (pte_allows(pte, access)) {
-		do_host_refill(&vmf);
-	} else if ((access & PROT_WRITE) && (pte & _PAGE_PRESENT) &&
+		do_host_refill(&vmf, access);
+	} else if ((flags & FAULT_FLAG_WRITE) && (pte & _PAGE_PRESENT) &&
 		   !vma_is_shared(vmf.vma)) {
 		err = do_wp_page(&vmf);
 	} else {
@@ -326,6 +384,17 @@ int handle_fault_locked(struct mm *mm, uint64_t va, int access, int *si_code)
 		return fault_signal(mm, SIGBUS, BUS_ADRERR, si_code);
 	tlb_update_range(&mm->pt, mm->as, vmf.start, vmf.end, TLB_POPULATE);
 	return 0;
+}
+
+int handle_fault_locked(struct mm *mm, uint64_t va, int access, int *si_code)
+{
+	unsigned int flags = 0;
+
+	if (access & PROT_WRITE)
+		flags |= FAULT_FLAG_WRITE;
+	else if (access & PROT_EXEC)
+		flags |= FAULT_FLAG_INSTRUCTION;
+	return handle_mm_fault_locked(mm, va, flags, si_code);
 }
 
 static int zap_ptes(pte_t *ptes, uint64_t va, unsigned int nr, void *arg)
@@ -338,8 +407,10 @@ static int zap_ptes(pte_t *ptes, uint64_t va, unsigned int nr, void *arg)
 
 		if (pte_none(pte))
 			continue;
-		if (pte_present(pte) && !pte_special(pte))
+		if (pte_present(pte) && !pte_special(pte)) {
+			page_remove_map(mm->mem, pte_pfn(pte));
 			gather_add(&mm->gather, pte_pfn(pte));
+		}
 		ptes[i] = 0;
 	}
 	return 0;

@@ -18,10 +18,12 @@ struct mem *mem_new(uint64_t bytes)
 	mem->phys = phys_new(bytes);
 	if (!mem->phys)
 		goto out_free;
-	mem->pages = calloc(phys_nr_frames(mem->phys) + 1, sizeof(*mem->pages));
+	mem->nr_pages = phys_nr_frames(mem->phys) + 1;
+	mem->pages = calloc(mem->nr_pages, sizeof(*mem->pages));
 	if (!mem->pages)
 		goto out_phys;
 	mem->refcount = 1;
+	mem_register(mem);
 	return mem;
 
 out_phys:
@@ -42,6 +44,7 @@ void mem_put(struct mem *mem)
 {
 	if (!mem || __atomic_sub_fetch(&mem->refcount, 1, __ATOMIC_ACQ_REL))
 		return;
+	mem_unregister(mem);
 	phys_free(mem->phys);
 	free(mem->pages);
 	free(mem);

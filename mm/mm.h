@@ -29,6 +29,11 @@ struct phys *mem_phys(struct mem *mem);
  */
 struct mm *mm_new(struct mem *mem, struct host_as *as, uint64_t task_size);
 void mm_get(struct mm *mm);
+/*
+ * fork: a child mm over the new host space @as (which it owns from then
+ * on), sharing the parent's pages copy-on-write. NULL and errno (ENOMEM).
+ */
+struct mm *mm_fork(struct mm *parent, struct host_as *as);
 void mm_put(struct mm *mm);
 struct host_as *mm_host_as(struct mm *mm);
 uint64_t mm_task_size(struct mm *mm);
@@ -49,6 +54,21 @@ int mm_munmap(struct mm *mm, uint64_t addr, uint64_t len);
 int mm_mprotect(struct mm *mm, uint64_t addr, uint64_t len, int prot);
 long mm_brk(struct mm *mm, uint64_t brk);
 int mm_maps_show(struct mm *mm, FILE *out);
+int mm_madvise(struct mm *mm, uint64_t start, uint64_t len, int advice);
+
+/* get_user_pages (UMM_FOLL_* flags): pages got, or -errno. */
+struct page;
+long mm_gup(struct mm *mm, uint64_t start, long nr_pages,
+	    unsigned int gup_flags, struct page **pages);
+void page_put(struct page *page);
+void page_unpin(struct page *page, bool dirty);
+void *page_kaddr(struct page *page);
+unsigned long gup_unpin_bugs(void);
+void page_state(struct page *page, struct umm_page_state *st);
+
+/* exec's arguments: see umm_exec_args. 0 or -errno. */
+long mm_exec_args(struct mm *old, uint64_t argv, uint64_t envp,
+		  struct mm *new, uint64_t *sp);
 /*
  * Host pages that disagree with their guest pte (0: the host cache is
  * coherent), or -errno. Context: takes mm's lock; slow (reads maps).

@@ -43,7 +43,7 @@
 	 MAP_DENYWRITE | MAP_EXECUTABLE | MAP_UNINITIALIZED | MAP_GROWSDOWN | \
 	 MAP_LOCKED | MAP_NORESERVE | MAP_POPULATE | MAP_NONBLOCK |           \
 	 MAP_STACK | MAP_HUGETLB | MAP_32BIT | MAP_ABOVE4G | MAP_HUGE_2MB |   \
-	 MAP_HUGE_1GB)
+	 MAP_HUGE_1GB | UMM_MAP_DONTFORK)
 
 /*
  * Linux's stack_guard_gap: no new mapping and no brk is placed this close
@@ -203,10 +203,19 @@ static unsigned long calc_vm_prot_bits(int prot)
 	return f;
 }
 
-/* Linux's calc_vm_flag_bits: what mmap's flags ask of the vma. */
+/*
+ * Linux's calc_vm_flag_bits: what mmap's flags ask of the vma; and umm's
+ * UMM_MAP_DONTFORK, so no fork can copy the vma before an madvise could.
+ */
 static unsigned long calc_vm_flag_bits(int flags)
 {
-	return (flags & MAP_GROWSDOWN) ? VM_GROWSDOWN : 0;
+	unsigned long f = 0;
+
+	if (flags & MAP_GROWSDOWN)
+		f |= VM_GROWSDOWN;
+	if (flags & UMM_MAP_DONTFORK)
+		f |= VM_DONTCOPY;
+	return f;
 }
 
 /*

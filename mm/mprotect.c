@@ -38,8 +38,8 @@ static int change_ptes(pte_t *ptes, uint64_t va, unsigned int nr, void *arg)
 		 * it (Linux's can_change_pte_writable).
 		 */
 		writable = !pte_special(pte) && pte_dirty(pte) &&
-			   (pfn_page(c->mm->mem, pte_pfn(pte))->flags &
-			    PG_anon_exclusive);
+			   page_anon_exclusive(
+				   pfn_page(c->mm->mem, pte_pfn(pte)));
 		ptes[i] = pte_modify(pte, pte_special(pte) ? wp & ~_PAGE_RW
 					  : writable	   ? rw
 							   : wp);
@@ -52,27 +52,14 @@ static int mprotect_fixup(struct mm *mm, unsigned int *idx, uint64_t start,
 			  uint64_t end, unsigned long newflags)
 {
 	struct change_arg c = {.mm = mm, .vm_flags = newflags};
-	struct vma *vma = mm->vmas[*idx];
 	int err;
 
-	if (newflags == vma->flags)
+	if (newflags == mm->vmas[*idx]->flags)
 		return 0;
-	if (vma->start < start) {
-		if (mm->nr_vmas >= MM_MAX_MAP_COUNT)
-			return -ENOMEM;
-		err = vma_split(mm, *idx, start);
-		if (err)
-			return err;
-		vma = mm->vmas[++*idx];
-	}
-	if (end < vma->end) {
-		if (mm->nr_vmas >= MM_MAX_MAP_COUNT)
-			return -ENOMEM;
-		err = vma_split(mm, *idx, end);
-		if (err)
-			return err;
-	}
-	vma->flags = newflags;
+	err = vma_isolate(mm, idx, start, end);
+	if (err)
+		return err;
+	mm->vmas[*idx]->flags = newflags;
 	pgtable_walk(&mm->pt, start, end, false, change_ptes, &c);
 	tlb_update_range(&mm->pt, mm->as, start, end, 0);
 	*idx = vma_merge(mm, *idx);

@@ -71,7 +71,7 @@ struct vma *vma_new(struct mm *mm, uint64_t start, uint64_t end,
 	return vma;
 }
 
-static void vma_free(struct vma *vma)
+void vma_free(struct vma *vma)
 {
 	if (vma->file)
 		file_put(vma->file);
@@ -169,4 +169,33 @@ unsigned int vma_merge(struct mm *mm, unsigned int idx)
 		idx--;
 	}
 	return idx;
+}
+
+/*
+ * Split the vma at *@idx so that [start, end), which lies within it, is a
+ * vma of its own, at *@idx on return. 0 or -ENOMEM (a split past the map
+ * count); the first split stays when the second fails, which is harmless.
+ */
+int vma_isolate(struct mm *mm, unsigned int *idx, uint64_t start,
+		uint64_t end)
+{
+	struct vma *vma = mm->vmas[*idx];
+	int err;
+
+	if (vma->start < start) {
+		if (mm->nr_vmas >= MM_MAX_MAP_COUNT)
+			return -ENOMEM;
+		err = vma_split(mm, *idx, start);
+		if (err)
+			return err;
+		vma = mm->vmas[++*idx];
+	}
+	if (end < vma->end) {
+		if (mm->nr_vmas >= MM_MAX_MAP_COUNT)
+			return -ENOMEM;
+		err = vma_split(mm, *idx, end);
+		if (err)
+			return err;
+	}
+	return 0;
 }

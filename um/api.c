@@ -138,6 +138,75 @@ long umm_brk(struct umm_mm *mm, uint64_t brk)
 	return mm_brk(MM(mm), brk);
 }
 
+int umm_madvise(struct umm_mm *mm, uint64_t addr, uint64_t len, int advice)
+{
+	return mm_madvise(MM(mm), addr, len, advice);
+}
+
+struct umm_mm *umm_fork(struct umm_mm *parent)
+{
+	struct mm *p = MM(parent), *child;
+	struct host_as *as;
+	int err;
+
+	as = host_as_new_local(mm_host_as(p)->phys, mm_task_size(p));
+	if (!as)
+		return NULL;
+	child = mm_fork(p, as);
+	if (!child)
+		return NULL;	/* the failed child freed @as */
+	err = um_window_add(as->base, mm_task_size(child), child);
+	if (err) {
+		mm_put(child);
+		errno = -err;
+		return NULL;
+	}
+	return (struct umm_mm *)child;
+}
+
+static struct page *PAGE(struct umm_page *p) { return (struct page *)p; }
+
+long umm_gup(struct umm_mm *mm, uint64_t start, long nr_pages,
+	     unsigned int gup_flags, struct umm_page **pages)
+{
+	return mm_gup(MM(mm), start, nr_pages, gup_flags,
+		      (struct page **)pages);
+}
+
+void umm_unpin(struct umm_page **pages, long nr_pages, bool dirty)
+{
+	long i;
+
+	for (i = 0; i < nr_pages; i++)
+		page_unpin(PAGE(pages[i]), dirty);
+}
+
+void umm_put_page(struct umm_page *page)
+{
+	page_put(PAGE(page));
+}
+
+void *umm_page_addr(struct umm_page *page)
+{
+	return page_kaddr(PAGE(page));
+}
+
+void umm_page_state(struct umm_page *page, struct umm_page_state *st)
+{
+	page_state(PAGE(page), st);
+}
+
+unsigned long umm_gup_unpin_bugs(void)
+{
+	return gup_unpin_bugs();
+}
+
+long umm_exec_args(struct umm_mm *old, uint64_t argv, uint64_t envp,
+		   struct umm_mm *new, uint64_t *sp)
+{
+	return mm_exec_args(MM(old), argv, envp, MM(new), sp);
+}
+
 int umm_maps(struct umm_mm *mm, FILE *out)
 {
 	return mm_maps_show(MM(mm), out);

@@ -1,0 +1,293 @@
+// SPDX-License-Identifier: MIT
+/*
+ * exec's argument pages (seed 004): argv and envp are read from the old mm
+ * and written onto a new stack at the top of the new mm, both through
+ * remote GUP, in the layout Linux gives a new process:
+ *
+ *   top ->  8 bytes of zero
+ *           envp strings, argv strings (argv[0] lowest)
+ *           (16-byte aligned below them)
+ *           auxv space: UMM_AUXV_WORDS words of zero (AT_NULL)
+ *           NULL, envp[envc-1] ... envp[0]    (upwards: envp[0] lowest)
+ *           NULL, argv[argc-1] ... argv[0]
+ *   sp  ->  argc
+ *
+ * Everything is read and checked before the new mm is touched, and the old
+ * mm is only read: a failed exec leaves both as they were (the caller
+ * throws the new one away).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mm/internal.h"
+
+#define MAX_ARG_STRLEN	 (32 * PAGE_SIZE)	/* Linux's, NUL included */
+#define MAX_ARG_STRINGS	 0x7fffffffL
+/*
+ * Linux's bprm_stack_limits: min(3/4 of _STK_LIM, RLIMIT_STACK / 4), at
+ * least ARG_MAX (128 KiB): 2 MiB with the default 8 MiB stack limit.
+ */
+#define ARG_LIMIT	 (MM_STACK_LIMIT / 4)
+#define STACK_EXPAND	 (128ULL << 10)	/* room to grow, as setup_arg_pages */
+
+/* Copy between @buf and guest memory of @mm. 0 or -EFAULT. */
+int access_remote_locked(struct mm *mm, uint64_t va, void *buf, size_t len,
+			 bool write)
+{
+	unsigned int flags = UMM_FOLL_GET | (write ? UMM_FOLL_WRITE : 0);
+	uint8_t *b = buf;
+
+	while (len) {
+		size_t off = va & ~PAGE_MASK, n = PAGE_SIZE - off;
+		struct page *page;
+		uint8_t *k;
+		long got;
+
+		if (n > len)
+			n = len;
+		got = gup_locked(mm, va, 1, flags, &page);
+		if (got != 1)
+			return -EFAULT;
+		k = (uint8_t *)page_kaddr(page) + off;
+		if (write)
+			memcpy(k, b, n);
+		else
+			memcpy(b, k, n);
+		page_put(page);
+		va += n;
+		b += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/*
+ * Length of the guest string at @va with its NUL, reading at most @max
+ * bytes: like strnlen_user, max + 1 when it is longer. -EFAULT.
+ */
+static long strnlen_remote(struct mm *mm, uint64_t va, long max)
+{
+	long n = 0;
+
+	while (n < max) {
+		char chunk[256];
+		size_t want = 256 - ((va + (uint64_t)n) & 255);
+		size_t i;
+
+		if ((long)want > max - n)
+			want = (size_t)(max - n);
+		if (va + (uint64_t)n < va ||
+		    access_remote_locked(mm, va + (uint64_t)n, chunk, want,
+					 false))
+			return -EFAULT;
+		for (i = 0; i < want; i++)
+			if (!chunk[i])
+				return n + (long)i + 1;
+		n += (long)want;
+	}
+	return max + 1;
+}
+
+struct strings {
+	long count;
+	uint64_t *ptrs;		/* guest addresses in the old mm */
+	long *lens;		/* with the NUL */
+};
+
+/* Read a NULL-terminated array of string pointers. 0, -EFAULT, -E2BIG. */
+static int read_ptrs(struct mm *mm, uint64_t array, struct strings *s)
+{
+	long cap = 0;
+
+	s->count = 0;
+	if (!array)	/* Linux takes a NULL argv or envp as empty */
+		return 0;
+	for (;;) {
+		uint64_t p;
+
+		if (access_remote_locked(mm, array + (uint64_t)s->count * 8, &p,
+					 8, false))
+			return -EFAULT;
+		if (!p)
+			return 0;
+		if (s->count >= MAX_ARG_STRINGS)
+			return -E2BIG;
+		if (s->count == cap) {
+			uint64_t *n;
+
+			cap = cap ? 2 * cap : 16;
+			n = realloc(s->ptrs, (size_t)cap * sizeof(*n));
+			if (!n)
+				return -ENOMEM;
+			s->ptrs = n;
+		}
+		s->ptrs[s->count++] = p;
+	}
+}
+
+/* The lengths of the strings, last first, as copy_strings goes. */
+static int measure(struct mm *mm, struct strings *s, uint64_t *total)
+{
+	long i;
+
+	s->lens = calloc((size_t)(s->count ? s->count : 1), sizeof(long));
+	if (!s->lens)
+		return -ENOMEM;
+	for (i = s->count - 1; i >= 0; i--) {
+		long len = strnlen_remote(mm, s->ptrs[i], MAX_ARG_STRLEN);
+
+		if (len < 0)
+			return (int)len;
+		if (len > (long)MAX_ARG_STRLEN)
+			return -E2BIG;
+		s->lens[i] = len;
+		*total += (uint64_t)len;
+		if (*total > ARG_LIMIT)
+			return -E2BIG;
+	}
+	return 0;
+}
+
+/* Copy @s's strings from @old to @new at @dst, filling @vec with where. */
+static int copy_strings(struct mm *old, struct mm *new, struct strings *s,
+			uint64_t *dst, uint64_t *vec)
+{
+	long i;
+
+	for (i = 0; i < s->count; i++) {
+		char *tmp = malloc((size_t)s->lens[i]);
+		int err;
+
+		if (!tmp)
+			return -ENOMEM;
+		err = access_remote_locked(old, s->ptrs[i], tmp,
+					   (size_t)s->lens[i], false);
+		if (!err && tmp[s->lens[i] - 1])	/* changed under us */
+			err = -EFAULT;
+		if (!err)
+			err = access_remote_locked(new, *dst, tmp,
+						   (size_t)s->lens[i], true);
+		free(tmp);
+		if (err)
+			return err;
+		vec[i] = *dst;
+		*dst += (uint64_t)s->lens[i];
+	}
+	return 0;
+}
+
+/* The stack vma [start, top) of @new. Context: new->lock held. */
+static int make_stack(struct mm *new, uint64_t start, uint64_t top)
+{
+	unsigned long flags = VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE |
+			      VM_MAYEXEC | VM_GROWSDOWN;
+	struct vma *vma;
+	int err;
+
+	if (vma_index(new, start) != new->nr_vmas)
+		return -ENOMEM;	/* something is mapped at the top already */
+	vma = vma_new(new, start, top, flags, NULL, start >> PAGE_SHIFT);
+	if (!vma)
+		return -ENOMEM;
+	err = vma_insert(new, vma);
+	if (err)
+		vma_free(vma);
+	return err;
+}
+
+/* Write the pointer area at @sp. */
+static int write_vectors(struct mm *new, uint64_t sp, struct strings *argv,
+			 struct strings *envp, uint64_t *av, uint64_t *ev)
+{
+	size_t words = 1 + (size_t)argv->count + 1 + (size_t)envp->count + 1 +
+		       UMM_AUXV_WORDS;
+	uint64_t *w = calloc(words, sizeof(*w));
+	size_t k = 0;
+	long i;
+	int err;
+
+	if (!w)
+		return -ENOMEM;
+	w[k++] = (uint64_t)argv->count;
+	for (i = 0; i < argv->count; i++)
+		w[k++] = av[i];
+	k++;	/* NULL */
+	for (i = 0; i < envp->count; i++)
+		w[k++] = ev[i];
+	/* NULL, then the auxv words: zero (AT_NULL) until a loader fills them */
+	err = access_remote_locked(new, sp, w, words * sizeof(*w), true);
+	free(w);
+	return err;
+}
+
+long mm_exec_args(struct mm *old, uint64_t argv_va, uint64_t envp_va,
+		  struct mm *new, uint64_t *sp_out)
+{
+	struct strings argv = {0}, envp = {0};
+	uint64_t total = 0, ptr_size, top, strings, sp, start, dst;
+	uint64_t *av = NULL, *ev = NULL;
+	int err;
+
+	if (old == new)
+		return -EINVAL;
+	mm_lock(old);
+	err = read_ptrs(old, argv_va, &argv);
+	if (!err)
+		err = read_ptrs(old, envp_va, &envp);
+	if (err)
+		goto out_old;
+	/* Room for the pointers first, then the strings (bprm_stack_limits). */
+	ptr_size = ((uint64_t)(argv.count ? argv.count : 1) +
+		    (uint64_t)envp.count) * 8;
+	err = -E2BIG;
+	if (ptr_size >= ARG_LIMIT)
+		goto out_old;
+	total = ptr_size;
+	err = measure(old, &envp, &total);
+	if (!err)
+		err = measure(old, &argv, &total);
+	if (err)
+		goto out_old;
+
+	top = new->task_size;
+	strings = (top - 8 - (total - ptr_size)) & ~15ULL;
+	sp = (strings - (1 + (uint64_t)argv.count + 1 + (uint64_t)envp.count +
+			 1 + UMM_AUXV_WORDS) * 8) & ~15ULL;
+	start = (sp & PAGE_MASK) - STACK_EXPAND;
+	av = calloc((size_t)argv.count + 1, sizeof(*av));
+	ev = calloc((size_t)envp.count + 1, sizeof(*ev));
+	err = -ENOMEM;
+	if (!av || !ev)
+		goto out_old;
+
+	mm_lock(new);	/* lock order: the old mm, then the new one */
+	err = make_stack(new, start, top);
+	if (err)
+		goto out_new;
+	dst = top - 8 - (total - ptr_size);
+	err = copy_strings(old, new, &argv, &dst, av);
+	if (!err)
+		err = copy_strings(old, new, &envp, &dst, ev);
+	if (!err)
+		err = write_vectors(new, sp, &argv, &envp, av, ev);
+	if (err) {
+		do_munmap_locked(new, start, top);
+		/* a string that moved or vanished: E2BIG or EFAULT, as read */
+	} else {
+		*sp_out = sp;
+	}
+out_new:
+	mm_sync_locked(new);
+	mm_unlock(new);
+out_old:
+	mm_sync_locked(old);
+	mm_unlock(old);
+	free(argv.ptrs);
+	free(argv.lens);
+	free(envp.ptrs);
+	free(envp.lens);
+	free(av);
+	free(ev);
+	return err;
+}
