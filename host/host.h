@@ -54,6 +54,13 @@ void *phys_kaddr(const struct phys *phys, uint32_t pfn);
  */
 unsigned int phys_alloc(struct phys *phys, uint32_t hint, unsigned int nr,
 			uint32_t *pfns);
+/*
+ * Copy @nr frames from @src to @dst (runs of each). In the host kernel
+ * (copy_file_range), so neither frame need be mapped here: a first touch
+ * of each through the linear map would cost a host fault apiece, more than
+ * the copy.
+ */
+void phys_copy(struct phys *phys, uint32_t dst, uint32_t src, unsigned int nr);
 void phys_get(struct phys *phys, uint32_t pfn);
 unsigned int phys_refcount(const struct phys *phys, uint32_t pfn);
 /*

@@ -316,3 +316,21 @@ void phys_put_many(struct phys *phys, const uint32_t *pfns, unsigned int nr)
 	if (dead != stack)
 		free(dead);
 }
+
+void phys_copy(struct phys *phys, uint32_t dst, uint32_t src, unsigned int nr)
+{
+	loff_t in = (loff_t)src << PAGE_SHIFT, out = (loff_t)dst << PAGE_SHIFT;
+	size_t left = (size_t)nr << PAGE_SHIFT;
+
+	BUG_ON(dst + nr > phys->nr_total || src + nr > phys->nr_total);
+	while (left) {
+		ssize_t n = copy_file_range(phys->fd, &in, phys->fd, &out,
+					    left, 0);
+
+		if (n <= 0)
+			break;
+		left -= (size_t)n;
+	}
+	if (left) /* no copy_file_range here: through the linear map */
+		memcpy(phys->kmap + out, phys->kmap + in, left);
+}

@@ -35,8 +35,7 @@ static int copy_pinned_page(struct copy_arg *c, pte_t pte, pte_t *dst)
 
 	if (!phys_alloc(phys, 0, 1, &pfn))
 		return -ENOMEM;
-	memcpy(phys_kaddr(phys, pfn), phys_kaddr(phys, pte_pfn(pte)),
-	       PAGE_SIZE);
+	phys_copy(phys, pfn, pte_pfn(pte), 1);
 	page_new_anon(c->child->mem, pfn);
 	page_add_map(c->child->mem, pfn);
 	*dst = ((pte_t)pfn << PTE_PFN_SHIFT) | (pte & ~PTE_PFN_MASK);

@@ -161,7 +161,7 @@ static int copy_page_to_new(struct fault *vmf, uint32_t src)
 			1, &pfn))
 		return -ENOMEM;
 	if (src != PHYS_ZERO_PFN)
-		memcpy(phys_kaddr(phys, pfn), phys_kaddr(phys, src), PAGE_SIZE);
+		phys_copy(phys, pfn, src, 1);
 	prot = vma_pte_prot(vmf->vma->flags, write) | _PAGE_ACCESSED;
 	if (write)
 		prot |= _PAGE_DIRTY;
@@ -236,6 +236,66 @@ static bool wp_can_reuse(struct fault *vmf, struct page *page, uint32_t pfn)
 	return true;
 }
 
+/* A page a write would have to copy: anonymous, shared with someone. */
+static bool pte_needs_cow(struct fault *vmf, pte_t pte)
+{
+	struct page *page;
+
+	if (!(pte & _PAGE_PRESENT) || pte_write(pte) || pte_special(pte))
+		return false;
+	page = pfn_page(vmf->mm->mem, pte_pfn(pte));
+	return page_anon(page) && !page_anon_exclusive(page) &&
+	       phys_refcount(vmf->mm->mem->phys, pte_pfn(pte)) > 1;
+}
+
+/*
+ * COW fault-around: a write to a page shared after fork copies every such
+ * page of the block at once, into contiguous frames (copied in runs by the
+ * host, mapped by one host call). A later write to a neighbour then costs
+ * no fault: after a fork, the writer usually writes on (and the copies
+ * are what that write would have made). Returns 0 or -ENOMEM, and
+ * -EAGAIN when frames are short (the caller copies the one page).
+ */
+static int do_cow_block(struct fault *vmf)
+{
+	unsigned int i, k = 0, got, run;
+	unsigned int idx[PTRS_PER_TABLE];
+	uint32_t src[PTRS_PER_TABLE], dst[PTRS_PER_TABLE];
+	struct phys *phys = vmf->mm->mem->phys;
+	pte_t prot = vma_pte_prot(vmf->vma->flags, true) | _PAGE_ACCESSED |
+		     _PAGE_DIRTY;
+
+	for (i = 0; i < block_pages(vmf); i++) {
+		if (!pte_needs_cow(vmf, vmf->ptes[i]))
+			continue;
+		idx[k] = i;
+		src[k++] = pte_pfn(vmf->ptes[i]);
+	}
+	if (k <= 1)
+		return -EAGAIN;
+	got = phys_alloc(phys, anon_hint(vmf, idx[0]), k, dst);
+	if (got < k) {
+		if (got)
+			phys_put_many(phys, dst, got);
+		return -EAGAIN;
+	}
+	for (i = 0; i < k; i += run) {
+		for (run = 1; i + run < k && src[i + run] == src[i] + run &&
+			      dst[i + run] == dst[i] + run;
+		     run++)
+			;
+		phys_copy(phys, dst[i], src[i], run);
+	}
+	for (i = 0; i < k; i++) {
+		set_anon_pte(vmf, &vmf->ptes[idx[i]], dst[i], prot);
+		page_remove_map(vmf->mm->mem, src[i]);
+		gather_add(&vmf->mm->gather, src[i]); /* dropped after sync */
+	}
+	vmf->mm->count.fault_cow++;
+	vmf->mm->count.pages_faulted_around += k - 1;
+	return 0;
+}
+
 /*
  * A write (or unshare) fault on a present, write-protected page of a
  * private vma: reuse the page in place when it is ours alone, else copy it
@@ -263,6 +323,12 @@ static int do_wp_page(struct fault *vmf)
 		}
 		vmf->mm->count.fault_wp_reuse++;
 		return 0;
+	}
+	if ((vmf->flags & FAULT_FLAG_WRITE) && (vmf->vma->flags & VM_WRITE) &&
+	    page_anon(page)) {
+		err = do_cow_block(vmf);
+		if (err != -EAGAIN)
+			return err;
 	}
 	err = copy_page_to_new(vmf, pfn);
 	if (!err) {

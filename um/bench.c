@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "include/umm.h"
@@ -325,10 +326,209 @@ static int bench_fault(const struct bench_opts *o)
 	return err ? 1 : 0;
 }
 
+/* ---- umm bench fork ---- */
+
+struct fork_run {
+	double fork_ns;		/* the fork itself */
+	double cow_ns;		/* per page, first write after fork */
+	double iso_ns;		/* per fault, one page in every 64 */
+	double iso1_ns;		/* the same, fault-around off */
+};
+
+static void touch_fill(void *arg)
+{
+	struct touch *t = arg;
+	uint64_t i;
+
+	for (i = 0; i < t->n; i++)
+		t->base[(uint64_t)i * t->stride << 12] += 1;
+}
+
+/* Host: a process with @size touched forks; the parent then COW-writes. */
+static int native_fork(uint64_t size, struct fork_run *r)
+{
+	uint64_t n = size >> 12, t0, t1;
+	struct touch t = {.n = n, .stride = 1};
+	uint8_t *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	int go[2], st;
+	pid_t pid;
+	char c = 0;
+
+	if (p == MAP_FAILED || pipe(go) < 0)
+		return -1;
+	memset(p, 1, size);
+	t.base = p;
+	t0 = now_ns();
+	pid = fork();
+	if (pid == 0) {	/* keep the pages shared until the parent is done */
+		ssize_t rd = read(go[0], &c, 1);
+
+		_exit(rd == 1 ? 0 : 1);
+	}
+	t1 = now_ns();
+	if (pid < 0)
+		return -1;
+	r->fork_ns = (double)(t1 - t0);
+	t0 = now_ns();
+	touch_fill(&t);
+	r->cow_ns = (double)(now_ns() - t0) / (double)n;
+	if (write(go[1], &c, 1) != 1)
+		return -1;
+	waitpid(pid, &st, 0);
+	/* isolated: a fresh fork, every 64th page */
+	pid = fork();
+	if (pid == 0) {
+		ssize_t rd = read(go[0], &c, 1);
+
+		_exit(rd == 1 ? 0 : 1);
+	}
+	t.n = n / 64;
+	t.stride = 64;
+	t0 = now_ns();
+	touch_fill(&t);
+	r->iso_ns = (double)(now_ns() - t0) / (double)t.n;
+	if (write(go[1], &c, 1) != 1)
+		return -1;
+	waitpid(pid, &st, 0);
+	close(go[0]);
+	close(go[1]);
+	munmap(p, size);
+	return 0;
+}
+
+/* umm: the same with a guest mm and umm_fork. */
+static int guest_fork(struct umm_phys *phys, uint64_t size, struct fork_run *r)
+{
+	uint64_t n = size >> 12, t0, t1;
+	struct umm_mm *mm = umm_mm_new(phys, 1ULL << 36), *child;
+	struct touch t = {.n = n, .stride = 1};
+	siginfo_t si;
+	long a;
+	int sig = 0;
+
+	if (!mm)
+		return -errno;
+	a = umm_mmap(mm, 0, size, PROT_READ | PROT_WRITE,
+		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, NULL, 0);
+	if (a < 0) {
+		umm_mm_put(mm);
+		return (int)a;
+	}
+	t.base = umm_host_addr(mm, (uint64_t)a);
+	sig |= umm_guest_call(mm, touch_fill, &t, &si);
+	t0 = now_ns();
+	child = umm_fork(mm);
+	t1 = now_ns();
+	if (!child) {
+		umm_mm_put(mm);
+		return -errno;
+	}
+	r->fork_ns = (double)(t1 - t0);
+	t0 = now_ns();
+	sig |= umm_guest_call(mm, touch_fill, &t, &si);
+	r->cow_ns = (double)(now_ns() - t0) / (double)n;
+	umm_mm_put(child);
+	child = umm_fork(mm);
+	if (!child) {
+		umm_mm_put(mm);
+		return -errno;
+	}
+	t.n = n / 64;
+	t.stride = 64;
+	t0 = now_ns();
+	sig |= umm_guest_call(mm, touch_fill, &t, &si);
+	r->iso_ns = (double)(now_ns() - t0) / (double)t.n;
+	umm_mm_put(child);
+	child = umm_fork(mm);
+	if (!child) {
+		umm_mm_put(mm);
+		return -errno;
+	}
+	umm_mm_set_fault_around(mm, 1);
+	t0 = now_ns();
+	sig |= umm_guest_call(mm, touch_fill, &t, &si);
+	r->iso1_ns = (double)(now_ns() - t0) / (double)t.n;
+	umm_mm_put(child);
+	umm_mm_put(mm);
+	return sig ? -EFAULT : 0;
+}
+
+static int bench_fork(const struct bench_opts *o)
+{
+	double g[4][64], h[3][64], r[4][64];
+	struct fork_run gr = {0}, hr = {0};
+	struct umm_phys *phys;
+	unsigned int i;
+	int err = 0;
+
+	printf("umm bench fork: %llu MiB touched, %u repetitions after a "
+	       "warm-up; median [min-max]\n",
+	       (unsigned long long)(o->size >> 20), o->reps);
+	/* The host's runs first, in a process without umm's memory yet. */
+	for (i = 0; i <= o->reps && !err; i++) {
+		progress("host", i, o->reps);
+		err = native_fork(o->size, &hr);
+		if (i) {
+			h[0][i - 1] = hr.fork_ns / 1000;
+			h[1][i - 1] = hr.cow_ns;
+			h[2][i - 1] = hr.iso_ns;
+		}
+	}
+	progress("host", o->reps, o->reps);
+	phys = umm_phys_new(o->size * 3);
+	if (!phys)
+		err = -errno;
+	for (i = 0; i <= o->reps && !err; i++) {
+		progress("umm", i, o->reps);
+		err = guest_fork(phys, o->size, &gr);
+		if (i) {
+			g[0][i - 1] = gr.fork_ns / 1000;
+			g[1][i - 1] = gr.cow_ns;
+			g[2][i - 1] = gr.iso_ns;
+			g[3][i - 1] = gr.iso1_ns;
+		}
+	}
+	progress("umm", o->reps, o->reps);
+	if (err) {
+		fprintf(stderr, "umm bench fork: a run failed (%s)\n",
+			strerror(err < 0 ? -err : errno));
+		return 1;
+	}
+	for (i = 0; i < o->reps; i++) {
+		r[0][i] = g[0][i] / h[0][i];
+		r[1][i] = g[1][i] / h[1][i];
+		r[2][i] = g[2][i] / h[2][i];
+		r[3][i] = g[3][i] / h[2][i];
+	}
+	printf("\n  %-40s %26s %26s %6s\n", "", "umm", "host", "ratio");
+	print_row("fork (us)", summarize(g[0], o->reps),
+		  summarize(h[0], o->reps), summarize(r[0], o->reps));
+	print_row("first write after fork (ns/page)", summarize(g[1], o->reps),
+		  summarize(h[1], o->reps), summarize(r[1], o->reps));
+	print_row("isolated COW fault, fault-around off (ns)",
+		  summarize(g[3], o->reps), summarize(h[2], o->reps),
+		  summarize(r[3], o->reps));
+	print_row("  same, fault-around 16 (copies 16)",
+		  summarize(g[2], o->reps), summarize(h[2], o->reps),
+		  summarize(r[2], o->reps));
+	printf("\n  host = fork(2) of this process with the same memory "
+	       "touched; its COW faults\n  in the parent while the child "
+	       "lives. isolated = one page in 64.\n");
+	if (umm_phys_frames_free(phys) != umm_phys_frames_total(phys)) {
+		fprintf(stderr, "umm bench: frames leaked\n");
+		err = 1;
+	}
+	umm_phys_put(phys);
+	return err ? 1 : 0;
+}
+
 static void bench_usage(FILE *out)
 {
-	fprintf(out, "usage: umm bench fault [--quick] [--reps N] "
+	fprintf(out, "usage: umm bench fault|fork [--quick] [--reps N] "
 		     "[--size MiB]\n"
+		     "  fault       guest faults against host faults\n"
+		     "  fork        fork and copy-on-write against the host's\n"
 		     "  --quick     small sizes, 3 repetitions (seconds)\n"
 		     "  --reps N    repetitions after the warm-up (default 5, "
 		     "max 63)\n"
@@ -345,9 +545,14 @@ int um_bench_main(int argc, char **argv)
 		{NULL, 0, NULL, 0},
 	};
 	struct bench_opts o = {.size = 64ULL << 20, .reps = 5, .stride = 64};
+	int (*run)(const struct bench_opts *);
 	int c;
 
-	if (argc < 2 || strcmp(argv[1], "fault")) {
+	if (argc >= 2 && !strcmp(argv[1], "fault"))
+		run = bench_fault;
+	else if (argc >= 2 && !strcmp(argv[1], "fork"))
+		run = bench_fork;
+	else {
 		if (argc >= 2 &&
 		    (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
 			bench_usage(stdout);
@@ -389,5 +594,5 @@ int um_bench_main(int argc, char **argv)
 		fprintf(stderr, "umm bench: cannot install handlers\n");
 		return 1;
 	}
-	return bench_fault(&o);
+	return run(&o);
 }

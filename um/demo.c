@@ -165,6 +165,45 @@ static int scene_brk(struct demo *d)
 	return 0;
 }
 
+static int scene_fork(struct demo *d)
+{
+	long a = umm_mmap(d->mm, 0, 4 << 20, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS, NULL, 0);
+	struct demo child = {.phys = d->phys};
+	uint64_t used0, sum;
+
+	if (a < 0)
+		return (int)a;
+	run(d, (uint64_t)a, 4 << 20, true, 5, NULL);
+	umm_mm_stats(d->mm, &d->last);	/* counted from the fork on */
+	used0 = umm_phys_frames_total(d->phys) - umm_phys_frames_free(d->phys);
+	child.mm = umm_fork(d->mm);
+	if (!child.mm)
+		return -errno;
+	umm_mm_stats(child.mm, &child.last);
+	printf("\n8. the guest writes a new 4 MiB region, then forks: a child "
+	       "mm at host %p\n   shares all of it copy-on-write (frames in use "
+	       "before and after the fork:\n   %llu and %llu)\n",
+	       umm_host_addr(child.mm, 0), (unsigned long long)used0,
+	       (unsigned long long)(umm_phys_frames_total(d->phys) -
+				    umm_phys_frames_free(d->phys)));
+	printf("   the parent writes the first MiB of the 4 MiB region:\n");
+	run(d, (uint64_t)a, 1 << 20, true, 6, NULL);
+	show_delta(d);
+	printf("   the child reads all of it (it still sees the old data), "
+	       "then writes its last MiB:\n");
+	run(&child, (uint64_t)a, 4 << 20, false, 0, &sum);
+	printf("    (sum %llu = 5 x 1024 pages: the parent's writes are not "
+	       "seen)\n", (unsigned long long)sum);
+	run(&child, (uint64_t)a + (3 << 20), 1 << 20, true, 7, NULL);
+	show_delta(&child);
+	umm_mm_put(child.mm);
+	printf("   the child exits: frames in use %llu\n",
+	       (unsigned long long)(umm_phys_frames_total(d->phys) -
+				    umm_phys_frames_free(d->phys)));
+	return 0;
+}
+
 static void usage(FILE *out)
 {
 	fprintf(out, "usage: umm demo\n"
@@ -203,6 +242,8 @@ int um_demo_main(int argc, char **argv)
 		err = scene_files(&d);
 	if (!err)
 		err = scene_brk(&d);
+	if (!err)
+		err = scene_fork(&d);
 	if (err) {
 		fprintf(stderr, "umm demo: %s\n", strerror(-err));
 		return 1;
