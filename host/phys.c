@@ -324,8 +324,8 @@ void phys_copy(struct phys *phys, uint32_t dst, uint32_t src, unsigned int nr)
 
 	BUG_ON(dst + nr > phys->nr_total || src + nr > phys->nr_total);
 	while (left) {
-		ssize_t n = copy_file_range(phys->fd, &in, phys->fd, &out,
-					    left, 0);
+		ssize_t n =
+			copy_file_range(phys->fd, &in, phys->fd, &out, left, 0);
 
 		if (n <= 0)
 			break;

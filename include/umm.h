@@ -116,13 +116,14 @@ struct umm_mm *umm_fork(struct umm_mm *parent);
  * a later page fails), or -EFAULT when the first fails (no vma, or an
  * access the vma refuses), -EINVAL for bad flags, -ENOMEM.
  */
-#define UMM_FOLL_WRITE		0x01
-#define UMM_FOLL_FORCE		0x10
-#define UMM_FOLL_GET		0x04
-#define UMM_FOLL_PIN		0x40000
-#define UMM_FOLL_LONGTERM	0x100
-#define UMM_FOLL_ALL (UMM_FOLL_WRITE | UMM_FOLL_FORCE | UMM_FOLL_GET | \
-		      UMM_FOLL_PIN | UMM_FOLL_LONGTERM)
+#define UMM_FOLL_WRITE	  0x01
+#define UMM_FOLL_FORCE	  0x10
+#define UMM_FOLL_GET	  0x04
+#define UMM_FOLL_PIN	  0x40000
+#define UMM_FOLL_LONGTERM 0x100
+#define UMM_FOLL_ALL                                                     \
+	(UMM_FOLL_WRITE | UMM_FOLL_FORCE | UMM_FOLL_GET | UMM_FOLL_PIN | \
+	 UMM_FOLL_LONGTERM)
 
 struct umm_page;
 long umm_gup(struct umm_mm *mm, uint64_t start, long nr_pages,
@@ -136,9 +137,9 @@ void *umm_page_addr(struct umm_page *page);
 /* A frame's counts, for tests and debugging. */
 struct umm_page_state {
 	uint32_t pfn;
-	uint32_t refcount;	/* ptes + page cache + GUP references + pins */
-	uint32_t mapcount;	/* ptes mapping it */
-	uint32_t pincount;	/* UMM_FOLL_PIN pins */
+	uint32_t refcount; /* ptes + page cache + GUP references + pins */
+	uint32_t mapcount; /* ptes mapping it */
+	uint32_t pincount; /* UMM_FOLL_PIN pins */
 	bool anon, anon_exclusive, zero_page;
 };
 void umm_page_state(struct umm_page *page, struct umm_page_state *st);

@@ -15,6 +15,11 @@
  * Everything is read and checked before the new mm is touched, and the old
  * mm is only read: a failed exec leaves both as they were (the caller
  * throws the new one away).
+ *
+ * The old mm is read as the program's own loads would read it (Linux
+ * copies argv and envp with copy_from_user in the caller): on x86 a page
+ * that may be written or executed may be read, so only a PROT_NONE vma or
+ * no vma is EFAULT. GUP alone would want VM_READ.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -22,18 +27,35 @@
 
 #include "mm/internal.h"
 
-#define MAX_ARG_STRLEN	 (32 * PAGE_SIZE)	/* Linux's, NUL included */
-#define MAX_ARG_STRINGS	 0x7fffffffL
+#define MAX_ARG_STRLEN	(32 * PAGE_SIZE) /* Linux's, NUL included */
+#define MAX_ARG_STRINGS 0x7fffffffL
 /*
  * Linux's bprm_stack_limits: min(3/4 of _STK_LIM, RLIMIT_STACK / 4), at
  * least ARG_MAX (128 KiB): 2 MiB with the default 8 MiB stack limit.
  */
-#define ARG_LIMIT	 (MM_STACK_LIMIT / 4)
-#define STACK_EXPAND	 (128ULL << 10)	/* room to grow, as setup_arg_pages */
+#define ARG_LIMIT    (MM_STACK_LIMIT / 4)
+#define STACK_EXPAND (128ULL << 10) /* room to grow, as setup_arg_pages */
 
-/* Copy between @buf and guest memory of @mm. 0 or -EFAULT. */
-int access_remote_locked(struct mm *mm, uint64_t va, void *buf, size_t len,
-			 bool write)
+/*
+ * The GUP flags to read @va as a guest load would: FOLL_FORCE stands in
+ * for VM_READ where the vma allows some other access (check_vma_flags then
+ * wants VM_MAYREAD, which every vma has), never for a PROT_NONE vma.
+ */
+static unsigned int load_flags(struct mm *mm, uint64_t va)
+{
+	struct vma *vma = vma_lookup(mm, va);
+
+	if (vma && !(vma->flags & VM_READ) && (vma->flags & VM_ACCESS_FLAGS))
+		return UMM_FOLL_FORCE;
+	return 0;
+}
+
+/*
+ * Copy between @buf and guest memory of @mm, page by page through GUP.
+ * @load: read as the guest's own loads would (load_flags). 0 or -EFAULT.
+ */
+static int access_locked(struct mm *mm, uint64_t va, void *buf, size_t len,
+			 bool write, bool load)
 {
 	unsigned int flags = UMM_FOLL_GET | (write ? UMM_FOLL_WRITE : 0);
 	uint8_t *b = buf;
@@ -46,7 +68,9 @@ int access_remote_locked(struct mm *mm, uint64_t va, void *buf, size_t len,
 
 		if (n > len)
 			n = len;
-		got = gup_locked(mm, va, 1, flags, &page);
+		got = gup_locked(mm, va, 1,
+				 flags | (load ? load_flags(mm, va) : 0),
+				 &page);
 		if (got != 1)
 			return -EFAULT;
 		k = (uint8_t *)page_kaddr(page) + off;
@@ -60,6 +84,21 @@ int access_remote_locked(struct mm *mm, uint64_t va, void *buf, size_t len,
 		len -= n;
 	}
 	return 0;
+}
+
+/* Copy between @buf and guest memory of @mm. 0 or -EFAULT. */
+int access_remote_locked(struct mm *mm, uint64_t va, void *buf, size_t len,
+			 bool write)
+{
+	return access_locked(mm, va, buf, len, write, false);
+}
+
+/* Read the old mm as its program could. 0 or -EFAULT. */
+static int read_old_locked(struct mm *mm, uint64_t va, void *buf, size_t len)
+{
+	if (va + len < va)
+		return -EFAULT;
+	return access_locked(mm, va, buf, len, false, true);
 }
 
 /*
@@ -78,8 +117,7 @@ static long strnlen_remote(struct mm *mm, uint64_t va, long max)
 		if ((long)want > max - n)
 			want = (size_t)(max - n);
 		if (va + (uint64_t)n < va ||
-		    access_remote_locked(mm, va + (uint64_t)n, chunk, want,
-					 false))
+		    read_old_locked(mm, va + (uint64_t)n, chunk, want))
 			return -EFAULT;
 		for (i = 0; i < want; i++)
 			if (!chunk[i])
@@ -91,28 +129,37 @@ static long strnlen_remote(struct mm *mm, uint64_t va, long max)
 
 struct strings {
 	long count;
-	uint64_t *ptrs;		/* guest addresses in the old mm */
-	long *lens;		/* with the NUL */
+	uint64_t *ptrs; /* guest addresses in the old mm; 0: "" */
+	long *lens; /* with the NUL */
 };
 
-/* Read a NULL-terminated array of string pointers. 0, -EFAULT, -E2BIG. */
+/*
+ * Read a NULL-terminated array of string pointers. 0, -EFAULT, -E2BIG,
+ * -ENOMEM. Every pointer is read, as Linux's count() does, so a bad one
+ * is EFAULT however long the array; but no more are kept than fit in
+ * ARG_LIMIT, since more than that is E2BIG anyway: a guest cannot make
+ * umm allocate gigabytes for an array of pointers.
+ */
 static int read_ptrs(struct mm *mm, uint64_t array, struct strings *s)
 {
 	long cap = 0;
 
 	s->count = 0;
-	if (!array)	/* Linux takes a NULL argv or envp as empty */
+	if (!array) /* Linux takes a NULL argv or envp as empty */
 		return 0;
 	for (;;) {
-		uint64_t p;
+		uint64_t va = array + (uint64_t)s->count * 8, p;
 
-		if (access_remote_locked(mm, array + (uint64_t)s->count * 8, &p,
-					 8, false))
+		if (va < array || read_old_locked(mm, va, &p, 8))
 			return -EFAULT;
 		if (!p)
 			return 0;
 		if (s->count >= MAX_ARG_STRINGS)
 			return -E2BIG;
+		if (s->count >= (long)(ARG_LIMIT / 8)) {
+			s->count++; /* counted, not kept */
+			continue;
+		}
 		if (s->count == cap) {
 			uint64_t *n;
 
@@ -124,6 +171,29 @@ static int read_ptrs(struct mm *mm, uint64_t array, struct strings *s)
 		}
 		s->ptrs[s->count++] = p;
 	}
+}
+
+/*
+ * Linux 5.18+ gives a program run with an empty argv one empty string as
+ * argv[0], so that argv[1] is never envp[0] (CVE-2021-4034's confusion);
+ * bprm_stack_limits counts its pointer. It is copied after argv's strings,
+ * so it lies lowest, and counts against the limit as any string does.
+ * 0, -E2BIG, -ENOMEM.
+ */
+static int add_empty_arg(struct strings *argv, uint64_t *total)
+{
+	if (++*total > ARG_LIMIT)
+		return -E2BIG;
+	free(argv->ptrs);
+	free(argv->lens);
+	argv->ptrs = calloc(1, sizeof(*argv->ptrs));
+	argv->lens = calloc(1, sizeof(*argv->lens));
+	if (!argv->ptrs || !argv->lens)
+		return -ENOMEM;
+	argv->ptrs[0] = 0; /* the kernel's "", not read from the old mm */
+	argv->lens[0] = 1;
+	argv->count = 1;
+	return 0;
 }
 
 /* The lengths of the strings, last first, as copy_strings goes. */
@@ -161,9 +231,11 @@ static int copy_strings(struct mm *old, struct mm *new, struct strings *s,
 
 		if (!tmp)
 			return -ENOMEM;
-		err = access_remote_locked(old, s->ptrs[i], tmp,
-					   (size_t)s->lens[i], false);
-		if (!err && tmp[s->lens[i] - 1])	/* changed under us */
+		tmp[0] = 0;
+		err = s->ptrs[i] ? read_old_locked(old, s->ptrs[i], tmp,
+						   (size_t)s->lens[i])
+				 : 0;
+		if (!err && tmp[s->lens[i] - 1]) /* changed under us */
 			err = -EFAULT;
 		if (!err)
 			err = access_remote_locked(new, *dst, tmp,
@@ -177,6 +249,32 @@ static int copy_strings(struct mm *old, struct mm *new, struct strings *s,
 	return 0;
 }
 
+/*
+ * Where the new stack goes below @top: the strings (@str_size bytes, 8
+ * bytes of zero above them), the @words of the vectors below them at *sp,
+ * and the vma from *start, STACK_EXPAND below sp's page for the stack to
+ * grow. 0, or -ENOMEM when that reaches below mmap_min_addr: a small mm
+ * (1 MiB at least) need not hold the 2 MiB the strings may take, and none
+ * of these differences may wrap.
+ */
+static int stack_layout(uint64_t top, uint64_t str_size, uint64_t words,
+			uint64_t *sp, uint64_t *start)
+{
+	uint64_t s, p;
+
+	if (top < MM_MMAP_MIN_ADDR + 8 + str_size)
+		return -ENOMEM;
+	s = (top - 8 - str_size) & ~15ULL;
+	if (s < MM_MMAP_MIN_ADDR + words * 8)
+		return -ENOMEM;
+	p = (s - words * 8) & ~15ULL;
+	if ((p & PAGE_MASK) < MM_MMAP_MIN_ADDR + STACK_EXPAND)
+		return -ENOMEM;
+	*sp = p;
+	*start = (p & PAGE_MASK) - STACK_EXPAND;
+	return 0;
+}
+
 /* The stack vma [start, top) of @new. Context: new->lock held. */
 static int make_stack(struct mm *new, uint64_t start, uint64_t top)
 {
@@ -186,7 +284,7 @@ static int make_stack(struct mm *new, uint64_t start, uint64_t top)
 	int err;
 
 	if (vma_index(new, start) != new->nr_vmas)
-		return -ENOMEM;	/* something is mapped at the top already */
+		return -ENOMEM; /* something is mapped at the top already */
 	vma = vma_new(new, start, top, flags, NULL, start >> PAGE_SHIFT);
 	if (!vma)
 		return -ENOMEM;
@@ -212,7 +310,7 @@ static int write_vectors(struct mm *new, uint64_t sp, struct strings *argv,
 	w[k++] = (uint64_t)argv->count;
 	for (i = 0; i < argv->count; i++)
 		w[k++] = av[i];
-	k++;	/* NULL */
+	k++; /* NULL */
 	for (i = 0; i < envp->count; i++)
 		w[k++] = ev[i];
 	/* NULL, then the auxv words: zero (AT_NULL) until a loader fills them */
@@ -225,7 +323,7 @@ long mm_exec_args(struct mm *old, uint64_t argv_va, uint64_t envp_va,
 		  struct mm *new, uint64_t *sp_out)
 {
 	struct strings argv = {0}, envp = {0};
-	uint64_t total = 0, ptr_size, top, strings, sp, start, dst;
+	uint64_t total = 0, ptr_size, top, sp, start, dst;
 	uint64_t *av = NULL, *ev = NULL;
 	int err;
 
@@ -237,9 +335,13 @@ long mm_exec_args(struct mm *old, uint64_t argv_va, uint64_t envp_va,
 		err = read_ptrs(old, envp_va, &envp);
 	if (err)
 		goto out_old;
-	/* Room for the pointers first, then the strings (bprm_stack_limits). */
+	/*
+	 * Room for the pointers first, then the strings (bprm_stack_limits);
+	 * an empty argv will get one empty string, its pointer counted here.
+	 */
 	ptr_size = ((uint64_t)(argv.count ? argv.count : 1) +
-		    (uint64_t)envp.count) * 8;
+		    (uint64_t)envp.count) *
+		   8;
 	err = -E2BIG;
 	if (ptr_size >= ARG_LIMIT)
 		goto out_old;
@@ -247,21 +349,25 @@ long mm_exec_args(struct mm *old, uint64_t argv_va, uint64_t envp_va,
 	err = measure(old, &envp, &total);
 	if (!err)
 		err = measure(old, &argv, &total);
+	if (!err && !argv.count)
+		err = add_empty_arg(&argv, &total);
 	if (err)
 		goto out_old;
 
 	top = new->task_size;
-	strings = (top - 8 - (total - ptr_size)) & ~15ULL;
-	sp = (strings - (1 + (uint64_t)argv.count + 1 + (uint64_t)envp.count +
-			 1 + UMM_AUXV_WORDS) * 8) & ~15ULL;
-	start = (sp & PAGE_MASK) - STACK_EXPAND;
+	err = stack_layout(top, total - ptr_size,
+			   1 + (uint64_t)argv.count + 1 + (uint64_t)envp.count +
+				   1 + UMM_AUXV_WORDS,
+			   &sp, &start);
+	if (err)
+		goto out_old;
 	av = calloc((size_t)argv.count + 1, sizeof(*av));
 	ev = calloc((size_t)envp.count + 1, sizeof(*ev));
 	err = -ENOMEM;
 	if (!av || !ev)
 		goto out_old;
 
-	mm_lock(new);	/* lock order: the old mm, then the new one */
+	mm_lock(new); /* lock order: the old mm, then the new one */
 	err = make_stack(new, start, top);
 	if (err)
 		goto out_new;

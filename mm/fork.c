@@ -59,7 +59,7 @@ static int copy_ptes(pte_t *src, uint64_t va, unsigned int nr, void *arg)
 
 		if (pte_none(pte) || !pte_present(pte))
 			continue;
-		if (pte_special(pte)) {	/* the zero page */
+		if (pte_special(pte)) { /* the zero page */
 			dst[i] = pte & ~_PAGE_CHG_BITS;
 			continue;
 		}
@@ -75,7 +75,7 @@ static int copy_ptes(pte_t *src, uint64_t va, unsigned int nr, void *arg)
 			if (page_anon(page))
 				page_clear(page, PG_anon_exclusive);
 			pte = pte_wrprotect(pte);
-			src[i] = pte;	/* NEWPROT when it was writable */
+			src[i] = pte; /* NEWPROT when it was writable */
 		}
 		phys_get(c->parent->mem->phys, pfn);
 		page_add_map(c->parent->mem, pfn);
@@ -87,7 +87,7 @@ static int copy_ptes(pte_t *src, uint64_t va, unsigned int nr, void *arg)
 /* Copy @vma into @child. Context: both mms locked. 0 or -ENOMEM. */
 static int dup_vma(struct mm *parent, struct mm *child, struct vma *vma)
 {
-	struct copy_arg c = { .parent = parent, .child = child, .vma = vma };
+	struct copy_arg c = {.parent = parent, .child = child, .vma = vma};
 	struct vma *new = vma_new(child, vma->start, vma->end, vma->flags,
 				  vma->file, vma->pgoff);
 	int err;
@@ -101,8 +101,8 @@ static int dup_vma(struct mm *parent, struct mm *child, struct vma *vma)
 	}
 	if (vma->flags & VM_WIPEONFORK)
 		return 0;
-	err = pgtable_walk(&parent->pt, vma->start, vma->end, false,
-			   copy_ptes, &c);
+	err = pgtable_walk(&parent->pt, vma->start, vma->end, false, copy_ptes,
+			   &c);
 	/* Write-protect the parent's host mappings of what became COW. */
 	tlb_update_range(&parent->pt, parent->as, vma->start, vma->end, 0);
 	return err;
@@ -119,7 +119,7 @@ struct mm *mm_fork(struct mm *parent, struct host_as *as)
 		return NULL;
 	}
 	mm_lock(parent);
-	mm_lock(child);	/* new: no one else can hold it */
+	mm_lock(child); /* new: no one else can hold it */
 	child->mmap_base = parent->mmap_base;
 	child->start_brk = parent->start_brk;
 	child->brk = parent->brk;

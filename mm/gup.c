@@ -10,7 +10,8 @@
  *    write (seed 001, the force-COW case);
  *  - a read-only FOLL_PIN of an anonymous page that may be shared, or of the
  *    zero page, first unshares it (FAULT_FLAG_UNSHARE), so the pinned frame
- *    is the one the guest keeps writing to (seed 003);
+ *    is the one the guest keeps writing to (seed 003); so does a read-only
+ *    FOLL_LONGTERM pin of a page-cache page in a private writable mapping;
  *  - a pin is a reference and a pincount; fork copies pinned pages.
  */
 #include <errno.h>
@@ -18,7 +19,13 @@
 
 #include "mm/internal.h"
 
-static unsigned long unpin_bugs;	/* atomic */
+static unsigned long unpin_bugs; /* atomic */
+
+/* Linux's is_cow_mapping: private, and may be written. */
+static bool vma_is_cow(const struct vma *vma)
+{
+	return (vma->flags & (VM_SHARED | VM_MAYWRITE)) == VM_MAYWRITE;
+}
 
 /* Linux's check_vma_flags. */
 static int check_vma_flags(const struct vma *vma, unsigned int gup_flags)
@@ -30,8 +37,7 @@ static int check_vma_flags(const struct vma *vma, unsigned int gup_flags)
 			return 0;
 		if (!(gup_flags & UMM_FOLL_FORCE))
 			return -EFAULT;
-		/* is_cow_mapping: private, and may be written */
-		if ((f & (VM_SHARED | VM_MAYWRITE)) != VM_MAYWRITE)
+		if (!vma_is_cow(vma))
 			return -EFAULT;
 		return 0;
 	}
@@ -45,13 +51,21 @@ static int check_vma_flags(const struct vma *vma, unsigned int gup_flags)
 /*
  * Does @pte give what GUP asks, as it stands? Returns 0 when it does, or
  * the FAULT_FLAG_* of the fault that would make it so.
+ *
+ * A PROT_NONE pte maps its frame as much as any other (pte_present): a
+ * forced access got past check_vma_flags, so it follows the frame, as
+ * Linux's follow_page_pte does on a vma that is not accessible. Testing
+ * _PAGE_PRESENT instead sent a forced write into a private PROT_NONE page
+ * that was already our own copy back to the fault handler, which refused
+ * it (EFAULT), and let a forced read-only pin keep a page fork shares,
+ * which the guest leaves behind on its next write.
  */
 static unsigned int follow_pte(struct mm *mm, struct vma *vma, pte_t pte,
 			       unsigned int gup_flags)
 {
 	struct page *page;
 
-	if (!(pte & _PAGE_PRESENT))
+	if (!pte_present(pte))
 		return (gup_flags & UMM_FOLL_WRITE) ? FAULT_FLAG_WRITE : 0;
 	page = pte_special(pte) ? NULL : pfn_page(mm->mem, pte_pfn(pte));
 	if (gup_flags & UMM_FOLL_WRITE) {
@@ -64,13 +78,20 @@ static unsigned int follow_pte(struct mm *mm, struct vma *vma, pte_t pte,
 			return 0;
 		return FAULT_FLAG_WRITE;
 	}
+	if (!(gup_flags & UMM_FOLL_PIN) || vma_is_shared(vma))
+		return 0;
 	/* A read-only pin must not see a page the guest may leave behind. */
-	if ((gup_flags & UMM_FOLL_PIN) && !vma_is_shared(vma)) {
-		if (!page)
-			return FAULT_FLAG_UNSHARE;
-		if (page_anon(page) && !page_anon_exclusive(page))
-			return FAULT_FLAG_UNSHARE;
-	}
+	if (!page)
+		return FAULT_FLAG_UNSHARE;
+	if (page_anon(page))
+		return page_anon_exclusive(page) ? 0 : FAULT_FLAG_UNSHARE;
+	/*
+	 * A page-cache page in a COW mapping: the guest's next write copies
+	 * it. Linux's gup_must_unshare breaks COW now for a long-term pin
+	 * only; a short-term pin does not promise to see later writes.
+	 */
+	if ((gup_flags & UMM_FOLL_LONGTERM) && vma_is_cow(vma))
+		return FAULT_FLAG_UNSHARE;
 	return 0;
 }
 
@@ -80,7 +101,7 @@ static struct page *grab_page(struct mm *mm, pte_t pte, unsigned int flags)
 	uint32_t pfn = pte_pfn(pte);
 	struct page *page = pfn_page(mm->mem, pfn);
 
-	if (pte_special(pte))	/* the zero page: no count to keep */
+	if (pte_special(pte)) /* the zero page: no count to keep */
 		return page;
 	phys_get(mm->mem->phys, pfn);
 	if (flags & UMM_FOLL_PIN)
@@ -188,8 +209,10 @@ void page_unpin(struct page *page, bool dirty)
 	 */
 	if (page_anon(page) && !page_anon_exclusive(page)) {
 		__atomic_add_fetch(&unpin_bugs, 1, __ATOMIC_RELAXED);
-		fprintf(stderr, "umm: BUG: unpinning frame %u, which is no "
-			"longer anon-exclusive\n", pfn);
+		fprintf(stderr,
+			"umm: BUG: unpinning frame %u, which is no "
+			"longer anon-exclusive\n",
+			pfn);
 	}
 	if (dirty)
 		page_set(page, PG_dirty);

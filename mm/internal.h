@@ -51,22 +51,22 @@
  * pte only and no one else can get at it, so a write fault may reuse it.
  * Cleared when fork shares it; set again when a fault proves it alone.
  */
-#define PG_anon			0x1
-#define PG_anon_exclusive	0x2
-#define PG_dirty		0x4	/* written through a pin */
+#define PG_anon		  0x1
+#define PG_anon_exclusive 0x2
+#define PG_dirty	  0x4 /* written through a pin */
 
 struct page {
-	uint32_t flags;		/* atomic */
-	uint32_t mapcount;	/* atomic */
-	uint32_t pincount;	/* atomic */
+	uint32_t flags; /* atomic */
+	uint32_t mapcount; /* atomic */
+	uint32_t pincount; /* atomic */
 };
 
 struct mem {
 	struct phys *phys;
-	struct page *pages;	/* one per frame */
+	struct page *pages; /* one per frame */
 	uint64_t nr_pages;
-	int refcount;		/* atomic: users, mms and files */
-	struct mem *next;	/* every mem, for page_mem() */
+	int refcount; /* atomic: users, mms and files */
+	struct mem *next; /* every mem, for page_mem() */
 };
 
 static inline struct page *pfn_page(struct mem *mem, uint32_t pfn)
@@ -244,16 +244,15 @@ int vma_insert(struct mm *mm, struct vma *vma);
 void vma_remove(struct mm *mm, unsigned int idx);
 /* Split the vma at @idx at @addr (inside it). 0 or -ENOMEM. */
 int vma_split(struct mm *mm, unsigned int idx, uint64_t addr);
-int vma_isolate(struct mm *mm, unsigned int *idx, uint64_t start,
-		uint64_t end);
+int vma_isolate(struct mm *mm, unsigned int *idx, uint64_t start, uint64_t end);
 /* Merge the vma at @idx with compatible neighbours; its new index. */
 unsigned int vma_merge(struct mm *mm, unsigned int idx);
 
 /* memory.c. Context: mm->lock held. */
-#define FAULT_FLAG_WRITE	0x01
-#define FAULT_FLAG_INSTRUCTION	0x02
-#define FAULT_FLAG_UNSHARE	0x04	/* copy if shared, keep it read-only */
-#define FAULT_FLAG_REMOTE	0x08	/* GUP: the vma was checked already */
+#define FAULT_FLAG_WRITE       0x01
+#define FAULT_FLAG_INSTRUCTION 0x02
+#define FAULT_FLAG_UNSHARE     0x04 /* copy if shared, keep it read-only */
+#define FAULT_FLAG_REMOTE      0x08 /* GUP: the vma was checked already */
 
 /* A fault without syncing: 0 or the guest signal with *si_code. */
 int handle_mm_fault_locked(struct mm *mm, uint64_t va, unsigned int flags,

@@ -16,7 +16,7 @@
 #define MADV_KEEPONFORK 19
 #endif
 #ifndef MADV_COLD
-#define MADV_COLD 20
+#define MADV_COLD    20
 #define MADV_PAGEOUT 21
 #endif
 
@@ -101,16 +101,21 @@ static int madvise_vma(struct mm *mm, unsigned int *idx, uint64_t start,
 	case MADV_WILLNEED:
 	case MADV_COLD:
 	case MADV_PAGEOUT:
-		return 0;	/* nothing is swapped: nothing to do */
+		return 0; /* nothing is swapped: nothing to do */
 	}
 	newflags = madvise_flags(vma, advice);
 	if (newflags < 0)
 		return (int)newflags;
 	if ((unsigned long)newflags == vma->flags)
 		return 0;
+	/*
+	 * A split past the map count is -ENOMEM, which madvise keeps for
+	 * holes in the range: Linux reports it as -EAGAIN (a resource that
+	 * may come free), and so must umm.
+	 */
 	err = vma_isolate(mm, idx, start, end);
 	if (err)
-		return err;
+		return err == -ENOMEM ? -EAGAIN : err;
 	mm->vmas[*idx]->flags = (unsigned long)newflags;
 	*idx = vma_merge(mm, *idx);
 	return 0;

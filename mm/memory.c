@@ -24,7 +24,7 @@ struct fault {
 	struct mm *mm;
 	struct vma *vma;
 	uint64_t va;
-	unsigned int flags;	/* FAULT_FLAG_* */
+	unsigned int flags; /* FAULT_FLAG_* */
 	pte_t *ptep;
 	/* the fault-around block: [start, end), ptes[0] maps start */
 	uint64_t start, end;
@@ -212,8 +212,8 @@ static int do_file_fault(struct fault *vmf)
 	}
 	prot = vma_pte_prot(vma->flags, false);
 	page_add_map(vmf->mm->mem, pfn);
-	*vmf->ptep = pte_mk(pfn, prot) | _PAGE_ACCESSED |
-		     (write ? _PAGE_DIRTY : 0);
+	*vmf->ptep =
+		pte_mk(pfn, prot) | _PAGE_ACCESSED | (write ? _PAGE_DIRTY : 0);
 	vmf->mm->count.fault_file++;
 	file_fault_around(vmf, prot);
 	return 0;
@@ -412,7 +412,7 @@ static int fault_access(unsigned int flags)
 int handle_mm_fault_locked(struct mm *mm, uint64_t va, unsigned int flags,
 			   int *si_code)
 {
-	struct fault vmf = { .mm = mm, .va = va & PAGE_MASK, .flags = flags };
+	struct fault vmf = {.mm = mm, .va = va & PAGE_MASK, .flags = flags};
 	int access = fault_access(flags);
 	pte_t pte;
 	int err = 0;
@@ -436,11 +436,19 @@ int handle_mm_fault_locked(struct mm *mm, uint64_t va, unsigned int flags,
 			err = do_anonymous_write(&vmf);
 		else
 			do_anonymous_read(&vmf);
-	} else if ((flags & FAULT_FLAG_UNSHARE) && (pte & _PAGE_PRESENT)) {
+	} else if ((flags & FAULT_FLAG_UNSHARE) && pte_present(pte)) {
+		/*
+		 * pte_present(), not _PAGE_PRESENT, here and for the write
+		 * below: a PROT_NONE pte maps a page too, and GUP's FOLL_FORCE
+		 * reaches it (ptrace's poke, a forced R/O pin). Linux's
+		 * do_wp_page copies or unshares it as any other, the copy
+		 * keeping the vma's PROT_NONE; the guest itself never gets
+		 * here for it, the vma refused its access above.
+		 */
 		err = do_wp_page(&vmf);
 	} else if (pte_allows(pte, access)) {
 		do_host_refill(&vmf, access);
-	} else if ((flags & FAULT_FLAG_WRITE) && (pte & _PAGE_PRESENT) &&
+	} else if ((flags & FAULT_FLAG_WRITE) && pte_present(pte) &&
 		   !vma_is_shared(vmf.vma)) {
 		err = do_wp_page(&vmf);
 	} else {

@@ -67,8 +67,8 @@ unsigned long gup_unpin_bugs(void);
 void page_state(struct page *page, struct umm_page_state *st);
 
 /* exec's arguments: see umm_exec_args. 0 or -errno. */
-long mm_exec_args(struct mm *old, uint64_t argv, uint64_t envp,
-		  struct mm *new, uint64_t *sp);
+long mm_exec_args(struct mm *old, uint64_t argv, uint64_t envp, struct mm *new,
+		  uint64_t *sp);
 /*
  * Host pages that disagree with their guest pte (0: the host cache is
  * coherent), or -errno. Context: takes mm's lock; slow (reads maps).

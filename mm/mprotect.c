@@ -37,9 +37,9 @@ static int change_ptes(pte_t *ptes, uint64_t va, unsigned int nr, void *arg)
 		 * else can see it, so a copy-on-write fault would only reuse
 		 * it (Linux's can_change_pte_writable).
 		 */
-		writable = !pte_special(pte) && pte_dirty(pte) &&
-			   page_anon_exclusive(
-				   pfn_page(c->mm->mem, pte_pfn(pte)));
+		writable =
+			!pte_special(pte) && pte_dirty(pte) &&
+			page_anon_exclusive(pfn_page(c->mm->mem, pte_pfn(pte)));
 		ptes[i] = pte_modify(pte, pte_special(pte) ? wp & ~_PAGE_RW
 					  : writable	   ? rw
 							   : wp);

@@ -5,7 +5,7 @@
 #include "mm/internal.h"
 
 static pthread_mutex_t mems_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct mem *mems;	/* protected by mems_lock */
+static struct mem *mems; /* protected by mems_lock */
 
 void mem_register(struct mem *mem)
 {

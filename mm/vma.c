@@ -176,8 +176,7 @@ unsigned int vma_merge(struct mm *mm, unsigned int idx)
  * vma of its own, at *@idx on return. 0 or -ENOMEM (a split past the map
  * count); the first split stays when the second fails, which is harmless.
  */
-int vma_isolate(struct mm *mm, unsigned int *idx, uint64_t start,
-		uint64_t end)
+int vma_isolate(struct mm *mm, unsigned int *idx, uint64_t start, uint64_t end)
 {
 	struct vma *vma = mm->vmas[*idx];
 	int err;

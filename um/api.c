@@ -154,7 +154,7 @@ struct umm_mm *umm_fork(struct umm_mm *parent)
 		return NULL;
 	child = mm_fork(p, as);
 	if (!child)
-		return NULL;	/* the failed child freed @as */
+		return NULL; /* the failed child freed @as */
 	err = um_window_add(as->base, mm_task_size(child), child);
 	if (err) {
 		mm_put(child);
@@ -164,7 +164,10 @@ struct umm_mm *umm_fork(struct umm_mm *parent)
 	return (struct umm_mm *)child;
 }
 
-static struct page *PAGE(struct umm_page *p) { return (struct page *)p; }
+static struct page *PAGE(struct umm_page *p)
+{
+	return (struct page *)p;
+}
 
 long umm_gup(struct umm_mm *mm, uint64_t start, long nr_pages,
 	     unsigned int gup_flags, struct umm_page **pages)

@@ -329,10 +329,10 @@ static int bench_fault(const struct bench_opts *o)
 /* ---- umm bench fork ---- */
 
 struct fork_run {
-	double fork_ns;		/* the fork itself */
-	double cow_ns;		/* per page, first write after fork */
-	double iso_ns;		/* per fault, one page in every 64 */
-	double iso1_ns;		/* the same, fault-around off */
+	double fork_ns; /* the fork itself */
+	double cow_ns; /* per page, first write after fork */
+	double iso_ns; /* per fault, one page in every 64 */
+	double iso1_ns; /* the same, fault-around off */
 };
 
 static void touch_fill(void *arg)
@@ -361,7 +361,7 @@ static int native_fork(uint64_t size, struct fork_run *r)
 	t.base = p;
 	t0 = now_ns();
 	pid = fork();
-	if (pid == 0) {	/* keep the pages shared until the parent is done */
+	if (pid == 0) { /* keep the pages shared until the parent is done */
 		ssize_t rd = read(go[0], &c, 1);
 
 		_exit(rd == 1 ? 0 : 1);

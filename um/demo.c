@@ -175,7 +175,7 @@ static int scene_fork(struct demo *d)
 	if (a < 0)
 		return (int)a;
 	run(d, (uint64_t)a, 4 << 20, true, 5, NULL);
-	umm_mm_stats(d->mm, &d->last);	/* counted from the fork on */
+	umm_mm_stats(d->mm, &d->last); /* counted from the fork on */
 	used0 = umm_phys_frames_total(d->phys) - umm_phys_frames_free(d->phys);
 	child.mm = umm_fork(d->mm);
 	if (!child.mm)
@@ -194,7 +194,8 @@ static int scene_fork(struct demo *d)
 	       "then writes its last MiB:\n");
 	run(&child, (uint64_t)a, 4 << 20, false, 0, &sum);
 	printf("    (sum %llu = 5 x 1024 pages: the parent's writes are not "
-	       "seen)\n", (unsigned long long)sum);
+	       "seen)\n",
+	       (unsigned long long)sum);
 	run(&child, (uint64_t)a + (3 << 20), 1 << 20, true, 7, NULL);
 	show_delta(&child);
 	umm_mm_put(child.mm);
