@@ -5,6 +5,7 @@
  * address | _PAGE_PRESENT.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,10 +15,29 @@
 #define LEVEL_SIZE(l)  (1ULL << LEVEL_SHIFT(l))
 #define INDEX(va, l)   (((va) >> LEVEL_SHIFT(l)) & (PTRS_PER_TABLE - 1))
 
+/*
+ * Freed tables are kept (up to TABLE_CACHE of them, process-wide) and given
+ * out again: a fresh table is fresh heap the host must fault in, about as
+ * dear as the work of copying the 512 entries it will hold, and fork-exit
+ * cycles free and make the same tables over and over. Linux keeps
+ * page-table pages on per-cpu lists for the same reason.
+ */
+#define TABLE_CACHE 1024
+
+static pthread_mutex_t table_cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static void *table_cache[TABLE_CACHE]; /* under table_cache_lock */
+static unsigned int table_cache_nr;
+
 static uint64_t *table_alloc(struct pgtable *pt)
 {
-	uint64_t *t = aligned_alloc(PAGE_SIZE, PAGE_SIZE);
+	uint64_t *t = NULL;
 
+	pthread_mutex_lock(&table_cache_lock);
+	if (table_cache_nr)
+		t = table_cache[--table_cache_nr];
+	pthread_mutex_unlock(&table_cache_lock);
+	if (!t)
+		t = aligned_alloc(PAGE_SIZE, PAGE_SIZE);
 	if (t) {
 		memset(t, 0, PAGE_SIZE);
 		pt->nr_tables++;
@@ -27,8 +47,14 @@ static uint64_t *table_alloc(struct pgtable *pt)
 
 static void table_free(struct pgtable *pt, uint64_t *t)
 {
-	free(t);
 	pt->nr_tables--;
+	pthread_mutex_lock(&table_cache_lock);
+	if (table_cache_nr < TABLE_CACHE) {
+		table_cache[table_cache_nr++] = t;
+		t = NULL;
+	}
+	pthread_mutex_unlock(&table_cache_lock);
+	free(t);
 }
 
 static inline uint64_t *entry_table(uint64_t e)
@@ -39,6 +65,7 @@ static inline uint64_t *entry_table(uint64_t e)
 int pgtable_init(struct pgtable *pt)
 {
 	pt->nr_tables = 0;
+	pt->host_gen = 0;
 	pt->pgd = table_alloc(pt);
 	return pt->pgd ? 0 : -ENOMEM;
 }

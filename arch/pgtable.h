@@ -40,7 +40,13 @@ typedef uint64_t pte_t;
 #define _PAGE_NEWPAGE  (1ULL << 9)
 #define _PAGE_NEWPROT  (1ULL << 10)
 #define _PAGE_SPECIAL  (1ULL << 11)
-#define _PAGE_NX       (1ULL << 63)
+/*
+ * Software: the host holds this pte's frame mapped (with some protection),
+ * true as of the host space's reset generation in struct pgtable. Lets a
+ * change of protection alone be an mprotect instead of a new mapping.
+ */
+#define _PAGE_HOST (1ULL << 52)
+#define _PAGE_NX   (1ULL << 63)
 
 #define PTE_PFN_SHIFT PAGE_SHIFT
 #define PTE_PFN_MASK  0x000ffffffffff000ULL
@@ -83,6 +89,11 @@ static inline bool pte_special(pte_t pte)
 static inline bool pte_changed(pte_t pte)
 {
 	return pte & _PAGE_CHG_BITS;
+}
+/* @pte as copied into another page table: unknown to that one's host. */
+static inline pte_t pte_copy_clean(pte_t pte)
+{
+	return pte & ~(_PAGE_CHG_BITS | _PAGE_HOST);
 }
 
 /* The pte protection bits for a PROT_* value (write as given). */
@@ -164,6 +175,7 @@ static inline int pte_host_prot(pte_t pte)
 struct pgtable {
 	uint64_t *pgd;
 	uint64_t nr_tables; /* table pages, pgd included */
+	uint32_t host_gen; /* reset generation its _PAGE_HOST bits are from */
 };
 
 /* 0 or -ENOMEM. */

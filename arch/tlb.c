@@ -7,13 +7,33 @@
  * The zero page is mapped as host anonymous memory (read-only), not as frame
  * 0 of the file: a run of zero pages then merges into one host VMA instead
  * of one per page.
+ *
+ * A pte whose protection alone changed, and whose frame the host holds
+ * (_PAGE_HOST), becomes an mprotect rather than a new mapping: cheaper, and
+ * the host keeps its page tables (fork write-protects the parent this way).
+ * A reset of the host space drops mappings without the page tables
+ * knowing, so _PAGE_HOST is only trusted at the reset generation it was set
+ * in; at another, every _PAGE_HOST bit is cleared first.
  */
 #include "arch/tlb.h"
 
 struct update_arg {
 	struct host_as *as;
 	unsigned int op_flags;
+	bool protect; /* may use HOST_OP_PROTECT */
+	uint32_t gen;
 };
+
+static int forget_ptes(pte_t *ptes, uint64_t va, unsigned int nr, void *arg)
+{
+	unsigned int i;
+
+	(void)va;
+	(void)arg;
+	for (i = 0; i < nr; i++)
+		ptes[i] &= ~_PAGE_HOST;
+	return 0;
+}
 
 static int update_ptes(pte_t *ptes, uint64_t va, unsigned int nr, void *arg)
 {
@@ -22,22 +42,35 @@ static int update_ptes(pte_t *ptes, uint64_t va, unsigned int nr, void *arg)
 
 	for (i = 0; i < nr; i++, va += PAGE_SIZE) {
 		pte_t pte = ptes[i];
+		bool zero = pte_special(pte) && pte_pfn(pte) == PHYS_ZERO_PFN;
 		int prot;
 
 		if (!pte_changed(pte))
 			continue;
 		ptes[i] = pte & ~_PAGE_CHG_BITS;
 		prot = pte_host_prot(pte);
-		if (prot == PROT_NONE)
+		if (zero)
+			prot &= ~PROT_WRITE;
+		if (prot == PROT_NONE) {
 			host_as_queue(u->as, HOST_OP_UNMAP, va, PAGE_SIZE, 0, 0,
 				      0);
-		else if (pte_special(pte) && pte_pfn(pte) == PHYS_ZERO_PFN)
+			ptes[i] &= ~_PAGE_HOST;
+			continue;
+		}
+		if (u->protect && (pte & _PAGE_HOST) &&
+		    !(pte & _PAGE_NEWPAGE)) {
+			host_as_queue_protect(u->as, va, PAGE_SIZE, prot,
+					      u->gen);
+			continue;
+		}
+		if (zero)
 			host_as_queue(u->as, HOST_OP_MAP_ZERO, va, PAGE_SIZE, 0,
-				      prot & ~PROT_WRITE, u->op_flags);
+				      prot, u->op_flags);
 		else
 			host_as_queue(u->as, HOST_OP_MAP, va, PAGE_SIZE,
 				      (uint64_t)pte_pfn(pte) << PAGE_SHIFT,
 				      prot, u->op_flags);
+		ptes[i] |= _PAGE_HOST;
 	}
 	return 0;
 }
@@ -48,8 +81,16 @@ void tlb_update_range(struct pgtable *pt, struct host_as *as, uint64_t start,
 	struct update_arg u = {
 		.as = as,
 		.op_flags = (flags & TLB_POPULATE) ? HOST_OP_POPULATE : 0,
+		/* the fault path wants the host's page tables filled: a map */
+		.protect = !(flags & TLB_POPULATE),
+		.gen = host_as_gen(as),
 	};
 
+	if (pt->host_gen != u.gen) {
+		pgtable_walk(pt, 0, 1ULL << GUEST_VA_BITS, false, forget_ptes,
+			     NULL);
+		pt->host_gen = u.gen;
+	}
 	pgtable_walk(pt, start, end, false, update_ptes, &u);
 }
 

@@ -63,6 +63,7 @@ int host_set_vma_budget(unsigned long nr)
 
 void host_as_register(struct host_as *as)
 {
+	pthread_rwlock_init(&as->reset_lock, NULL);
 	pthread_mutex_lock(&spaces_lock);
 	as->next_all = spaces;
 	as->prev_all = NULL;
@@ -96,6 +97,7 @@ void host_as_free(struct host_as *as)
 		return;
 	host_as_unregister(as);
 	as->backend->destroy(as);
+	pthread_rwlock_destroy(&as->reset_lock);
 	free(as);
 }
 
@@ -112,7 +114,13 @@ static void reset_all_locked(void)
 
 	for (as = spaces; as; as = as->next_all) {
 		unsigned long old;
-		int err = as->backend->reset(as);
+		int err;
+
+		pthread_rwlock_wrlock(&as->reset_lock);
+		err = as->backend->reset(as);
+		__atomic_store_n(&as->reset_gen, as->reset_gen + 1,
+				 __ATOMIC_RELEASE);
+		pthread_rwlock_unlock(&as->reset_lock);
 
 		if (err) {
 			fprintf(stderr,
@@ -153,11 +161,14 @@ static bool can_merge(const struct host_op *last, enum host_op_kind kind,
 	if (last->kind != kind || last->prot != prot || last->flags != flags ||
 	    last->va + last->len != va)
 		return false;
+	if (kind == HOST_OP_PROTECT)
+		return last->gen == (uint32_t)off;
 	return kind != HOST_OP_MAP || last->off + last->len == off;
 }
 
-void host_as_queue(struct host_as *as, enum host_op_kind kind, uint64_t va,
-		   uint64_t len, uint64_t off, int prot, unsigned int flags)
+/* For HOST_OP_PROTECT, @off carries the generation. */
+static void queue_op(struct host_as *as, enum host_op_kind kind, uint64_t va,
+		     uint64_t len, uint64_t off, int prot, unsigned int flags)
 {
 	struct host_op *op;
 
@@ -178,7 +189,21 @@ void host_as_queue(struct host_as *as, enum host_op_kind kind, uint64_t va,
 	op->prot = (uint8_t)prot;
 	op->va = va;
 	op->len = len;
-	op->off = off;
+	op->off = kind == HOST_OP_PROTECT ? 0 : off;
+	op->gen = kind == HOST_OP_PROTECT ? (uint32_t)off : 0;
+}
+
+void host_as_queue(struct host_as *as, enum host_op_kind kind, uint64_t va,
+		   uint64_t len, uint64_t off, int prot, unsigned int flags)
+{
+	BUG_ON(kind == HOST_OP_PROTECT); /* host_as_queue_protect() */
+	queue_op(as, kind, va, len, off, prot, flags);
+}
+
+void host_as_queue_protect(struct host_as *as, uint64_t va, uint64_t len,
+			   int prot, uint32_t gen)
+{
+	queue_op(as, HOST_OP_PROTECT, va, len, gen, prot, 0);
 }
 
 /*
@@ -205,8 +230,12 @@ static void flush_batch(struct host_as *as, const struct host_op *ops,
 	reserve_vmas(as, nr);
 	while (start < nr) {
 		unsigned int done = 0;
-		int err =
-			as->backend->apply(as, ops + start, nr - start, &done);
+		int err;
+
+		/* No reset may drop a range between a PROTECT's check and it. */
+		pthread_rwlock_rdlock(&as->reset_lock);
+		err = as->backend->apply(as, ops + start, nr - start, &done);
+		pthread_rwlock_unlock(&as->reset_lock);
 
 		start += done;
 		if (!err)

@@ -7,6 +7,7 @@
 #ifndef UMM_HOST_H
 #define UMM_HOST_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -83,12 +84,20 @@ enum host_op_kind {
 	HOST_OP_PROTECT, /* change prot of a range the host holds mapped */
 };
 
+/*
+ * A reset drops every mapping of a space behind its user's back, so a
+ * HOST_OP_PROTECT names the reset generation (host_as_gen()) at which its
+ * caller knew the range to be mapped; the host skips it when a reset came
+ * since (mprotect of a dropped range would open the reservation instead).
+ */
+
 #define HOST_OP_POPULATE 0x1 /* fill host page tables now (fault path) */
 
 struct host_op {
 	uint8_t kind;
 	uint8_t flags;
 	uint8_t prot;
+	uint32_t gen; /* HOST_OP_PROTECT: see above */
 	uint64_t va;
 	uint64_t len;
 	uint64_t off;
@@ -127,6 +136,12 @@ struct host_as {
 	void *priv; /* backend's own */
 	struct host_as *next_all; /* list of every space, for resets */
 	struct host_as *prev_all;
+	/*
+	 * Taken for reading while a batch is carried out, for writing by a
+	 * reset, which bumps reset_gen (read atomically, written under it).
+	 */
+	pthread_rwlock_t reset_lock;
+	uint32_t reset_gen;
 	unsigned int nr_queued;
 	struct host_op queue[HOST_AS_QUEUE];
 	struct host_stats stats;
@@ -155,6 +170,19 @@ void host_as_free(struct host_as *as);
  */
 void host_as_queue(struct host_as *as, enum host_op_kind kind, uint64_t va,
 		   uint64_t len, uint64_t off, int prot, unsigned int flags);
+
+/*
+ * Queue a change of protection of [va, va+len), which the caller knew to be
+ * mapped (whole) at reset generation @gen: skipped if a reset came since.
+ */
+void host_as_queue_protect(struct host_as *as, uint64_t va, uint64_t len,
+			   int prot, uint32_t gen);
+
+/* The space's reset generation: bumped each time its mappings are dropped. */
+static inline uint32_t host_as_gen(struct host_as *as)
+{
+	return __atomic_load_n(&as->reset_gen, __ATOMIC_ACQUIRE);
+}
 
 /*
  * Carry out every queued operation. Host refusals (ENOMEM, EAGAIN) and the

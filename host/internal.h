@@ -13,6 +13,15 @@ static inline void count_syscalls(struct host_as *as, unsigned int n)
 	__atomic_add_fetch(&as->stats.syscalls, n, __ATOMIC_RELAXED);
 }
 
+/*
+ * A PROTECT whose range a reset dropped since it was queued: the backend
+ * skips it. Context: in apply, under as->reset_lock for reading.
+ */
+static inline bool host_op_stale(struct host_as *as, const struct host_op *op)
+{
+	return op->kind == HOST_OP_PROTECT && op->gen != as->reset_gen;
+}
+
 /* Add a new space to the list that resets walk. */
 void host_as_register(struct host_as *as);
 

@@ -76,6 +76,8 @@ static int local_op(struct host_as *as, const struct host_op *op)
 	int populate = (op->flags & HOST_OP_POPULATE) ? MAP_POPULATE : 0;
 	void *p;
 
+	if (host_op_stale(as, op))
+		return 0;
 	switch (op->kind) {
 	case HOST_OP_MAP:
 		return local_map(as, op, addr);

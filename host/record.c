@@ -31,7 +31,8 @@ static int record_apply(struct host_as *as, const struct host_op *ops,
 	unsigned int i;
 
 	for (i = 0; i < nr; i++)
-		record_one(as->priv, &ops[i]);
+		if (!host_op_stale(as, &ops[i]))
+			record_one(as->priv, &ops[i]);
 	count_syscalls(as, nr); /* as if each were one host call */
 	*done = nr;
 	return 0;

@@ -38,8 +38,8 @@ static int copy_pinned_page(struct copy_arg *c, pte_t pte, pte_t *dst)
 	phys_copy(phys, pfn, pte_pfn(pte), 1);
 	page_new_anon(c->child->mem, pfn);
 	page_add_map(c->child->mem, pfn);
-	*dst = ((pte_t)pfn << PTE_PFN_SHIFT) | (pte & ~PTE_PFN_MASK);
-	*dst &= ~_PAGE_CHG_BITS;
+	*dst = pte_copy_clean(((pte_t)pfn << PTE_PFN_SHIFT) |
+			      (pte & ~PTE_PFN_MASK));
 	return 0;
 }
 
@@ -60,7 +60,7 @@ static int copy_ptes(pte_t *src, uint64_t va, unsigned int nr, void *arg)
 		if (pte_none(pte) || !pte_present(pte))
 			continue;
 		if (pte_special(pte)) { /* the zero page */
-			dst[i] = pte & ~_PAGE_CHG_BITS;
+			dst[i] = pte_copy_clean(pte);
 			continue;
 		}
 		page = pfn_page(c->parent->mem, pfn);
@@ -79,7 +79,7 @@ static int copy_ptes(pte_t *src, uint64_t va, unsigned int nr, void *arg)
 		}
 		phys_get(c->parent->mem->phys, pfn);
 		page_add_map(c->parent->mem, pfn);
-		dst[i] = pte & ~_PAGE_CHG_BITS;
+		dst[i] = pte_copy_clean(pte);
 	}
 	return 0;
 }

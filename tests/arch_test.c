@@ -410,7 +410,7 @@ static void test_tlb(void)
 	struct host_as *as = host_as_new_record(phys, TOP);
 	uint32_t pfns[8], p[8];
 	struct pgtable pt;
-	unsigned int i;
+	unsigned int i, nr;
 	uint64_t off;
 	bool bad;
 
@@ -435,8 +435,9 @@ static void test_tlb(void)
 	   (unsigned long long)va);
 	for (bad = false, i = 0; i < 8; i++)
 		bad |= *pte_lookup(&pt, va + i * PG) !=
-		       ((pte_mk(pfns[i], rwad) & ~_PAGE_CHG_BITS));
-	ok(!bad, "the marks are cleared, nothing else changed");
+		       ((pte_mk(pfns[i], rwad) & ~_PAGE_CHG_BITS) | _PAGE_HOST);
+	ok(!bad, "the marks are cleared, _PAGE_HOST set, nothing else "
+	   "changed");
 	update(&pt, as, va, va + 8 * PG, 0);
 	is(nr_recorded(as), 0, "a second update queues nothing");
 
@@ -500,8 +501,46 @@ static void test_tlb(void)
 							va + 3 * PG));
 	update(&pt, as, va, va + 8 * PG, 0);
 	ok(nr_recorded(as) == 1 &&
-	   is_op(as, 0, HOST_OP_MAP, va + 3 * PG, PG, off + 3 * PG, rw, 0),
-	   "pte_mkdirty of the clean page: one MAP, read-write now");
+	   is_op(as, 0, HOST_OP_PROTECT, va + 3 * PG, PG, 0, rw, 0),
+	   "pte_mkdirty of the clean page the host holds: one PROTECT, "
+	   "read-write now");
+
+	/* Write-protect all 8, as fork does: one PROTECT for the run. */
+	for (i = 0; i < 8; i++) {
+		pte_t *q = pte_lookup(&pt, va + i * PG);
+
+		*q = pte_wrprotect(*q);
+	}
+	update(&pt, as, va, va + 8 * PG, 0);
+	ok(nr_recorded(as) == 3 &&
+	   is_op(as, 0, HOST_OP_PROTECT, va, 4 * PG, 0, PROT_READ, 0) &&
+	   is_op(as, 1, HOST_OP_PROTECT, va + 4 * PG, PG, 0,
+		 PROT_READ | PROT_EXEC, 0) &&
+	   is_op(as, 2, HOST_OP_PROTECT, va + 5 * PG, 3 * PG, 0, PROT_READ,
+		 0) &&
+	   host_as_recorded(as, &nr)[0].gen == host_as_gen(as),
+	   "8 write-protected ptes: PROTECT r (4 pages, generation %u), r-x "
+	   "(the exec page), r (3 pages)",
+	   host_as_gen(as));
+
+	/* The fault path asks for a filled host: a MAP, not a PROTECT. */
+	*pte_lookup(&pt, va) = pte_mkwrite(*pte_lookup(&pt, va));
+	update(&pt, as, va, va + PG, TLB_POPULATE);
+	ok(nr_recorded(as) == 1 &&
+	   is_op(as, 0, HOST_OP_MAP, va, PG, off, rw, HOST_OP_POPULATE),
+	   "NEWPROT on the fault path: MAP with POPULATE");
+
+	/* After a reset, _PAGE_HOST is not trusted: a MAP again. */
+	pt.host_gen = host_as_gen(as) - 1;
+	*pte_lookup(&pt, va + PG) = pte_mkwrite(*pte_lookup(&pt, va + PG));
+	update(&pt, as, va, va + 8 * PG, 0);
+	ok(nr_recorded(as) == 1 &&
+	   is_op(as, 0, HOST_OP_MAP, va + PG, PG, off + PG, rw, 0),
+	   "NEWPROT at another reset generation: MAP");
+	ok(pt.host_gen == host_as_gen(as) &&
+	   !(*pte_lookup(&pt, va + 7 * PG) & _PAGE_HOST) &&
+	   (*pte_lookup(&pt, va + PG) & _PAGE_HOST),
+	   "the other ptes forgot _PAGE_HOST; the one mapped again has it");
 
 	/* Present but not accessed: the host must not map it. */
 	set_ptes(&pt, va, pfns, 8, pte_prot_bits(rw));

@@ -442,7 +442,7 @@ static void test_queue_merge(struct phys *phys)
 	host_as_queue(as, HOST_OP_MAP, 0, PG, 0, PROT_READ, 0);
 	host_as_queue(as, HOST_OP_MAP_ZERO, PG, PG, PG, PROT_READ, 0);
 	host_as_queue(as, HOST_OP_UNMAP, 2 * PG, PG, 0, 0, 0);
-	host_as_queue(as, HOST_OP_PROTECT, 3 * PG, PG, 0, 0, 0);
+	host_as_queue_protect(as, 3 * PG, PG, 0, host_as_gen(as));
 	is(as->nr_queued, 4, "different kinds: no merge");
 	host_as_flush(as);
 	host_as_queue(as, HOST_OP_MAP, 0, PG, 0, rw, 0);
@@ -469,8 +469,8 @@ static void test_queue_merge(struct phys *phys)
 		      HOST_OP_POPULATE);
 	host_as_queue(as, HOST_OP_MAP, 0xe000, PG, 10 * PG, rw,
 		      HOST_OP_POPULATE);
-	host_as_queue(as, HOST_OP_PROTECT, 0xf000, PG, 0, PROT_READ, 0);
-	host_as_queue(as, HOST_OP_PROTECT, 0x10000, PG, 0, PROT_READ, 0);
+	host_as_queue_protect(as, 0xf000, PG, PROT_READ, host_as_gen(as));
+	host_as_queue_protect(as, 0x10000, PG, PROT_READ, host_as_gen(as));
 	is(as->nr_queued, 4, "UNMAP, MAP_ZERO x2, MAP x2, PROTECT x2: 4 ops");
 	host_as_flush(as);
 	ok(is_op(as, 0, HOST_OP_UNMAP, 0x5000, 5 * PG, 0, 0, 0),
@@ -588,7 +588,7 @@ static void test_local_map(struct phys *phys)
 	is(child_access(base + 4 * PG, 0, NULL), SIGSEGV,
 	   "the page after is still reserved");
 
-	host_as_queue(as, HOST_OP_PROTECT, 3 * PG, PG, 0, PROT_READ, 0);
+	host_as_queue_protect(as, 3 * PG, PG, PROT_READ, host_as_gen(as));
 	host_as_flush(as);
 	is(child_access(base + 3 * PG + 7, 0, &v), 0,
 	   "PROTECT read-only: reads work");
@@ -630,6 +630,13 @@ static void test_local_map(struct phys *phys)
 	host_as_queue(as, HOST_OP_UNMAP, 0, 64 * PG, 0, 0, 0);
 	host_as_flush(as);
 	is(host_as_count_vmas(as), 0, "UNMAP of all: nothing mapped");
+
+	/* A PROTECT from before a reset must not open the reservation. */
+	host_as_queue_protect(as, 3 * PG, PG, PROT_READ, host_as_gen(as) - 1);
+	host_as_flush(as);
+	is(child_access(base + 3 * PG, 0, NULL), SIGSEGV,
+	   "a PROTECT of an older generation is skipped");
+	is(host_as_count_vmas(as), 0, "nothing mapped");
 	host_as_free(as);
 	phys_put(phys, pfn);
 }
@@ -702,7 +709,7 @@ static void test_vma_budget(struct phys *phys)
 	unsigned long old = host_vma_budget();
 	struct host_as *as, *rec;
 	uint64_t resets, rec_resets;
-	uint32_t pfn;
+	uint32_t pfn, gen;
 	unsigned int i, nr = 300;
 	long all, mapped;
 	uint8_t *last;
@@ -725,6 +732,7 @@ static void test_vma_budget(struct phys *phys)
 	memset(phys_kaddr(phys, pfn), 0x3c, PG);
 	resets = as->stats.resets;
 	rec_resets = rec->stats.resets;
+	gen = host_as_gen(as);
 
 	/* 300 scattered maps: 300 host VMAs and 301 reserved pieces. */
 	for (i = 0; i < nr; i++)
@@ -733,6 +741,8 @@ static void test_vma_budget(struct phys *phys)
 	host_as_flush(as);
 	ok(as->stats.resets > resets, "the budget forced resets (%llu)",
 	   (unsigned long long)(as->stats.resets - resets));
+	is(host_as_gen(as) - gen, as->stats.resets - resets,
+	   "each reset bumps the space's generation");
 	ok(rec->stats.resets > rec_resets,
 	   "every space is reset, the other one too (%llu)",
 	   (unsigned long long)(rec->stats.resets - rec_resets));
