@@ -329,12 +329,12 @@ long mm_exec_args(struct mm *old, uint64_t argv_va, uint64_t envp_va,
 
 	if (old == new)
 		return -EINVAL;
-	mm_lock(old);
+	mm_lock_two(old, new);
 	err = read_ptrs(old, argv_va, &argv);
 	if (!err)
 		err = read_ptrs(old, envp_va, &envp);
 	if (err)
-		goto out_old;
+		goto out;
 	/*
 	 * Room for the pointers first, then the strings (bprm_stack_limits);
 	 * an empty argv will get one empty string, its pointer counted here.
@@ -344,7 +344,7 @@ long mm_exec_args(struct mm *old, uint64_t argv_va, uint64_t envp_va,
 		   8;
 	err = -E2BIG;
 	if (ptr_size >= ARG_LIMIT)
-		goto out_old;
+		goto out;
 	total = ptr_size;
 	err = measure(old, &envp, &total);
 	if (!err)
@@ -352,7 +352,7 @@ long mm_exec_args(struct mm *old, uint64_t argv_va, uint64_t envp_va,
 	if (!err && !argv.count)
 		err = add_empty_arg(&argv, &total);
 	if (err)
-		goto out_old;
+		goto out;
 
 	top = new->task_size;
 	err = stack_layout(top, total - ptr_size,
@@ -360,17 +360,16 @@ long mm_exec_args(struct mm *old, uint64_t argv_va, uint64_t envp_va,
 				   1 + UMM_AUXV_WORDS,
 			   &sp, &start);
 	if (err)
-		goto out_old;
+		goto out;
 	av = calloc((size_t)argv.count + 1, sizeof(*av));
 	ev = calloc((size_t)envp.count + 1, sizeof(*ev));
 	err = -ENOMEM;
 	if (!av || !ev)
-		goto out_old;
+		goto out;
 
-	mm_lock(new); /* lock order: the old mm, then the new one */
 	err = make_stack(new, start, top);
 	if (err)
-		goto out_new;
+		goto out;
 	dst = top - 8 - (total - ptr_size);
 	err = copy_strings(old, new, &argv, &dst, av);
 	if (!err)
@@ -383,10 +382,9 @@ long mm_exec_args(struct mm *old, uint64_t argv_va, uint64_t envp_va,
 	} else {
 		*sp_out = sp;
 	}
-out_new:
+out:
 	mm_sync_locked(new);
 	mm_unlock(new);
-out_old:
 	mm_sync_locked(old);
 	mm_unlock(old);
 	free(argv.ptrs);

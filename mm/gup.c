@@ -135,9 +135,10 @@ static int gup_one(struct mm *mm, uint64_t va, unsigned int gup_flags,
 				*pagep = grab_page(mm, *ptep, gup_flags);
 			return 0;
 		}
-		if (handle_mm_fault_locked(mm, va, fault | FAULT_FLAG_REMOTE,
-					   &code))
-			return -EFAULT;
+		err = handle_mm_fault_locked(mm, va, fault | FAULT_FLAG_REMOTE,
+					     &code);
+		if (err)
+			return err == -ENOMEM ? -ENOMEM : -EFAULT;
 	}
 	/* Each fault makes the next follow succeed: this is a bug. */
 	BUG_ON(1);

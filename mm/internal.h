@@ -226,6 +226,11 @@ struct mm {
 bool mm_tryget(struct mm *mm);
 void mm_lock(struct mm *mm);
 void mm_unlock(struct mm *mm);
+/*
+ * Two distinct mms, in address order: two threads locking the same pair
+ * the other way round cannot deadlock.
+ */
+void mm_lock_two(struct mm *a, struct mm *b);
 /* Carry out the host queue, then drop the gathered frames. */
 void mm_sync_locked(struct mm *mm);
 
@@ -254,10 +259,14 @@ unsigned int vma_merge(struct mm *mm, unsigned int idx);
 #define FAULT_FLAG_UNSHARE     0x04 /* copy if shared, keep it read-only */
 #define FAULT_FLAG_REMOTE      0x08 /* GUP: the vma was checked already */
 
-/* A fault without syncing: 0 or the guest signal with *si_code. */
+/*
+ * A fault without syncing: 0, the guest signal with *si_code, or -ENOMEM
+ * when memory ran out (GUP returns it; a guest access gets SIGBUS).
+ */
 int handle_mm_fault_locked(struct mm *mm, uint64_t va, unsigned int flags,
 			   int *si_code);
-/* The same for a guest access (PROT_READ, PROT_WRITE or PROT_EXEC). */
+/* The same for a guest access (PROT_READ, PROT_WRITE or PROT_EXEC): 0 or a
+ * signal. */
 int handle_fault_locked(struct mm *mm, uint64_t va, int access, int *si_code);
 /* Empty the ptes of [start, end) in @vma, gathering frames to drop. */
 void zap_range_locked(struct mm *mm, struct vma *vma, uint64_t start,

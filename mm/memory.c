@@ -425,7 +425,7 @@ int handle_mm_fault_locked(struct mm *mm, uint64_t va, unsigned int flags,
 		return fault_signal(mm, SIGSEGV, SEGV_ACCERR, si_code);
 	vmf.ptep = pte_alloc(&mm->pt, vmf.va);
 	if (!vmf.ptep)
-		return fault_signal(mm, SIGBUS, BUS_ADRERR, si_code);
+		return -ENOMEM;
 	fault_block(&vmf);
 	pte = *vmf.ptep;
 
@@ -454,7 +454,9 @@ int handle_mm_fault_locked(struct mm *mm, uint64_t va, unsigned int flags,
 	} else {
 		return fault_signal(mm, SIGSEGV, SEGV_ACCERR, si_code);
 	}
-	if (err) /* past the end of the file, or out of memory */
+	if (err == -ENOMEM)
+		return -ENOMEM;
+	if (err) /* past the end of the file */
 		return fault_signal(mm, SIGBUS, BUS_ADRERR, si_code);
 	tlb_update_range(&mm->pt, mm->as, vmf.start, vmf.end, TLB_POPULATE);
 	return 0;
@@ -463,12 +465,17 @@ int handle_mm_fault_locked(struct mm *mm, uint64_t va, unsigned int flags,
 int handle_fault_locked(struct mm *mm, uint64_t va, int access, int *si_code)
 {
 	unsigned int flags = 0;
+	int sig;
 
 	if (access & PROT_WRITE)
 		flags |= FAULT_FLAG_WRITE;
 	else if (access & PROT_EXEC)
 		flags |= FAULT_FLAG_INSTRUCTION;
-	return handle_mm_fault_locked(mm, va, flags, si_code);
+	sig = handle_mm_fault_locked(mm, va, flags, si_code);
+	/* Linux's OOM killer would end the task: the guest gets SIGBUS. */
+	if (sig == -ENOMEM)
+		sig = fault_signal(mm, SIGBUS, BUS_ADRERR, si_code);
+	return sig;
 }
 
 static int zap_ptes(pte_t *ptes, uint64_t va, unsigned int nr, void *arg)

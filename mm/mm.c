@@ -156,6 +156,18 @@ void mm_unlock(struct mm *mm)
 	pthread_mutex_unlock(&mm->lock);
 }
 
+void mm_lock_two(struct mm *a, struct mm *b)
+{
+	if ((uintptr_t)a > (uintptr_t)b) {
+		struct mm *t = a;
+
+		a = b;
+		b = t;
+	}
+	mm_lock(a);
+	mm_lock(b);
+}
+
 void gather_add(struct gather *g, uint32_t pfn)
 {
 	if (g->nr == g->cap) {

@@ -1095,28 +1095,8 @@ static void test_shmem(void)
 }
 
 /*
- * A test of what Linux does and umm cannot yet, the reason given. One
- * that starts to pass shows as XPASS, which fails the suite: then make
- * it an ok().
- */
-static void __attribute__((format(printf, 3, 4)))
-todo(int cond, const char *why, const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("%sok %d - ", cond ? "" : "not ", ++tap_n);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf(" # TODO %s\n", why);
-	fflush(stdout);
-}
-
-/*
- * Out of guest memory: GUP gets what it can, then fails. Linux gives
- * -ENOMEM for VM_FAULT_OOM (umm.h promises it too); umm's fault handler
- * reports an allocation failure as SIGBUS, which GUP cannot tell from a
- * page past the end of a file, so -EFAULT for now.
+ * Out of guest memory: GUP gets what it can, then fails with -ENOMEM, as
+ * Linux does for VM_FAULT_OOM (umm.h promises it too).
  */
 static void test_enomem(void)
 {
@@ -1136,9 +1116,7 @@ static void test_enomem(void)
 	is(umm_phys_frames_free(small), 0, "physical memory is full");
 	n = umm_gup(mm, (uint64_t)a + total * PG, 1,
 		    UMM_FOLL_GET | UMM_FOLL_WRITE, &pg);
-	todo(n == -ENOMEM, "memory.c reports ENOMEM as SIGBUS",
-	     "the first page failing for want of memory: ENOMEM");
-	ok(n == -ENOMEM || n == -EFAULT, "an error, no page (%ld)", n);
+	is(n, -ENOMEM, "the first page failing for want of memory: ENOMEM");
 	is(umm_gup(mm, (uint64_t)a + total * PG, 1, UMM_FOLL_GET, &pg), 1,
 	   "a read still gets the zero page");
 	umm_put_page(pg);
