@@ -90,6 +90,51 @@ static inline bool pte_changed(pte_t pte)
 {
 	return pte & _PAGE_CHG_BITS;
 }
+/*
+ * Nonlinear "file" ptes, as Linux had before 4.0: a pte that is not present
+ * in a nonlinear vma keeps the file page it maps (pgoff, bits 12-43) and,
+ * for VM_MANYPROTS vmas, its own protection (PROT_* in bits 53-55), so a
+ * later fault knows what to map and how. Not present, not PROTNONE.
+ */
+#define _PAGE_FILE	    (1ULL << 7)
+#define PTE_FILE_MAX_BITS   32
+#define PTE_FILE_PROT_SHIFT 53
+#define PTE_FILE_PROT_MASK  (7ULL << PTE_FILE_PROT_SHIFT)
+
+static inline bool pte_file(pte_t pte)
+{
+	return (pte & (_PAGE_PRESENT | _PAGE_PROTNONE | _PAGE_FILE)) ==
+	       _PAGE_FILE;
+}
+/* @pgoff < 1 << PTE_FILE_MAX_BITS; @prot: PROT_READ|WRITE|EXEC or NONE. */
+static inline pte_t pgoff_to_pte(uint64_t pgoff, int prot)
+{
+	return (pgoff << PAGE_SHIFT) | _PAGE_FILE |
+	       ((pte_t)(prot & 7) << PTE_FILE_PROT_SHIFT);
+}
+static inline uint64_t pte_to_pgoff(pte_t pte)
+{
+	return (pte >> PAGE_SHIFT) & ((1ULL << PTE_FILE_MAX_BITS) - 1);
+}
+static inline int pte_file_prot(pte_t pte)
+{
+	return (int)((pte & PTE_FILE_PROT_MASK) >> PTE_FILE_PROT_SHIFT);
+}
+/* The PROT_* value a present (or PROTNONE) pte gives the guest. */
+static inline int pte_guest_prot(pte_t pte)
+{
+	int prot;
+
+	if (!(pte & _PAGE_PRESENT))
+		return PROT_NONE;
+	prot = PROT_READ;
+	if (pte & _PAGE_RW)
+		prot |= PROT_WRITE;
+	if (!(pte & _PAGE_NX))
+		prot |= PROT_EXEC;
+	return prot;
+}
+
 /* @pte as copied into another page table: unknown to that one's host. */
 static inline pte_t pte_copy_clean(pte_t pte)
 {

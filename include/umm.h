@@ -87,6 +87,29 @@ long umm_brk(struct umm_mm *mm, uint64_t brk);
 int umm_madvise(struct umm_mm *mm, uint64_t addr, uint64_t len, int advice);
 
 /*
+ * mremap with Linux's MREMAP_* flags (MAYMOVE, FIXED, DONTUNMAP) and
+ * errnos: the new address, or -errno. Moving moves page-table entries, not
+ * page contents.
+ */
+long umm_mremap(struct umm_mm *mm, uint64_t old_addr, uint64_t old_len,
+		uint64_t new_len, int flags, uint64_t new_addr);
+
+/*
+ * remap_file_pages: map the pages of a MAP_SHARED file mapping's file from
+ * @pgoff at [start, start+size), nonlinearly. As Linux: @prot must be 0 and
+ * the pages take the vma's protection; start and size are rounded down to
+ * pages; -EINVAL for a zero size, a private or anonymous mapping, or a
+ * range outside one vma. With UMM_MAP_MANYPROTS in @flags, @prot (PROT_*)
+ * applies to these pages alone, bounded by what the mapping may ever allow
+ * (its VM_MAY* bits: -EPERM beyond), not by its current protection. A file
+ * page past what a pte can hold: -EOVERFLOW. MAP_NONBLOCK: set the
+ * entries without faulting pages in. 0 or -errno.
+ */
+#define UMM_MAP_MANYPROTS 0x4000000
+int umm_remap_file_pages(struct umm_mm *mm, uint64_t start, uint64_t size,
+			 int prot, uint64_t pgoff, int flags);
+
+/*
  * fork: a child mm in a window of its own. Vmas are copied but VM_DONTCOPY
  * ones (MADV_DONTFORK, UMM_MAP_DONTFORK); VM_WIPEONFORK ones are empty in
  * the child; shared mappings share frames; private pages are shared

@@ -26,6 +26,8 @@
 #define VM_RAND_READ	0x00010000UL
 #define VM_DONTCOPY	0x00020000UL
 #define VM_NORESERVE	0x00200000UL
+#define VM_NONLINEAR	0x00800000UL /* remap_file_pages (Linux < 4.0) */
+#define VM_MANYPROTS	0x01000000UL /* nonlinear, a protection per pte */
 #define VM_WIPEONFORK	0x02000000UL
 #define VM_DONTDUMP	0x04000000UL
 #define VM_HUGEPAGE	0x20000000UL

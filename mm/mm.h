@@ -55,6 +55,10 @@ int mm_mprotect(struct mm *mm, uint64_t addr, uint64_t len, int prot);
 long mm_brk(struct mm *mm, uint64_t brk);
 int mm_maps_show(struct mm *mm, FILE *out);
 int mm_madvise(struct mm *mm, uint64_t start, uint64_t len, int advice);
+long mm_mremap(struct mm *mm, uint64_t old_addr, uint64_t old_len,
+	       uint64_t new_len, int flags, uint64_t new_addr);
+int mm_remap_file_pages(struct mm *mm, uint64_t start, uint64_t size, int prot,
+			uint64_t pgoff, int flags);
 
 /* get_user_pages (UMM_FOLL_* flags): pages got, or -errno. */
 struct page;

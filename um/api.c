@@ -143,6 +143,18 @@ int umm_madvise(struct umm_mm *mm, uint64_t addr, uint64_t len, int advice)
 	return mm_madvise(MM(mm), addr, len, advice);
 }
 
+long umm_mremap(struct umm_mm *mm, uint64_t old_addr, uint64_t old_len,
+		uint64_t new_len, int flags, uint64_t new_addr)
+{
+	return mm_mremap(MM(mm), old_addr, old_len, new_len, flags, new_addr);
+}
+
+int umm_remap_file_pages(struct umm_mm *mm, uint64_t start, uint64_t size,
+			 int prot, uint64_t pgoff, int flags)
+{
+	return mm_remap_file_pages(MM(mm), start, size, prot, pgoff, flags);
+}
+
 struct umm_mm *umm_fork(struct umm_mm *parent)
 {
 	struct mm *p = MM(parent), *child;
