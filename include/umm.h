@@ -103,7 +103,11 @@ long umm_mremap(struct umm_mm *mm, uint64_t old_addr, uint64_t old_len,
  * applies to these pages alone, bounded by what the mapping may ever allow
  * (its VM_MAY* bits: -EPERM beyond), not by its current protection. A file
  * page past what a pte can hold: -EOVERFLOW. MAP_NONBLOCK: set the
- * entries without faulting pages in. 0 or -errno.
+ * entries without faulting pages in. MANYPROTS also takes a MAP_SHARED
+ * mapping of a file opened read-only (which Linux's call refuses: it is not
+ * VM_SHARED), where PROT_WRITE is -EPERM. A fault on a manyprots mapping is
+ * judged by the page's own protection. mprotect gives every page of its
+ * range the new protection. 0 or -errno.
  */
 #define UMM_MAP_MANYPROTS 0x4000000
 int umm_remap_file_pages(struct umm_mm *mm, uint64_t start, uint64_t size,

@@ -187,6 +187,7 @@ int file_get_page(struct file *file, uint64_t pgoff, uint32_t *pfnp)
 		goto out;
 	}
 	pfn_page(file->mem, pfn)->flags = 0;
+	pfn_page(file->mem, pfn)->index = (uint32_t)pgoff; /* < 2^32 pages */
 	if (file->host_fd >= 0) {
 		err = read_page_locked(file, pgoff, pfn);
 		if (err) {
@@ -277,7 +278,15 @@ static void zap_file_pages(struct mm *mm, struct file *file, uint64_t pgoff)
 		struct vma *vma = mm->vmas[i];
 		uint64_t start;
 
-		if (vma->file != file || vma_pgoff(vma, vma->end) <= pgoff)
+		if (vma->file != file)
+			continue;
+		/* Any page may sit anywhere: keep the layout, as Linux did. */
+		if (vma->flags & VM_NONLINEAR) {
+			zap_nonlinear_locked(mm, vma, vma->start, vma->end,
+					     pgoff);
+			continue;
+		}
+		if (vma_pgoff(vma, vma->end) <= pgoff)
 			continue;
 		start = pgoff > vma->pgoff ? vma->start + ((pgoff - vma->pgoff)
 							   << PAGE_SHIFT)

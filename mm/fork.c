@@ -57,6 +57,10 @@ static int copy_ptes(pte_t *src, uint64_t va, unsigned int nr, void *arg)
 		uint32_t pfn = pte_pfn(pte);
 		struct page *page;
 
+		if (pte_file(pte)) { /* nonlinear: the same layout */
+			dst[i] = pte_copy_clean(pte);
+			continue;
+		}
 		if (pte_none(pte) || !pte_present(pte))
 			continue;
 		if (pte_special(pte)) { /* the zero page */

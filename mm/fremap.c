@@ -1,12 +1,133 @@
 // SPDX-License-Identifier: MIT
-/* Work in progress (issue 4): not yet built. */
+/*
+ * remap_file_pages: nonlinear file mappings, as Linux had them before 4.0,
+ * and the per-page protections UML asked for (seed 002).
+ *
+ * A remap writes ptes and nothing else: each page of the range gets the
+ * file page it now maps, present when the page is in the file's cache (or
+ * is brought there: no MAP_NONBLOCK), else as a "file pte" that keeps the
+ * pgoff and protection for the fault to come. The vma becomes VM_NONLINEAR
+ * (and VM_MANYPROTS when a page may differ in protection from its vma).
+ *
+ * Host work is deferred and merged like any other: a new pte is present but
+ * not accessed, so the host learns of it at the first touch, and the host
+ * only hears of the remap where it held the old page (_PAGE_HOST), as an
+ * unmap that merges with its neighbours. Remapping pages the guest has not
+ * touched since costs no host call at all, which is what lets a guest TLB
+ * be emulated this way.
+ *
+ * Context: takes mm->lock.
+ */
 #include <errno.h>
+#include <sys/mman.h>
 
 #include "mm/internal.h"
+#include "include/umm.h"
+
+#ifndef MAP_NONBLOCK
+#define MAP_NONBLOCK 0x10000
+#endif
+
+/* May the vma ever allow @prot (its VM_MAY* bits)? */
+static bool vma_may(const struct vma *vma, int prot)
+{
+	if ((prot & PROT_READ) && !(vma->flags & VM_MAYREAD))
+		return false;
+	if ((prot & PROT_WRITE) && !(vma->flags & VM_MAYWRITE))
+		return false;
+	if ((prot & PROT_EXEC) && !(vma->flags & VM_MAYEXEC))
+		return false;
+	return true;
+}
+
+/*
+ * Point the pte at @va to file page @pgoff with @prot. The page it held is
+ * dropped (after the sync); the host is told only if it held one.
+ */
+static int remap_one(struct mm *mm, struct vma *vma, uint64_t va,
+		     uint64_t pgoff, int prot, bool populate)
+{
+	pte_t *ptep = pte_alloc(&mm->pt, va);
+	pte_t old, new;
+	uint32_t pfn;
+
+	if (!ptep)
+		return -ENOMEM;
+	old = *ptep;
+	if (pte_present(old) && !pte_special(old)) {
+		page_remove_map(mm->mem, pte_pfn(old));
+		gather_add(&mm->gather, pte_pfn(old));
+	}
+	new = pgoff_to_pte(pgoff, prot);
+	/* Populate errors are ignored, as mmap's are: the fault reports. */
+	if (populate && !file_get_page(vma->file, pgoff, &pfn)) {
+		page_add_map(mm->mem, pfn);
+		new = pte_mk(pfn, pte_prot_bits(prot)) & ~_PAGE_CHG_BITS;
+	}
+	if (pte_present(old) && ((old & _PAGE_HOST) || pte_changed(old)))
+		new |= _PAGE_NEWPAGE; /* the host drops the old page */
+	*ptep = new;
+	return 0;
+}
+
+/*
+ * Linux drops VM_SHARED from a MAP_SHARED mapping of a file it may not
+ * write (VM_MAYSHARE stays): its legacy call refuses it. MANYPROTS takes
+ * it, a mapping the guest made shared, so that its missing VM_MAYWRITE
+ * means -EPERM for PROT_WRITE.
+ */
+static int remap_check(struct vma *vma, uint64_t start, uint64_t end, int prot,
+		       int flags)
+{
+	unsigned long shared =
+		(flags & UMM_MAP_MANYPROTS) ? VM_MAYSHARE : VM_SHARED;
+
+	if (!vma || !vma->file || !(vma->flags & shared))
+		return -EINVAL;
+	if (start < vma->start || end > vma->end)
+		return -EINVAL;
+	if ((flags & UMM_MAP_MANYPROTS) && !vma_may(vma, prot))
+		return -EPERM;
+	return 0;
+}
 
 int mm_remap_file_pages(struct mm *mm, uint64_t start, uint64_t size, int prot,
 			uint64_t pgoff, int flags)
 {
-	(void)mm, (void)start, (void)size, (void)prot, (void)pgoff, (void)flags;
-	return -ENOSYS;
+	bool manyprots = flags & UMM_MAP_MANYPROTS;
+	uint64_t end, va, nr;
+	struct vma *vma;
+	int err = 0;
+
+	if (manyprots ? (prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC)) : prot)
+		return -EINVAL;
+	start &= PAGE_MASK;
+	size &= PAGE_MASK;
+	end = start + size;
+	nr = size >> PAGE_SHIFT;
+	if (end <= start || pgoff + nr < pgoff)
+		return -EINVAL;
+	if (pgoff + nr > (1ULL << PTE_FILE_MAX_BITS))
+		return -EOVERFLOW;
+
+	mm_lock(mm);
+	vma = vma_lookup(mm, start);
+	err = remap_check(vma, start, end, prot, flags);
+	if (err)
+		goto out;
+	if (!manyprots)
+		prot = vma_guest_prot(vma);
+	/* A remap that changes nothing Linux would see leaves it linear. */
+	if (pgoff != vma_pgoff(vma, start) || manyprots)
+		vma->flags |= VM_NONLINEAR;
+	if (manyprots && prot != vma_guest_prot(vma))
+		vma->flags |= VM_MANYPROTS;
+	for (va = start; va < end && !err; va += PAGE_SIZE, pgoff++)
+		err = remap_one(mm, vma, va, pgoff, prot,
+				!(flags & MAP_NONBLOCK));
+	tlb_update_range(&mm->pt, mm->as, start, end, 0);
+out:
+	mm_sync_locked(mm);
+	mm_unlock(mm);
+	return err;
 }

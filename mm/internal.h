@@ -61,6 +61,7 @@ struct page {
 	uint32_t flags; /* atomic */
 	uint32_t mapcount; /* atomic */
 	uint32_t pincount; /* atomic */
+	uint32_t index; /* file pages: the page's pgoff in its file */
 };
 
 struct mem {
@@ -175,6 +176,8 @@ struct vma {
 
 /* The pte protection bits a vma's flags give its pages. */
 pte_t vma_pte_prot(unsigned long vm_flags, bool writable_page);
+/* The PROT_* value of the vma's VM_READ/WRITE/EXEC. */
+int vma_guest_prot(const struct vma *vma);
 static inline bool vma_is_anon(const struct vma *vma)
 {
 	return !vma->file;
@@ -270,9 +273,18 @@ int handle_mm_fault_locked(struct mm *mm, uint64_t va, unsigned int flags,
 /* The same for a guest access (PROT_READ, PROT_WRITE or PROT_EXEC): 0 or a
  * signal. */
 int handle_fault_locked(struct mm *mm, uint64_t va, int access, int *si_code);
-/* Empty the ptes of [start, end) in @vma, gathering frames to drop. */
+/*
+ * Drop the pages of [start, end) in @vma, gathering frames to drop, as
+ * MADV_DONTNEED: the ptes are emptied, except in a nonlinear vma, whose
+ * ptes keep the file page they name (its layout survives).
+ */
 void zap_range_locked(struct mm *mm, struct vma *vma, uint64_t start,
 		      uint64_t end);
+/* The same in a nonlinear vma for pages of pgoff >= @first_pgoff only. */
+void zap_nonlinear_locked(struct mm *mm, struct vma *vma, uint64_t start,
+			  uint64_t end, uint64_t first_pgoff);
+/* Empty every pte of [start, end), file ptes too (munmap). */
+void unmap_range_locked(struct mm *mm, uint64_t start, uint64_t end);
 /* Fault in [start, end) of @vma as MAP_POPULATE does. */
 void populate_range_locked(struct mm *mm, struct vma *vma, uint64_t start,
 			   uint64_t end);

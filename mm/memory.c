@@ -219,6 +219,65 @@ static int do_file_fault(struct fault *vmf)
 	return 0;
 }
 
+/* The protection a manyprots vma's pte gives (none: the vma's own). */
+static int nonlinear_pte_prot(const struct vma *vma, pte_t pte)
+{
+	if (pte_file(pte))
+		return pte_file_prot(pte);
+	if (pte_present(pte))
+		return pte_guest_prot(pte);
+	return vma_guest_prot(vma);
+}
+
+/* Map the cached pages of the file ptes around a nonlinear fault. */
+static void nonlinear_fault_around(struct fault *vmf)
+{
+	bool manyprots = vmf->vma->flags & VM_MANYPROTS;
+	unsigned int i;
+
+	for (i = 0; i < block_pages(vmf); i++) {
+		pte_t pte = vmf->ptes[i];
+		uint32_t pfn;
+		int prot;
+
+		if (!pte_file(pte))
+			continue;
+		file_find_pages(vmf->vma->file, pte_to_pgoff(pte), 1, &pfn);
+		if (!pfn)
+			continue;
+		prot = manyprots ? pte_file_prot(pte)
+				 : vma_guest_prot(vmf->vma);
+		page_add_map(vmf->mm->mem, pfn);
+		vmf->ptes[i] =
+			pte_mk(pfn, pte_prot_bits(prot)) | _PAGE_ACCESSED;
+		vmf->mm->count.pages_faulted_around++;
+	}
+}
+
+/*
+ * A file pte of a nonlinear vma: the page it names, with its own protection
+ * (manyprots) or the vma's. 0, -EFAULT (past EOF) or -ENOMEM.
+ */
+static int do_nonlinear_fault(struct fault *vmf)
+{
+	pte_t pte = *vmf->ptep;
+	bool write = vmf->flags & FAULT_FLAG_WRITE;
+	int prot = (vmf->vma->flags & VM_MANYPROTS) ? pte_file_prot(pte)
+						    : vma_guest_prot(vmf->vma);
+	uint32_t pfn;
+	int err;
+
+	err = file_get_page(vmf->vma->file, pte_to_pgoff(pte), &pfn);
+	if (err)
+		return err;
+	page_add_map(vmf->mm->mem, pfn);
+	*vmf->ptep = pte_mk(pfn, pte_prot_bits(prot)) | _PAGE_ACCESSED |
+		     (write ? _PAGE_DIRTY : 0);
+	vmf->mm->count.fault_file++;
+	nonlinear_fault_around(vmf);
+	return 0;
+}
+
 /*
  * May the faulting pte keep its anonymous page? When the page is exclusive,
  * or when the counts prove that no one else can reach it: one reference
@@ -363,13 +422,19 @@ static void do_host_refill(struct fault *vmf, int access)
 	}
 }
 
-static bool vma_allows(const struct vma *vma, int access)
+/* Does @prot (PROT_*) allow @access (PROT_READ, PROT_WRITE or PROT_EXEC)? */
+static bool prot_allows(int prot, int access)
 {
 	if (access & PROT_WRITE)
-		return vma->flags & VM_WRITE;
+		return prot & PROT_WRITE;
 	if (access & PROT_EXEC)
-		return vma->flags & VM_EXEC;
-	return vma->flags & VM_ACCESS_FLAGS;
+		return prot & PROT_EXEC;
+	return prot & (PROT_READ | PROT_WRITE | PROT_EXEC);
+}
+
+static bool vma_allows(const struct vma *vma, int access)
+{
+	return prot_allows(vma_guest_prot(vma), access);
 }
 
 static int fault_signal(struct mm *mm, int sig, int code, int *si_code)
@@ -414,22 +479,35 @@ int handle_mm_fault_locked(struct mm *mm, uint64_t va, unsigned int flags,
 {
 	struct fault vmf = {.mm = mm, .va = va & PAGE_MASK, .flags = flags};
 	int access = fault_access(flags);
+	bool manyprots;
 	pte_t pte;
 	int err = 0;
 
 	vmf.vma = find_vma_grow(mm, va);
 	if (!vmf.vma)
 		return fault_signal(mm, SIGSEGV, SEGV_MAPERR, si_code);
+	manyprots = vmf.vma->flags & VM_MANYPROTS;
 	/* GUP checked a remote or forced access against the vma itself. */
-	if (!(flags & FAULT_FLAG_REMOTE) && !vma_allows(vmf.vma, access))
+	if (!(flags & FAULT_FLAG_REMOTE) && !manyprots &&
+	    !vma_allows(vmf.vma, access))
 		return fault_signal(mm, SIGSEGV, SEGV_ACCERR, si_code);
 	vmf.ptep = pte_alloc(&mm->pt, vmf.va);
 	if (!vmf.ptep)
 		return -ENOMEM;
 	fault_block(&vmf);
 	pte = *vmf.ptep;
+	/*
+	 * A manyprots vma is judged by the pte alone: each page has its own
+	 * protection, whatever the vma's (seed 002). A pte another thread
+	 * just fixed is judged as fixed.
+	 */
+	if (manyprots && !(flags & FAULT_FLAG_REMOTE) &&
+	    !prot_allows(nonlinear_pte_prot(vmf.vma, pte), access))
+		return fault_signal(mm, SIGSEGV, SEGV_ACCERR, si_code);
 
-	if (pte_none(pte)) {
+	if (pte_file(pte)) {
+		err = do_nonlinear_fault(&vmf);
+	} else if (pte_none(pte)) {
 		if (!vma_is_anon(vmf.vma))
 			err = do_file_fault(&vmf);
 		else if (flags & FAULT_FLAG_WRITE)
@@ -497,12 +575,65 @@ static int zap_ptes(pte_t *ptes, uint64_t va, unsigned int nr, void *arg)
 	return 0;
 }
 
+void unmap_range_locked(struct mm *mm, uint64_t start, uint64_t end)
+{
+	pgtable_walk(&mm->pt, start, end, false, zap_ptes, mm);
+	tlb_zap_range(mm->as, start, end);
+}
+
+struct nonlinear_zap {
+	struct mm *mm;
+	struct vma *vma;
+	uint64_t first; /* pages from this pgoff on go */
+};
+
+/*
+ * Drop the pages of a nonlinear vma but keep its layout: each present page
+ * (of pgoff >= first) becomes the file pte that names it, with its
+ * protection; file ptes stay. Linux's zap with details->nonlinear_vma.
+ */
+static int zap_nonlinear_ptes(pte_t *ptes, uint64_t va, unsigned int nr,
+			      void *arg)
+{
+	struct nonlinear_zap *z = arg;
+	struct mem *mem = z->mm->mem;
+	unsigned int i;
+
+	(void)va;
+	for (i = 0; i < nr; i++) {
+		pte_t pte = ptes[i];
+		uint32_t pfn = pte_pfn(pte);
+		uint32_t index;
+
+		if (!pte_present(pte) || pte_special(pte))
+			continue;
+		index = pfn_page(mem, pfn)->index;
+		if (index < z->first)
+			continue;
+		page_remove_map(mem, pfn);
+		gather_add(&z->mm->gather, pfn);
+		ptes[i] = pgoff_to_pte(index, pte_guest_prot(pte)) |
+			  _PAGE_NEWPAGE;
+	}
+	return 0;
+}
+
+void zap_nonlinear_locked(struct mm *mm, struct vma *vma, uint64_t start,
+			  uint64_t end, uint64_t first_pgoff)
+{
+	struct nonlinear_zap z = {.mm = mm, .vma = vma, .first = first_pgoff};
+
+	pgtable_walk(&mm->pt, start, end, false, zap_nonlinear_ptes, &z);
+	tlb_update_range(&mm->pt, mm->as, start, end, 0);
+}
+
 void zap_range_locked(struct mm *mm, struct vma *vma, uint64_t start,
 		      uint64_t end)
 {
-	(void)vma;
-	pgtable_walk(&mm->pt, start, end, false, zap_ptes, mm);
-	tlb_zap_range(mm->as, start, end);
+	if (vma->flags & VM_NONLINEAR)
+		zap_nonlinear_locked(mm, vma, start, end, 0);
+	else
+		unmap_range_locked(mm, start, end);
 }
 
 void populate_range_locked(struct mm *mm, struct vma *vma, uint64_t start,

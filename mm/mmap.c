@@ -426,7 +426,7 @@ int do_munmap_locked(struct mm *mm, uint64_t start, uint64_t end)
 	ceiling = j < mm->nr_vmas ? mm->vmas[j]->start : 1ULL << GUEST_VA_BITS;
 	for (; j > i; j--) {
 		vma = mm->vmas[j - 1];
-		zap_range_locked(mm, vma, vma->start, vma->end);
+		unmap_range_locked(mm, vma->start, vma->end);
 		vma_remove(mm, j - 1);
 	}
 	pgtable_free_range(&mm->pt, zstart, zend, floor, ceiling);

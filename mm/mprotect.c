@@ -17,6 +17,7 @@
 struct change_arg {
 	struct mm *mm;
 	unsigned long vm_flags;
+	int prot; /* PROT_* of vm_flags */
 };
 
 static int change_ptes(pte_t *ptes, uint64_t va, unsigned int nr, void *arg)
@@ -30,6 +31,10 @@ static int change_ptes(pte_t *ptes, uint64_t va, unsigned int nr, void *arg)
 		pte_t pte = ptes[i];
 		bool writable;
 
+		if (pte_file(pte)) { /* nonlinear: the page it names stays */
+			ptes[i] = pgoff_to_pte(pte_to_pgoff(pte), c->prot);
+			continue;
+		}
 		if (!pte_present(pte))
 			continue;
 		/*
@@ -51,15 +56,19 @@ static int change_ptes(pte_t *ptes, uint64_t va, unsigned int nr, void *arg)
 static int mprotect_fixup(struct mm *mm, unsigned int *idx, uint64_t start,
 			  uint64_t end, unsigned long newflags)
 {
-	struct change_arg c = {.mm = mm, .vm_flags = newflags};
+	struct change_arg c = {.mm = mm};
 	int err;
 
+	/* Every page of a manyprots vma takes the new protection (seed 002). */
+	newflags &= ~VM_MANYPROTS;
+	c.vm_flags = newflags;
 	if (newflags == mm->vmas[*idx]->flags)
 		return 0;
 	err = vma_isolate(mm, idx, start, end);
 	if (err)
 		return err;
 	mm->vmas[*idx]->flags = newflags;
+	c.prot = vma_guest_prot(mm->vmas[*idx]);
 	pgtable_walk(&mm->pt, start, end, false, change_ptes, &c);
 	tlb_update_range(&mm->pt, mm->as, start, end, 0);
 	*idx = vma_merge(mm, *idx);

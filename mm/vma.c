@@ -12,6 +12,19 @@
 
 #include "mm/internal.h"
 
+int vma_guest_prot(const struct vma *vma)
+{
+	int prot = 0;
+
+	if (vma->flags & VM_READ)
+		prot |= PROT_READ;
+	if (vma->flags & VM_WRITE)
+		prot |= PROT_WRITE;
+	if (vma->flags & VM_EXEC)
+		prot |= PROT_EXEC;
+	return prot;
+}
+
 pte_t vma_pte_prot(unsigned long vm_flags, bool writable_page)
 {
 	int prot = 0;
