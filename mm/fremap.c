@@ -9,12 +9,15 @@
  * pgoff and protection for the fault to come. The vma becomes VM_NONLINEAR
  * (and VM_MANYPROTS when a page may differ in protection from its vma).
  *
- * Host work is deferred and merged like any other: a new pte is present but
- * not accessed, so the host learns of it at the first touch, and the host
- * only hears of the remap where it held the old page (_PAGE_HOST), as an
- * unmap that merges with its neighbours. Remapping pages the guest has not
- * touched since costs no host call at all, which is what lets a guest TLB
- * be emulated this way.
+ * Host work is deferred and merged like any other. The host only hears of
+ * a remap where it held the old page (_PAGE_HOST). Without MAP_NONBLOCK it
+ * then maps the new page in its place and fills its page tables, as the
+ * host's own remap_file_pages populates: one call, merged with its
+ * neighbours', and no fault when the guest goes on to use the page. With
+ * MAP_NONBLOCK it only drops the old page. Elsewhere the new pte is present
+ * but not accessed, or a file pte, and the host learns of it at the first
+ * touch: remapping pages the guest has not touched since costs no host call
+ * at all.
  *
  * Context: takes mm->lock.
  */
@@ -50,6 +53,7 @@ static int remap_one(struct mm *mm, struct vma *vma, uint64_t va,
 	pte_t *ptep = pte_alloc(&mm->pt, va);
 	pte_t old, new;
 	uint32_t pfn;
+	bool held;
 
 	if (!ptep)
 		return -ENOMEM;
@@ -58,14 +62,23 @@ static int remap_one(struct mm *mm, struct vma *vma, uint64_t va,
 		page_remove_map(mm->mem, pte_pfn(old));
 		gather_add(&mm->gather, pte_pfn(old));
 	}
+	held = pte_present(old) && ((old & _PAGE_HOST) || pte_changed(old));
 	new = pgoff_to_pte(pgoff, prot);
 	/* Populate errors are ignored, as mmap's are: the fault reports. */
 	if (populate && !file_get_page(vma->file, pgoff, &pfn)) {
 		page_add_map(mm->mem, pfn);
 		new = pte_mk(pfn, pte_prot_bits(prot)) & ~_PAGE_CHG_BITS;
+		/*
+		 * The host must let go of the old page now: it may as well
+		 * take the new one in the same call (marked accessed, as the
+		 * hardware would on the access that comes next), sparing the
+		 * guest a fault on it.
+		 */
+		if (held)
+			new |= _PAGE_ACCESSED;
 	}
-	if (pte_present(old) && ((old & _PAGE_HOST) || pte_changed(old)))
-		new |= _PAGE_NEWPAGE; /* the host drops the old page */
+	if (held)
+		new |= _PAGE_NEWPAGE;
 	*ptep = new;
 	return 0;
 }
@@ -125,7 +138,8 @@ int mm_remap_file_pages(struct mm *mm, uint64_t start, uint64_t size, int prot,
 	for (va = start; va < end && !err; va += PAGE_SIZE, pgoff++)
 		err = remap_one(mm, vma, va, pgoff, prot,
 				!(flags & MAP_NONBLOCK));
-	tlb_update_range(&mm->pt, mm->as, start, end, 0);
+	tlb_update_range(&mm->pt, mm->as, start, end,
+			 (flags & MAP_NONBLOCK) ? 0 : TLB_POPULATE);
 out:
 	mm_sync_locked(mm);
 	mm_unlock(mm);

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -523,12 +524,290 @@ static int bench_fork(const struct bench_opts *o)
 	return err ? 1 : 0;
 }
 
+/* ---- umm bench nonlinear: remap_file_pages of single pages ---- */
+
+#ifndef MAP_NONBLOCK
+#define MAP_NONBLOCK 0x10000
+#endif
+
+/* The pattern: remap page[i] to file page pgoff[i], read-only if ro[i]. */
+struct remap_pattern {
+	uint64_t n;
+	uint32_t *page, *pgoff;
+	uint8_t *ro;
+};
+
+static int make_pattern(struct remap_pattern *p, uint64_t pages)
+{
+	uint64_t i, x = 0x2545f4914f6cdd1dULL;
+
+	p->n = pages;
+	p->page = malloc(pages * sizeof(*p->page));
+	p->pgoff = malloc(pages * sizeof(*p->pgoff));
+	p->ro = malloc(pages);
+	if (!p->page || !p->pgoff || !p->ro)
+		return -ENOMEM;
+	for (i = 0; i < pages; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		p->page[i] = (uint32_t)(x % pages);
+		p->pgoff[i] = (uint32_t)((x >> 24) % pages);
+		p->ro[i] = ((x >> 48) & 3) == 0; /* one in four */
+	}
+	return 0;
+}
+
+static void free_pattern(struct remap_pattern *p)
+{
+	free(p->page);
+	free(p->pgoff);
+	free(p->ro);
+}
+
+enum nl_kind {
+	NL_HOST_RFP, /* the host's remap_file_pages, prot 0 */
+	NL_HOST_RFP_NB, /* the same with MAP_NONBLOCK */
+	NL_HOST_MMAP, /* the host: mmap(MAP_FIXED) of the page, its prot */
+	NL_UMM_RFP, /* umm, legacy call */
+	NL_UMM_RFP_NB, /* umm, MAP_NONBLOCK */
+	NL_UMM_MANY, /* umm, UMM_MAP_MANYPROTS, its prot */
+	NL_KINDS
+};
+
+struct nl_run {
+	double ns[NL_KINDS]; /* per remap */
+	double touch_ns[NL_KINDS]; /* per remap followed by a read */
+	double syscalls[NL_KINDS]; /* umm: host calls per remap */
+	double touch_syscalls[NL_KINDS];
+};
+
+static long host_rfp(void *start, size_t size, size_t pgoff, int flags)
+{
+	return syscall(SYS_remap_file_pages, start, size, 0, pgoff, flags);
+}
+
+/* Remap (and read, with @touch) the pattern natively. ns per remap. */
+static double native_remaps(const struct remap_pattern *p, int fd,
+			    enum nl_kind kind, bool touch)
+{
+	uint64_t size = p->n << 12, i, t0;
+	const int rw = PROT_READ | PROT_WRITE;
+	volatile uint8_t *b = mmap(NULL, size, rw, MAP_SHARED, fd, 0);
+	uint8_t sum = 0;
+	int err = 0;
+
+	if (b == MAP_FAILED)
+		return -1;
+	for (i = 0; i < p->n; i++) /* the host holds every page */
+		sum += b[i << 12];
+	t0 = now_ns();
+	for (i = 0; i < p->n && !err; i++) {
+		volatile uint8_t *va = b + ((uint64_t)p->page[i] << 12);
+
+		if (kind == NL_HOST_RFP || kind == NL_HOST_RFP_NB)
+			err = host_rfp((void *)va, 4096, p->pgoff[i],
+				       kind == NL_HOST_RFP_NB ? MAP_NONBLOCK
+							      : 0) < 0;
+		else
+			err = mmap((void *)va, 4096, p->ro[i] ? PROT_READ : rw,
+				   MAP_SHARED | MAP_FIXED, fd,
+				   (off_t)p->pgoff[i] << 12) == MAP_FAILED;
+		if (touch)
+			sum += *va;
+	}
+	t0 = now_ns() - t0;
+	munmap((void *)b, size);
+	(void)sum;
+	return err ? -1 : (double)t0 / (double)p->n;
+}
+
+struct guest_remaps {
+	struct umm_mm *mm;
+	uint64_t base;
+	const struct remap_pattern *p;
+	enum nl_kind kind;
+	bool touch;
+	int err;
+	uint8_t sum;
+};
+
+/* Run as guest code, as a guest kernel's TLB refill would. */
+static void guest_remap_loop(void *arg)
+{
+	struct guest_remaps *g = arg;
+	const struct remap_pattern *p = g->p;
+	uint64_t i;
+
+	for (i = 0; i < p->n && !g->err; i++) {
+		uint64_t va = g->base + ((uint64_t)p->page[i] << 12);
+		int prot = 0, flags = 0;
+
+		if (g->kind == NL_UMM_MANY) {
+			prot = p->ro[i] ? PROT_READ : PROT_READ | PROT_WRITE;
+			flags = UMM_MAP_MANYPROTS;
+		} else if (g->kind == NL_UMM_RFP_NB) {
+			flags = MAP_NONBLOCK;
+		}
+		g->err = umm_remap_file_pages(g->mm, va, 4096, prot,
+					      p->pgoff[i], flags);
+		if (g->touch)
+			g->sum += *(volatile uint8_t *)umm_host_addr(g->mm, va);
+	}
+}
+
+static void guest_read_all(void *arg)
+{
+	struct guest_remaps *g = arg;
+	uint64_t i;
+
+	for (i = 0; i < g->p->n; i++)
+		g->sum += *(volatile uint8_t *)umm_host_addr(
+			g->mm, g->base + (i << 12));
+}
+
+/* The same on umm: ns per remap, host calls per remap in *syscalls. */
+static double umm_remaps(struct umm_phys *phys, struct umm_file *f,
+			 const struct remap_pattern *p, enum nl_kind kind,
+			 bool touch, double *syscalls)
+{
+	struct guest_remaps g = {.p = p, .kind = kind, .touch = touch};
+	uint64_t size = p->n << 12, t0;
+	struct umm_stats s0, s1;
+	siginfo_t si;
+	long a;
+	int sig;
+
+	g.mm = umm_mm_new(phys, 1ULL << 36);
+	if (!g.mm)
+		return -1;
+	a = umm_mmap(g.mm, 0, size, PROT_READ | PROT_WRITE, MAP_SHARED, f, 0);
+	if (a < 0) {
+		umm_mm_put(g.mm);
+		return -1;
+	}
+	g.base = (uint64_t)a;
+	sig = umm_guest_call(g.mm, guest_read_all, &g, &si);
+	umm_mm_stats(g.mm, &s0);
+	t0 = now_ns();
+	sig |= umm_guest_call(g.mm, guest_remap_loop, &g, &si);
+	t0 = now_ns() - t0;
+	umm_mm_stats(g.mm, &s1);
+	umm_mm_put(g.mm);
+	*syscalls =
+		(double)(s1.host_syscalls - s0.host_syscalls) / (double)p->n;
+	return sig || g.err ? -1 : (double)t0 / (double)p->n;
+}
+
+static int bench_nonlinear(const struct bench_opts *o)
+{
+	static const char *const names[NL_KINDS] = {
+		[NL_HOST_RFP] = "host remap_file_pages",
+		[NL_HOST_RFP_NB] = "host remap_file_pages, MAP_NONBLOCK",
+		[NL_HOST_MMAP] = "host mmap(MAP_FIXED) per page",
+		[NL_UMM_RFP] = "umm remap_file_pages",
+		[NL_UMM_RFP_NB] = "umm remap_file_pages, MAP_NONBLOCK",
+		[NL_UMM_MANY] = "umm, MANYPROTS (1 in 4 read-only)",
+	};
+	double v[2][NL_KINDS][64], sc[2][NL_KINDS][64], r[2][NL_KINDS][64];
+	struct remap_pattern p;
+	struct umm_phys *phys = NULL;
+	struct umm_file *f = NULL;
+	unsigned int i, k, t;
+	int fd, err = 0;
+
+	if (make_pattern(&p, o->size >> 12))
+		return 1;
+	fd = memfd_create("umm-bench-nonlinear", 0);
+	if (fd < 0 || ftruncate(fd, (off_t)o->size)) {
+		perror("umm bench nonlinear: memfd");
+		return 1;
+	}
+	phys = umm_phys_new(o->size * 2);
+	f = phys ? umm_shmem_new(phys, o->size) : NULL;
+	if (!f) {
+		fprintf(stderr, "umm bench nonlinear: %s\n", strerror(errno));
+		return 1;
+	}
+	printf("umm bench nonlinear: %llu remaps of single pages of a %llu "
+	       "MiB shared mapping\nto random file pages, %u repetitions "
+	       "after a warm-up; median [min-max]\n",
+	       (unsigned long long)p.n, (unsigned long long)(o->size >> 20),
+	       o->reps);
+	for (i = 0; i <= o->reps && !err; i++) {
+		progress("remaps", i, o->reps);
+		for (t = 0; t < 2; t++) {
+			for (k = 0; k < NL_KINDS && !err; k++) {
+				double ns, calls = 0;
+
+				if (k <= NL_HOST_MMAP)
+					ns = native_remaps(&p, fd, k, t);
+				else
+					ns = umm_remaps(phys, f, &p, k, t,
+							&calls);
+				err = ns < 0;
+				if (i) {
+					v[t][k][i - 1] = ns;
+					sc[t][k][i - 1] = calls;
+				}
+			}
+		}
+	}
+	progress("remaps", o->reps, o->reps);
+	if (err) {
+		fprintf(stderr, "umm bench nonlinear: a run failed\n");
+		return 1;
+	}
+	for (t = 0; t < 2; t++)
+		for (k = 0; k < NL_KINDS; k++)
+			for (i = 0; i < o->reps; i++)
+				r[t][k][i] =
+					v[t][k][i] /
+					v[t][k == NL_HOST_RFP_NB ||
+							     k == NL_UMM_RFP_NB
+						     ? NL_HOST_RFP_NB
+						     : NL_HOST_RFP][i];
+	for (t = 0; t < 2; t++) {
+		printf("\n  %s\n  %-40s %26s %9s %10s\n",
+		       t ? "each remap followed by a read of the page"
+			 : "remaps alone",
+		       "", "ns per remap", "vs rfp", "host calls");
+		for (k = 0; k < NL_KINDS; k++) {
+			struct figure g = summarize(v[t][k], o->reps);
+			struct figure q = summarize(r[t][k], o->reps);
+			struct figure c = summarize(sc[t][k], o->reps);
+
+			printf("  %-40s %9.0f [%6.0f-%6.0f] %9.2f ", names[k],
+			       g.med, g.min, g.max, q.med);
+			if (k >= NL_UMM_RFP)
+				printf("%10.2f\n", c.med);
+			else
+				printf("%10s\n", "1");
+		}
+	}
+	printf("\n  vs rfp: ns per remap against the host's remap_file_pages "
+	       "with the same\n  flags, pair by pair (< 0.5: more than twice "
+	       "its rate). host calls: per\n  remap. Every page is mapped "
+	       "and touched before the remaps start.\n");
+	umm_file_put(f);
+	if (umm_phys_frames_free(phys) != umm_phys_frames_total(phys)) {
+		fprintf(stderr, "umm bench: frames leaked\n");
+		err = 1;
+	}
+	umm_phys_put(phys);
+	close(fd);
+	free_pattern(&p);
+	return err ? 1 : 0;
+}
+
 static void bench_usage(FILE *out)
 {
-	fprintf(out, "usage: umm bench fault|fork [--quick] [--reps N] "
-		     "[--size MiB]\n"
+	fprintf(out, "usage: umm bench fault|fork|nonlinear [--quick] "
+		     "[--reps N] [--size MiB]\n"
 		     "  fault       guest faults against host faults\n"
 		     "  fork        fork and copy-on-write against the host's\n"
+		     "  nonlinear   remap_file_pages of single pages against "
+		     "the host's\n"
 		     "  --quick     small sizes, 3 repetitions (seconds)\n"
 		     "  --reps N    repetitions after the warm-up (default 5, "
 		     "max 63)\n"
@@ -552,6 +831,8 @@ int um_bench_main(int argc, char **argv)
 		run = bench_fault;
 	else if (argc >= 2 && !strcmp(argv[1], "fork"))
 		run = bench_fork;
+	else if (argc >= 2 && !strcmp(argv[1], "nonlinear"))
+		run = bench_nonlinear;
 	else {
 		if (argc >= 2 &&
 		    (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
