@@ -575,11 +575,12 @@ enum nl_kind {
 	NL_KINDS
 };
 
-struct nl_run {
-	double ns[NL_KINDS]; /* per remap */
-	double touch_ns[NL_KINDS]; /* per remap followed by a read */
-	double syscalls[NL_KINDS]; /* umm: host calls per remap */
-	double touch_syscalls[NL_KINDS];
+/* What the remaps meet. */
+enum nl_mode {
+	NL_FIRST, /* every page mapped and touched before */
+	NL_AGAIN, /* the same pattern again: nothing touched since */
+	NL_TOUCH, /* as NL_FIRST, each remap followed by a read of the page */
+	NL_MODES
 };
 
 static long host_rfp(void *start, size_t size, size_t pgoff, int flags)
@@ -587,23 +588,16 @@ static long host_rfp(void *start, size_t size, size_t pgoff, int flags)
 	return syscall(SYS_remap_file_pages, start, size, 0, pgoff, flags);
 }
 
-/* Remap (and read, with @touch) the pattern natively. ns per remap. */
-static double native_remaps(const struct remap_pattern *p, int fd,
-			    enum nl_kind kind, bool touch)
+static int native_loop(volatile uint8_t *b, const struct remap_pattern *p,
+		       int fd, enum nl_kind kind, bool touch)
 {
-	uint64_t size = p->n << 12, i, t0;
 	const int rw = PROT_READ | PROT_WRITE;
-	volatile uint8_t *b = mmap(NULL, size, rw, MAP_SHARED, fd, 0);
 	uint8_t sum = 0;
-	int err = 0;
+	uint64_t i;
 
-	if (b == MAP_FAILED)
-		return -1;
-	for (i = 0; i < p->n; i++) /* the host holds every page */
-		sum += b[i << 12];
-	t0 = now_ns();
-	for (i = 0; i < p->n && !err; i++) {
+	for (i = 0; i < p->n; i++) {
 		volatile uint8_t *va = b + ((uint64_t)p->page[i] << 12);
+		int err;
 
 		if (kind == NL_HOST_RFP || kind == NL_HOST_RFP_NB)
 			err = host_rfp((void *)va, 4096, p->pgoff[i],
@@ -613,9 +607,33 @@ static double native_remaps(const struct remap_pattern *p, int fd,
 			err = mmap((void *)va, 4096, p->ro[i] ? PROT_READ : rw,
 				   MAP_SHARED | MAP_FIXED, fd,
 				   (off_t)p->pgoff[i] << 12) == MAP_FAILED;
+		if (err)
+			return -1;
 		if (touch)
 			sum += *va;
 	}
+	return sum & 0; /* read, not used */
+}
+
+/* The pattern natively. ns per remap, or -1. */
+static double native_remaps(const struct remap_pattern *p, int fd,
+			    enum nl_kind kind, enum nl_mode mode)
+{
+	uint64_t size = p->n << 12, i, t0;
+	volatile uint8_t *b =
+		mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	uint8_t sum = 0;
+	int err = 0;
+
+	if (b == MAP_FAILED)
+		return -1;
+	for (i = 0; i < p->n; i++) /* the host holds every page */
+		sum += b[i << 12];
+	if (mode == NL_AGAIN)
+		err = native_loop(b, p, fd, kind, false);
+	t0 = now_ns();
+	if (!err)
+		err = native_loop(b, p, fd, kind, mode == NL_TOUCH);
 	t0 = now_ns() - t0;
 	munmap((void *)b, size);
 	(void)sum;
@@ -669,9 +687,9 @@ static void guest_read_all(void *arg)
 /* The same on umm: ns per remap, host calls per remap in *syscalls. */
 static double umm_remaps(struct umm_phys *phys, struct umm_file *f,
 			 const struct remap_pattern *p, enum nl_kind kind,
-			 bool touch, double *syscalls)
+			 enum nl_mode mode, double *syscalls)
 {
-	struct guest_remaps g = {.p = p, .kind = kind, .touch = touch};
+	struct guest_remaps g = {.p = p, .kind = kind};
 	uint64_t size = p->n << 12, t0;
 	struct umm_stats s0, s1;
 	siginfo_t si;
@@ -688,6 +706,9 @@ static double umm_remaps(struct umm_phys *phys, struct umm_file *f,
 	}
 	g.base = (uint64_t)a;
 	sig = umm_guest_call(g.mm, guest_read_all, &g, &si);
+	if (mode == NL_AGAIN)
+		sig |= umm_guest_call(g.mm, guest_remap_loop, &g, &si);
+	g.touch = mode == NL_TOUCH;
 	umm_mm_stats(g.mm, &s0);
 	t0 = now_ns();
 	sig |= umm_guest_call(g.mm, guest_remap_loop, &g, &si);
@@ -709,7 +730,8 @@ static int bench_nonlinear(const struct bench_opts *o)
 		[NL_UMM_RFP_NB] = "umm remap_file_pages, MAP_NONBLOCK",
 		[NL_UMM_MANY] = "umm, MANYPROTS (1 in 4 read-only)",
 	};
-	double v[2][NL_KINDS][64], sc[2][NL_KINDS][64], r[2][NL_KINDS][64];
+	double v[NL_MODES][NL_KINDS][64], sc[NL_MODES][NL_KINDS][64];
+	double r[NL_MODES][NL_KINDS][64];
 	struct remap_pattern p;
 	struct umm_phys *phys = NULL;
 	struct umm_file *f = NULL;
@@ -736,7 +758,7 @@ static int bench_nonlinear(const struct bench_opts *o)
 	       o->reps);
 	for (i = 0; i <= o->reps && !err; i++) {
 		progress("remaps", i, o->reps);
-		for (t = 0; t < 2; t++) {
+		for (t = 0; t < NL_MODES; t++) {
 			for (k = 0; k < NL_KINDS && !err; k++) {
 				double ns, calls = 0;
 
@@ -758,7 +780,7 @@ static int bench_nonlinear(const struct bench_opts *o)
 		fprintf(stderr, "umm bench nonlinear: a run failed\n");
 		return 1;
 	}
-	for (t = 0; t < 2; t++)
+	for (t = 0; t < NL_MODES; t++)
 		for (k = 0; k < NL_KINDS; k++)
 			for (i = 0; i < o->reps; i++)
 				r[t][k][i] =
@@ -767,11 +789,17 @@ static int bench_nonlinear(const struct bench_opts *o)
 							     k == NL_UMM_RFP_NB
 						     ? NL_HOST_RFP_NB
 						     : NL_HOST_RFP][i];
-	for (t = 0; t < 2; t++) {
-		printf("\n  %s\n  %-40s %26s %9s %10s\n",
-		       t ? "each remap followed by a read of the page"
-			 : "remaps alone",
-		       "", "ns per remap", "vs rfp", "host calls");
+	for (t = 0; t < NL_MODES; t++) {
+		static const char *const modes[NL_MODES] = {
+			[NL_FIRST] = "remaps of pages all touched before",
+			[NL_AGAIN] = "the same remaps again, nothing touched "
+				     "since",
+			[NL_TOUCH] =
+				"each remap followed by a read of the page",
+		};
+
+		printf("\n  %s\n  %-40s %26s %9s %10s\n", modes[t], "",
+		       "ns per remap", "vs rfp", "host calls");
 		for (k = 0; k < NL_KINDS; k++) {
 			struct figure g = summarize(v[t][k], o->reps);
 			struct figure q = summarize(r[t][k], o->reps);
@@ -787,8 +815,7 @@ static int bench_nonlinear(const struct bench_opts *o)
 	}
 	printf("\n  vs rfp: ns per remap against the host's remap_file_pages "
 	       "with the same\n  flags, pair by pair (< 0.5: more than twice "
-	       "its rate). host calls: per\n  remap. Every page is mapped "
-	       "and touched before the remaps start.\n");
+	       "its rate). host calls: per\n  remap.\n");
 	umm_file_put(f);
 	if (umm_phys_frames_free(phys) != umm_phys_frames_total(phys)) {
 		fprintf(stderr, "umm bench: frames leaked\n");
