@@ -13,7 +13,8 @@
  * the host keeps its page tables (fork write-protects the parent this way).
  * A reset of the host space drops mappings without the page tables
  * knowing, so _PAGE_HOST is only trusted at the reset generation it was set
- * in; at another, every _PAGE_HOST bit is cleared first.
+ * in; at another, every _PAGE_HOST bit becomes _PAGE_MAYHOST first (the
+ * host may have mapped the page again after the reset, in the same flush).
  */
 #include "arch/tlb.h"
 
@@ -31,7 +32,8 @@ static int forget_ptes(pte_t *ptes, uint64_t va, unsigned int nr, void *arg)
 	(void)va;
 	(void)arg;
 	for (i = 0; i < nr; i++)
-		ptes[i] &= ~_PAGE_HOST;
+		if (ptes[i] & _PAGE_HOST)
+			ptes[i] = (ptes[i] & ~_PAGE_HOST) | _PAGE_MAYHOST;
 	return 0;
 }
 
@@ -54,7 +56,7 @@ static int update_ptes(pte_t *ptes, uint64_t va, unsigned int nr, void *arg)
 		if (prot == PROT_NONE) {
 			host_as_queue(u->as, HOST_OP_UNMAP, va, PAGE_SIZE, 0, 0,
 				      0);
-			ptes[i] &= ~_PAGE_HOST;
+			ptes[i] &= ~(_PAGE_HOST | _PAGE_MAYHOST);
 			continue;
 		}
 		if (u->protect && (pte & _PAGE_HOST) &&
@@ -70,7 +72,7 @@ static int update_ptes(pte_t *ptes, uint64_t va, unsigned int nr, void *arg)
 			host_as_queue(u->as, HOST_OP_MAP, va, PAGE_SIZE,
 				      (uint64_t)pte_pfn(pte) << PAGE_SHIFT,
 				      prot, u->op_flags);
-		ptes[i] |= _PAGE_HOST;
+		ptes[i] = (ptes[i] & ~_PAGE_MAYHOST) | _PAGE_HOST;
 	}
 	return 0;
 }
