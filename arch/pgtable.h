@@ -224,10 +224,15 @@ static inline int pte_host_prot(pte_t pte)
 
 /* ---- tables ---- */
 
+struct stlb_link;
+
 struct pgtable {
 	uint64_t *pgd;
 	uint64_t nr_tables; /* table pages, pgd included */
 	uint32_t host_gen; /* reset generation its _PAGE_HOST bits are from */
+	/* software TLBs with entries for these ptes (arch/softtlb.h) */
+	struct stlb_link *tlbs;
+	bool stlb_wait; /* a shootdown hit: wait before the change returns */
 };
 
 /* 0 or -ENOMEM. */

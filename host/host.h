@@ -23,6 +23,13 @@
 		if (__builtin_expect(!!(cond), 0))                     \
 			host_bug(__FILE__, __func__, __LINE__, #cond); \
 	} while (0)
+/*
+ * A full memory barrier on every running thread of this process (membarrier).
+ * 0, or -errno when the host has none (ENOSYS, or EPERM in a sandbox): then
+ * the caller's threads must fence for themselves.
+ */
+int host_barrier_all(void);
+
 void host_bug(const char *file, const char *func, int line, const char *what)
 	__attribute__((noreturn));
 

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "arch/pgtable.h"
+#include "arch/softtlb.h"
 #include "arch/tlb.h"
 #include "host/host.h"
 #include "mm/mm.h"

@@ -578,7 +578,7 @@ static int zap_ptes(pte_t *ptes, uint64_t va, unsigned int nr, void *arg)
 void unmap_range_locked(struct mm *mm, uint64_t start, uint64_t end)
 {
 	pgtable_walk(&mm->pt, start, end, false, zap_ptes, mm);
-	tlb_zap_range(mm->as, start, end);
+	tlb_zap_range(&mm->pt, mm->as, start, end);
 }
 
 struct nonlinear_zap {
