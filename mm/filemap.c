@@ -8,6 +8,7 @@
  * Lock order: mm->lock, then file->lock. Truncation therefore never holds
  * file->lock while it takes an mm's lock: it publishes the new size first
  * (so no fault maps past it again), then zaps each mm, then frees the cache.
+ * Punching a hole (MADV_REMOVE) frees the cache first, then zaps each mm.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -244,66 +245,89 @@ void file_unlink_vma(struct file *file, struct vma *vma)
 	pthread_mutex_unlock(&file->lock);
 }
 
-/* Drop the cache from page @from on. Context: file->lock held. */
-static void cache_drop_locked(struct file *file, uint64_t from)
+/* Drop the cache of pages [from, to). Context: file->lock held. */
+static void cache_drop_range_locked(struct file *file, uint64_t from,
+				    uint64_t to)
 {
-	uint64_t leaf;
+	uint64_t leaf, pgoff;
 	unsigned int i;
 
-	for (leaf = from / LEAF_PAGES; leaf < file->nr_leaves; leaf++) {
+	for (leaf = from / LEAF_PAGES;
+	     leaf < file->nr_leaves && leaf * LEAF_PAGES < to; leaf++) {
 		uint32_t *l = file->cache[leaf];
 
 		if (!l)
 			continue;
 		for (i = 0; i < LEAF_PAGES; i++) {
-			if (leaf * LEAF_PAGES + i < from || !l[i])
+			pgoff = leaf * LEAF_PAGES + i;
+			if (pgoff < from || pgoff >= to || !l[i])
 				continue;
 			phys_put(file->mem->phys, l[i]);
 			l[i] = 0;
 		}
-		if (leaf * LEAF_PAGES >= from) {
+		if (leaf * LEAF_PAGES >= from &&
+		    (leaf + 1) * LEAF_PAGES <= to) {
 			free(l);
 			file->cache[leaf] = NULL;
 		}
 	}
 }
 
-/* Zap the pages from @pgoff on in every vma of @mm mapping @file. */
-static void zap_file_pages(struct mm *mm, struct file *file, uint64_t pgoff)
+/*
+ * Every mm mapping @file, each with a reference, in a new array (*nrp of
+ * them); NULL when out of memory. Context: file->lock held.
+ */
+static struct mm **file_mms_locked(struct file *file, unsigned int *nrp)
 {
-	unsigned int i;
+	unsigned int nr = 0, i;
+	struct vma *vma;
+	struct mm **mms;
 
-	mm_lock(mm);
-	for (i = 0; i < mm->nr_vmas; i++) {
-		struct vma *vma = mm->vmas[i];
-		uint64_t start;
-
-		if (vma->file != file)
-			continue;
-		/* Any page may sit anywhere: keep the layout, as Linux did. */
-		if (vma->flags & VM_NONLINEAR) {
-			zap_nonlinear_locked(mm, vma, vma->start, vma->end,
-					     pgoff);
-			continue;
-		}
-		if (vma_pgoff(vma, vma->end) <= pgoff)
-			continue;
-		start = pgoff > vma->pgoff ? vma->start + ((pgoff - vma->pgoff)
-							   << PAGE_SHIFT)
-					   : vma->start;
-		/* Private copies go too, as Linux's truncate does. */
-		zap_range_locked(mm, vma, start, vma->end);
+	for (vma = file->vmas; vma; vma = vma->file_next)
+		nr++;
+	mms = calloc(nr ? nr : 1, sizeof(*mms));
+	nr = 0;
+	for (vma = file->vmas; mms && vma; vma = vma->file_next) {
+		for (i = 0; i < nr && mms[i] != vma->mm; i++)
+			;
+		/* An mm being torn down unmaps its vmas anyway. */
+		if (i == nr && mm_tryget(vma->mm))
+			mms[nr++] = vma->mm;
 	}
-	mm_sync_locked(mm);
-	mm_unlock(mm);
+	*nrp = nr;
+	return mms;
+}
+
+/*
+ * Zap the pages [first, last) of @file in each of @mms, and put them and
+ * the array (from file_mms_locked). Context: no mm lock held.
+ */
+static void file_zap_mms(struct file *file, struct mm **mms, unsigned int nr,
+			 uint64_t first, uint64_t last, bool even_cows)
+{
+	unsigned int i, j;
+
+	BUG_ON(!mms);
+	for (i = 0; i < nr; i++) {
+		struct mm *mm = mms[i];
+
+		mm_lock(mm);
+		for (j = 0; j < mm->nr_vmas; j++)
+			if (mm->vmas[j]->file == file)
+				zap_file_range_locked(mm, mm->vmas[j], first,
+						      last, even_cows);
+		mm_sync_locked(mm);
+		mm_unlock(mm);
+		mm_put(mm);
+	}
+	free(mms);
 }
 
 int file_truncate(struct file *file, uint64_t size)
 {
 	struct mm **mms = NULL;
-	unsigned int nr = 0, i;
+	unsigned int nr = 0;
 	uint64_t old_pages, new_pages;
-	struct vma *vma;
 
 	if (!file->writable)
 		return -EINVAL;
@@ -321,31 +345,40 @@ int file_truncate(struct file *file, uint64_t size)
 	}
 	file->size = size;
 	new_pages = file_pages(file);
-	if (new_pages < old_pages) {
-		for (vma = file->vmas; vma; vma = vma->file_next)
-			nr++;
-		mms = calloc(nr ? nr : 1, sizeof(*mms));
-		nr = 0;
-		for (vma = file->vmas; mms && vma; vma = vma->file_next) {
-			for (i = 0; i < nr && mms[i] != vma->mm; i++)
-				;
-			/* An mm being torn down unmaps its vmas anyway. */
-			if (i == nr && mm_tryget(vma->mm))
-				mms[nr++] = vma->mm;
-		}
-	}
+	if (new_pages < old_pages)
+		mms = file_mms_locked(file, &nr);
 	pthread_mutex_unlock(&file->lock);
 	if (new_pages >= old_pages)
 		return 0;
-	BUG_ON(!mms);
-	for (i = 0; i < nr; i++) {
-		zap_file_pages(mms[i], file, new_pages);
-		mm_put(mms[i]);
-	}
-	free(mms);
+	/* Private copies go too, as Linux's truncate does. */
+	file_zap_mms(file, mms, nr, new_pages, UINT64_MAX, true);
 	pthread_mutex_lock(&file->lock);
-	cache_drop_locked(file, file_pages(file));
+	cache_drop_range_locked(file, file_pages(file), UINT64_MAX);
 	pthread_mutex_unlock(&file->lock);
+	return 0;
+}
+
+/*
+ * Unlike truncate, nothing stops a fault from mapping the hole's pages
+ * again while the mms are zapped one by one. So the cache goes first: a
+ * fault from then on finds a hole and maps a new zero page (which the zap
+ * may drop again, harmlessly: the cache keeps it), never the old one, and
+ * the zap then drops every old page still mapped. Linux's shmem_fallocate
+ * unmaps before and after it truncates, to the same end.
+ */
+int file_punch_hole(struct file *file, uint64_t pgoff, uint64_t nr_pages)
+{
+	uint64_t last = pgoff + nr_pages;
+	struct mm **mms;
+	unsigned int nr;
+
+	BUG_ON(!file->writable);
+	pthread_mutex_lock(&file->lock);
+	cache_drop_range_locked(file, pgoff, last);
+	mms = file_mms_locked(file, &nr);
+	pthread_mutex_unlock(&file->lock);
+	/* Private copies stay: Linux's punch unmaps with even_cows off. */
+	file_zap_mms(file, mms, nr, pgoff, last, false);
 	return 0;
 }
 
@@ -356,7 +389,7 @@ void file_put(struct file *file)
 	if (!file || __atomic_sub_fetch(&file->refcount, 1, __ATOMIC_ACQ_REL))
 		return;
 	BUG_ON(file->vmas);
-	cache_drop_locked(file, 0);
+	cache_drop_range_locked(file, 0, UINT64_MAX);
 	for (leaf = 0; leaf < file->nr_leaves; leaf++)
 		free(file->cache[leaf]);
 	free(file->cache);

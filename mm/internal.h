@@ -157,6 +157,13 @@ int file_get_page(struct file *file, uint64_t pgoff, uint32_t *pfn);
  */
 void file_find_pages(struct file *file, uint64_t pgoff, unsigned int nr,
 		     uint32_t *pfns);
+/*
+ * Punch [pgoff, pgoff + nr_pages) out of a shmem file (fallocate's
+ * PUNCH_HOLE | KEEP_SIZE): every mm mapping it loses those pages (private
+ * copies stay), which read zero again; their frames are freed. 0.
+ * Context: takes each mapping mm's lock: the caller holds none.
+ */
+int file_punch_hole(struct file *file, uint64_t pgoff, uint64_t nr_pages);
 void file_link_vma(struct file *file, struct vma *vma);
 void file_unlink_vma(struct file *file, struct vma *vma);
 static inline uint64_t file_pages(const struct file *file)
@@ -284,6 +291,13 @@ void zap_range_locked(struct mm *mm, struct vma *vma, uint64_t start,
 /* The same in a nonlinear vma for pages of pgoff >= @first_pgoff only. */
 void zap_nonlinear_locked(struct mm *mm, struct vma *vma, uint64_t start,
 			  uint64_t end, uint64_t first_pgoff);
+/*
+ * Drop what @vma maps of its file's pages [first, last), as Linux's
+ * unmap_mapping_range: a nonlinear vma keeps its layout (file ptes);
+ * private copies go only if @even_cows (truncate, not a hole punch).
+ */
+void zap_file_range_locked(struct mm *mm, struct vma *vma, uint64_t first,
+			   uint64_t last, bool even_cows);
 /* Empty every pte of [start, end), file ptes too (munmap). */
 void unmap_range_locked(struct mm *mm, uint64_t start, uint64_t end);
 /* Fault in [start, end) of @vma as MAP_POPULATE does. */

@@ -339,12 +339,12 @@ static void map_both(uint64_t off, uint64_t len, int prot, int flags,
 
 /* As map_both, for setting up many cases: a failure ends the test. */
 static void map_quiet(uint64_t off, uint64_t len, int prot, int flags,
-		      enum file_kind f)
+		      enum file_kind f, uint64_t foff)
 {
 	long n = nat_mmap(nat.base + off, len, prot, flags | MAP_FIXED,
-			  nat_fd(f), 0);
+			  nat_fd(f), foff);
 	long g = umm_mmap(mm, gst.base + off, len, prot, flags | MAP_FIXED,
-			  gst_file(f), 0);
+			  gst_file(f), foff);
 
 	if (n != (long)(nat.base + off) || g != (long)(gst.base + off))
 		BAIL_OUT("mmap at B+%#llx: native %ld, umm %ld",
@@ -589,6 +589,10 @@ static const struct advice {
 	{ MADV_KEEPONFORK, "MADV_KEEPONFORK" },
 	{ MADV_COLD, "MADV_COLD" },
 	{ MADV_PAGEOUT, "MADV_PAGEOUT" },
+	{ MADV_REMOVE, "MADV_REMOVE" },
+	{ MADV_POPULATE_READ, "MADV_POPULATE_READ" },
+	{ MADV_POPULATE_WRITE, "MADV_POPULATE_WRITE" },
+	{ MADV_DONTNEED_LOCKED, "MADV_DONTNEED_LOCKED" },
 };
 
 /*
@@ -605,18 +609,10 @@ static const struct lacking {
 	bool unsafe;
 	const char *why;
 } lacking[] = {
-	{ MADV_REMOVE, "MADV_REMOVE", false,
-	  "umm cannot punch holes in shmem from madvise yet" },
 	{ MADV_MERGEABLE, "MADV_MERGEABLE", false,
 	  "umm has no KSM (VM_MERGEABLE)" },
 	{ MADV_UNMERGEABLE, "MADV_UNMERGEABLE", false,
 	  "umm has no KSM (VM_MERGEABLE)" },
-	{ MADV_POPULATE_READ, "MADV_POPULATE_READ", false,
-	  "umm does not populate from madvise yet" },
-	{ MADV_POPULATE_WRITE, "MADV_POPULATE_WRITE", false,
-	  "umm does not populate from madvise yet" },
-	{ MADV_DONTNEED_LOCKED, "MADV_DONTNEED_LOCKED", false,
-	  "umm has no VM_LOCKED: would be MADV_DONTNEED" },
 	{ MADV_COLLAPSE, "MADV_COLLAPSE", false,
 	  "umm has no transparent huge pages" },
 	{ MADV_GUARD_INSTALL, "MADV_GUARD_INSTALL", false,
@@ -748,22 +744,32 @@ static const struct mapping_kind {
 	const char *name;
 	int prot, flags;
 	enum file_kind file;
+	uint64_t foff;
 } kinds[] = {
-	{ "private anonymous memory", RW, ANON, NOFILE },
-	{ "read-only private anonymous memory", PROT_READ, ANON, NOFILE },
-	{ "PROT_NONE private anonymous memory", PROT_NONE, ANON, NOFILE },
-	{ "a MAP_GROWSDOWN stack", RW, ANON | MAP_GROWSDOWN, NOFILE },
-	{ "shared anonymous memory", RW, SHANON, NOFILE },
-	{ "a shared memfd", RW, MAP_SHARED, MEMFD },
-	{ "a private memfd", RW, MAP_PRIVATE, MEMFD },
-	{ "a private read-only file", PROT_READ, MAP_PRIVATE, ROFILE },
-	{ "a shared read-only file", PROT_READ, MAP_SHARED, ROFILE },
+	{ "private anonymous memory", RW, ANON, NOFILE, 0 },
+	{ "read-only private anonymous memory", PROT_READ, ANON, NOFILE, 0 },
+	{ "write-only private anonymous memory", PROT_WRITE, ANON, NOFILE, 0 },
+	{ "PROT_NONE private anonymous memory", PROT_NONE, ANON, NOFILE, 0 },
+	{ "a MAP_GROWSDOWN stack", RW, ANON | MAP_GROWSDOWN, NOFILE, 0 },
+	{ "shared anonymous memory", RW, SHANON, NOFILE, 0 },
+	{ "a shared memfd", RW, MAP_SHARED, MEMFD, 0 },
+	{ "a read-only shared memfd", PROT_READ, MAP_SHARED, MEMFD, 0 },
+	{ "a PROT_NONE shared memfd", PROT_NONE, MAP_SHARED, MEMFD, 0 },
+	{ "a private memfd", RW, MAP_PRIVATE, MEMFD, 0 },
+	{ "a private read-only file", PROT_READ, MAP_PRIVATE, ROFILE, 0 },
+	{ "a shared read-only file", PROT_READ, MAP_SHARED, ROFILE, 0 },
+	/* The last of the three pages lies past the end of the file (the
+	 * read-only file has two pages: so do its kinds above). */
+	{ "a shared memfd ending past EOF", RW, MAP_SHARED, MEMFD,
+	  (FILE_PAGES - 2) * PG },
 };
 
 /*
- * Each advice on the middle page of three, for each kind of mapping: the
- * result, the vmas, what the page reads after (but after MADV_FREE, see
- * test_free) and, for the fork advice, what a child reads.
+ * Each advice on each kind of mapping, three pages of it: on the middle
+ * page, then on the middle page, the last one and a hole after them. The
+ * result, the vmas, what the middle page reads after (but after MADV_FREE,
+ * see test_free) and, for the fork advice, what a child reads. umm's host
+ * mappings are checked after each call, reported once per kind.
  */
 static void test_matrix(void)
 {
@@ -773,27 +779,42 @@ static void test_matrix(void)
 	diag("madvise: every advice on every kind of mapping");
 	for (k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
 		const struct mapping_kind *m = &kinds[k];
+		long bad = 0;
 
 		for (i = 0; i < sizeof(supported) / sizeof(supported[0]);
 		     i++) {
 			const struct advice *a = &supported[i];
+			bool peek = m->prot && a->advice != MADV_FREE;
 
-			map_quiet(s, 3 * PG, m->prot, m->flags, m->file);
+			map_quiet(s, 3 * PG, m->prot, m->flags, m->file,
+				  m->foff);
 			if (m->prot & PROT_WRITE)
 				poke(mid, (uint8_t)(0x50 + i));
 			same(MADVISE(B + mid, PG, a->advice),
 			     "%s of the middle of %s", a->name, m->name);
+			bad += umm_mm_check(mm);
 			same(VMAS(s, 3 * PG), "%s of %s: vmas after it",
 			     a->name, m->name);
-			if (m->prot && a->advice != MADV_FREE)
+			if (peek)
 				same_probe(PEEK(B + mid),
 					   "%s of %s: the page reads",
 					   a->name, m->name);
 			if (a->advice == MADV_DONTFORK ||
 			    a->advice == MADV_WIPEONFORK)
 				CHILD_READS(a->name, mid);
-			reserve(s, 3 * PG);
+			hole(s + 3 * PG, PG);
+			same(MADVISE(B + mid, 3 * PG, a->advice),
+			     "%s of the end of %s and a hole", a->name,
+			     m->name);
+			bad += umm_mm_check(mm);
+			if (peek)
+				same_probe(PEEK(B + mid),
+					   "%s of %s and a hole: the page reads",
+					   a->name, m->name);
+			reserve(s, 4 * PG);
 		}
+		is(bad, 0, "%s: umm's host mappings agreed after each call",
+		   m->name);
 	}
 }
 
