@@ -80,9 +80,14 @@ int umm_mprotect(struct umm_mm *mm, uint64_t addr, uint64_t len, int prot);
 long umm_brk(struct umm_mm *mm, uint64_t brk);
 /*
  * madvise with Linux's MADV_* values and errnos. Supported: NORMAL,
- * RANDOM, SEQUENTIAL, WILLNEED, DONTNEED, FREE, DONTFORK, DOFORK,
- * HUGEPAGE, NOHUGEPAGE, DONTDUMP, DODUMP, WIPEONFORK, KEEPONFORK, COLD,
- * PAGEOUT; others: -EINVAL. A hole in the range: -ENOMEM, after the rest.
+ * RANDOM, SEQUENTIAL, WILLNEED, DONTNEED, DONTNEED_LOCKED, FREE, REMOVE,
+ * POPULATE_READ, POPULATE_WRITE, DONTFORK, DOFORK, HUGEPAGE, NOHUGEPAGE,
+ * DONTDUMP, DODUMP, WIPEONFORK, KEEPONFORK, COLD, PAGEOUT; others:
+ * -EINVAL. A hole in the range: -ENOMEM, after the rest (POPULATE_*: at
+ * the hole). REMOVE: -EACCES unless a shared mapping of a writable file,
+ * -EINVAL on anonymous private or nonlinear mappings. POPULATE_*: -EINVAL
+ * where the mapping forbids the access, -EFAULT where the fault would
+ * raise a signal.
  */
 int umm_madvise(struct umm_mm *mm, uint64_t addr, uint64_t len, int advice);
 
