@@ -274,20 +274,20 @@ static void cache_drop_range_locked(struct file *file, uint64_t from,
 }
 
 /*
- * Every mm mapping @file, each with a reference, in a new array (*nrp of
- * them); NULL when out of memory. Context: file->lock held.
+ * Add to @mms (*nrp of them) each mm mapping @file not in it yet, with a
+ * reference. Returns the array, grown. Context: file->lock held.
  */
-static struct mm **file_mms_locked(struct file *file, unsigned int *nrp)
+static struct mm **file_mms_locked(struct file *file, struct mm **mms,
+				   unsigned int *nrp)
 {
-	unsigned int nr = 0, i;
+	unsigned int nr = *nrp, n = 0, i;
 	struct vma *vma;
-	struct mm **mms;
 
 	for (vma = file->vmas; vma; vma = vma->file_next)
-		nr++;
-	mms = calloc(nr ? nr : 1, sizeof(*mms));
-	nr = 0;
-	for (vma = file->vmas; mms && vma; vma = vma->file_next) {
+		n++;
+	mms = realloc(mms, (nr + n + 1) * sizeof(*mms));
+	BUG_ON(!mms);
+	for (vma = file->vmas; vma; vma = vma->file_next) {
 		for (i = 0; i < nr && mms[i] != vma->mm; i++)
 			;
 		/* An mm being torn down unmaps its vmas anyway. */
@@ -298,35 +298,52 @@ static struct mm **file_mms_locked(struct file *file, unsigned int *nrp)
 	return mms;
 }
 
-/*
- * Zap the pages [first, last) of @file in each of @mms, and put them and
- * the array (from file_mms_locked). Context: no mm lock held.
- */
-static void file_zap_mms(struct file *file, struct mm **mms, unsigned int nr,
-			 uint64_t first, uint64_t last, bool even_cows)
+static void zap_mm_file(struct mm *mm, struct file *file, uint64_t first,
+			uint64_t last, bool even_cows)
 {
-	unsigned int i, j;
+	unsigned int i;
 
-	BUG_ON(!mms);
-	for (i = 0; i < nr; i++) {
-		struct mm *mm = mms[i];
+	mm_lock(mm);
+	for (i = 0; i < mm->nr_vmas; i++)
+		if (mm->vmas[i]->file == file)
+			zap_file_range_locked(mm, mm->vmas[i], first, last,
+					      even_cows);
+	mm_sync_locked(mm);
+	mm_unlock(mm);
+}
 
-		mm_lock(mm);
-		for (j = 0; j < mm->nr_vmas; j++)
-			if (mm->vmas[j]->file == file)
-				zap_file_range_locked(mm, mm->vmas[j], first,
-						      last, even_cows);
-		mm_sync_locked(mm);
-		mm_unlock(mm);
-		mm_put(mm);
+/*
+ * Zap the pages [first, last) of @file in every mm mapping it, once the
+ * file no longer hands them out. An mm forked meanwhile from one not zapped
+ * yet has copied its ptes: so the mms are looked up again until no new one
+ * shows up. Fork links the child's vmas to the file before it copies a pte,
+ * under the parent's lock, so a child forked before its parent was zapped
+ * is found on the next pass, and one forked after copies nothing to zap.
+ * Context: no mm lock held.
+ */
+static void file_zap_all(struct file *file, uint64_t first, uint64_t last,
+			 bool even_cows)
+{
+	unsigned int nr = 0, zapped = 0, i;
+	struct mm **mms = NULL;
+
+	for (;;) {
+		pthread_mutex_lock(&file->lock);
+		mms = file_mms_locked(file, mms, &nr);
+		pthread_mutex_unlock(&file->lock);
+		if (nr == zapped)
+			break;
+		for (; zapped < nr; zapped++)
+			zap_mm_file(mms[zapped], file, first, last, even_cows);
 	}
+	/* Held to the end: a freed mm's address may come back as a new mm. */
+	for (i = 0; i < nr; i++)
+		mm_put(mms[i]);
 	free(mms);
 }
 
 int file_truncate(struct file *file, uint64_t size)
 {
-	struct mm **mms = NULL;
-	unsigned int nr = 0;
 	uint64_t old_pages, new_pages;
 
 	if (!file->writable)
@@ -345,13 +362,11 @@ int file_truncate(struct file *file, uint64_t size)
 	}
 	file->size = size;
 	new_pages = file_pages(file);
-	if (new_pages < old_pages)
-		mms = file_mms_locked(file, &nr);
 	pthread_mutex_unlock(&file->lock);
 	if (new_pages >= old_pages)
 		return 0;
 	/* Private copies go too, as Linux's truncate does. */
-	file_zap_mms(file, mms, nr, new_pages, UINT64_MAX, true);
+	file_zap_all(file, new_pages, UINT64_MAX, true);
 	pthread_mutex_lock(&file->lock);
 	cache_drop_range_locked(file, file_pages(file), UINT64_MAX);
 	pthread_mutex_unlock(&file->lock);
@@ -369,16 +384,13 @@ int file_truncate(struct file *file, uint64_t size)
 int file_punch_hole(struct file *file, uint64_t pgoff, uint64_t nr_pages)
 {
 	uint64_t last = pgoff + nr_pages;
-	struct mm **mms;
-	unsigned int nr;
 
 	BUG_ON(!file->writable);
 	pthread_mutex_lock(&file->lock);
 	cache_drop_range_locked(file, pgoff, last);
-	mms = file_mms_locked(file, &nr);
 	pthread_mutex_unlock(&file->lock);
 	/* Private copies stay: Linux's punch unmaps with even_cows off. */
-	file_zap_mms(file, mms, nr, pgoff, last, false);
+	file_zap_all(file, pgoff, last, false);
 	return 0;
 }
 

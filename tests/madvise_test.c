@@ -46,6 +46,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -1520,6 +1522,69 @@ static void test_remove(void)
 	reserve(s, 48 * PG);
 }
 
+/*
+ * umm alone: a punch must reach an mm forked while it runs. One thread
+ * forks the mm again and again while another punches the page the mm wrote
+ * (or truncates the file and extends it again: the same zap of every mm);
+ * once that returned, no mm, old or new, may still read the old page.
+ */
+#define RACE_CHILDREN 32
+
+static struct umm_mm *race_children[RACE_CHILDREN];
+static unsigned int race_nr;
+static volatile int race_stop;
+
+static void *race_fork(void *arg)
+{
+	(void)arg;
+	while (!race_stop && race_nr < RACE_CHILDREN) {
+		race_children[race_nr] = umm_fork(mm);
+		if (!race_children[race_nr])
+			break;
+		race_nr++;
+	}
+	return NULL;
+}
+
+static void test_remove_fork_race(void)
+{
+	uint64_t va = gst.base + SLOT(13);
+	unsigned int round, i, stale = 0, forked = 0;
+	pthread_t t;
+
+	diag("madvise: MADV_REMOVE while the mm forks (umm only)");
+	if (umm_mmap(mm, va, PG, RW, MAP_SHARED | MAP_FIXED, shm, 0) !=
+	    (long)va)
+		BAIL_OUT("mmap for the race");
+	for (round = 0; round < 50; round++) {
+		guest_write(mm, va, 0xaa);
+		race_nr = 0;
+		race_stop = 0;
+		if (pthread_create(&t, NULL, race_fork, NULL))
+			BAIL_OUT("pthread_create");
+		while (!__atomic_load_n(&race_nr, __ATOMIC_ACQUIRE))
+			sched_yield();
+		if (round & 1) {
+			umm_file_truncate(shm, 0);
+			umm_file_truncate(shm, FILE_PAGES * PG);
+		} else {
+			umm_madvise(mm, va, PG, MADV_REMOVE);
+		}
+		race_stop = 1;
+		pthread_join(t, NULL);
+		stale += gst_peek(mm, va) != 0;
+		for (i = 0; i < race_nr; i++) {
+			stale += gst_peek(race_children[i], va) != 0;
+			umm_mm_put(race_children[i]);
+		}
+		forked += race_nr;
+	}
+	ok(stale == 0, "umm: after MADV_REMOVE or a truncation no mm reads "
+		       "the old page (%u stale of %u mms forked meanwhile)",
+	   stale, forked);
+	umm_munmap(mm, va, PG);
+}
+
 /* ---- MADV_POPULATE_READ, MADV_POPULATE_WRITE ---- */
 
 /*
@@ -2075,6 +2140,7 @@ int main(void)
 	run(test_dontneed);
 	run(test_free);
 	run(test_remove);
+	run(test_remove_fork_race);
 	run(test_populate);
 	run(test_willneed);
 	run(test_split);
