@@ -1342,6 +1342,14 @@ static void test_dontneed(void)
 	todo(r.n, r.g, VAL, no_locked, "MADV_PAGEOUT of a locked page");
 	same(MADVISE(B + s + 60 * PG, PG, MADV_WILLNEED),
 	     "MADV_WILLNEED of a locked page");
+	same(MADVISE(B + s + 60 * PG, PG, MADV_DONTNEED_LOCKED),
+	     "MADV_DONTNEED_LOCKED of a locked page");
+	same_probe(PEEK(B + s + 60 * PG), "it reads zero");
+	map_both(s + 62 * PG, PG, RW, MAP_SHARED | MAP_LOCKED, MEMFD,
+		 (FILE_PAGES - 1) * PG, "a locked shared memfd page");
+	poke(s + 62 * PG, 0x72);
+	r = MADVISE(B + s + 62 * PG, PG, MADV_REMOVE);
+	todo(r.n, r.g, VAL, no_locked, "MADV_REMOVE of a locked page");
 	reserve(s, 64 * PG);
 }
 
