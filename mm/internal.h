@@ -278,6 +278,8 @@ unsigned int vma_merge(struct mm *mm, unsigned int idx);
  */
 int handle_mm_fault_locked(struct mm *mm, uint64_t va, unsigned int flags,
 			   int *si_code);
+/* The PROT_* a manyprots vma's pte gives (none: the vma's own). */
+int nonlinear_pte_prot(const struct vma *vma, pte_t pte);
 /* The same for a guest access (PROT_READ, PROT_WRITE or PROT_EXEC): 0 or a
  * signal. */
 int handle_fault_locked(struct mm *mm, uint64_t va, int access, int *si_code);

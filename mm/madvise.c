@@ -132,6 +132,21 @@ static bool willneed_page(struct file *file, uint64_t pgoff)
 	return true;
 }
 
+/* Has the host all that @access to this pte needs, with nothing pending? */
+static bool pte_populated(pte_t pte, int access)
+{
+	return (pte & _PAGE_HOST) && !pte_changed(pte) &&
+	       (pte_host_prot(pte) & access) == access;
+}
+
+/* The PROT_* @pte of @vma gives: a manyprots vma's pages have their own. */
+static int page_prot(const struct vma *vma, pte_t pte)
+{
+	if (vma->flags & VM_MANYPROTS)
+		return nonlinear_pte_prot(vma, pte);
+	return vma_guest_prot(vma);
+}
+
 /* MADV_WILLNEED: map what the file has for [start, end) by read faults. */
 static void madvise_willneed(struct mm *mm, struct vma *vma, uint64_t start,
 			     uint64_t end)
@@ -140,22 +155,20 @@ static void madvise_willneed(struct mm *mm, struct vma *vma, uint64_t start,
 	int code;
 
 	/* Nothing is swapped: anonymous memory has nothing to bring in. */
-	if (vma_is_anon(vma) || !(vma->flags & VM_READ))
+	if (vma_is_anon(vma))
 		return;
 	for (va = start; va < end; va += PAGE_SIZE) {
 		pte_t *ptep = pte_lookup(&mm->pt, va);
 		pte_t pte = ptep ? *ptep : 0;
 
-		if (pte_present(pte))
+		if (pte_populated(pte, PROT_READ) ||
+		    !(page_prot(vma, pte) & PROT_READ))
 			continue;
 		pgoff = pte_file(pte) ? pte_to_pgoff(pte) : vma_pgoff(vma, va);
-		/* A page of its own protection the guest may not read. */
-		if (pte_file(pte) && (vma->flags & VM_MANYPROTS) &&
-		    !(pte_file_prot(pte) & PROT_READ))
+		if (!pte_present(pte) && !willneed_page(vma->file, pgoff))
 			continue;
 		/* Errors are the guest's to meet at its own access. */
-		if (willneed_page(vma->file, pgoff))
-			handle_mm_fault_locked(mm, va, 0, &code);
+		handle_mm_fault_locked(mm, va, 0, &code);
 	}
 }
 
@@ -188,38 +201,32 @@ static int madvise_remove(struct mm *mm, struct vma *vma, uint64_t start,
 	return 0;
 }
 
-/* Has the host all that @access to this pte needs, with nothing pending? */
-static bool pte_populated(pte_t pte, int access)
-{
-	return (pte & _PAGE_HOST) && !pte_changed(pte) &&
-	       (pte_host_prot(pte) & access) == access;
-}
-
 /*
  * MADV_POPULATE_READ/WRITE over the whole range, as Linux's
  * faultin_page_range: the faults a guest access makes, with GUP's checks
- * of the vma first (no stack grows). 0, -ENOMEM (a hole, or out of
+ * of the vma first (no stack grows). A manyprots vma is judged by each
+ * page's own protection, as its faults are. 0, -ENOMEM (a hole, or out of
  * memory), -EINVAL (the vma forbids the access) or -EFAULT (the fault
  * raised a signal); what came before the failing page stays populated.
  */
 static int madvise_populate(struct mm *mm, uint64_t start, uint64_t end,
 			    bool write)
 {
-	unsigned long need = write ? VM_WRITE : VM_READ;
 	int access = write ? PROT_WRITE : PROT_READ;
 	uint64_t va;
 	int err, code;
 
 	for (va = start; va < end; va += PAGE_SIZE) {
 		struct vma *vma = vma_lookup(mm, va);
-		pte_t *ptep;
+		pte_t *ptep, pte;
 
 		if (!vma)
 			return -ENOMEM;
-		if (!(vma->flags & need))
-			return -EINVAL;
 		ptep = pte_lookup(&mm->pt, va);
-		if (ptep && pte_populated(*ptep, access))
+		pte = ptep ? *ptep : 0;
+		if (!(page_prot(vma, pte) & access))
+			return -EINVAL;
+		if (pte_populated(pte, access))
 			continue;
 		err = handle_mm_fault_locked(
 			mm, va, write ? FAULT_FLAG_WRITE : 0, &code);

@@ -219,8 +219,7 @@ static int do_file_fault(struct fault *vmf)
 	return 0;
 }
 
-/* The protection a manyprots vma's pte gives (none: the vma's own). */
-static int nonlinear_pte_prot(const struct vma *vma, pte_t pte)
+int nonlinear_pte_prot(const struct vma *vma, pte_t pte)
 {
 	if (pte_file(pte))
 		return pte_file_prot(pte);

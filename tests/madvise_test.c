@@ -1684,7 +1684,19 @@ static void test_populate(void)
 	   0, "umm: MADV_POPULATE_READ of it");
 	is(umm_madvise(mm, gst.base + s + 40 * PG, 2 * PG,
 		       MADV_POPULATE_WRITE),
-	   -EFAULT, "umm: MADV_POPULATE_WRITE of it: EFAULT, a SIGSEGV");
+	   -EINVAL, "umm: MADV_POPULATE_WRITE of it: EINVAL");
+	map_both(s + 42 * PG, 4 * PG, PROT_NONE, MAP_SHARED, MEMFD, 0,
+		 "a PROT_NONE shared memfd");
+	is(umm_remap_file_pages(mm, gst.base + s + 43 * PG, PG, RW, 1,
+				UMM_MAP_MANYPROTS),
+	   0, "umm: one page of it opened up");
+	is(umm_madvise(mm, gst.base + s + 43 * PG, PG, MADV_POPULATE_WRITE), 0,
+	   "umm: MADV_POPULATE_WRITE of that page");
+	before = gst_work(mm);
+	guest_write(mm, gst.base + s + 43 * PG, 0x43);
+	is(gst_work(mm) - before, 0, "umm: writing it takes no fault");
+	is(umm_madvise(mm, gst.base + s + 42 * PG, 2 * PG, MADV_POPULATE_READ),
+	   -EINVAL, "umm: MADV_POPULATE_READ of the page before it: EINVAL");
 	check_mm_coherent(mm);
 	reserve(s, 48 * PG);
 }
@@ -1734,7 +1746,21 @@ static void test_willneed(void)
 	     "MADV_WILLNEED of it written");
 	same_probe(PEEK(B + s + 12 * PG), "it keeps its data");
 	check_mm_coherent(mm);
-	reserve(s, 16 * PG);
+
+	/* umm alone: a manyprots page is brought in if it may be read. */
+	map_both(s + 16 * PG, 4 * PG, PROT_NONE, MAP_SHARED, MEMFD, 0,
+		 "a PROT_NONE shared memfd");
+	is(umm_remap_file_pages(mm, gst.base + s + 17 * PG, 2 * PG, PROT_READ,
+				1, UMM_MAP_MANYPROTS | MAP_NONBLOCK),
+	   0, "umm: two pages of it opened up on file pages 1-2, not mapped");
+	is(umm_madvise(mm, gst.base + s + 16 * PG, 4 * PG, MADV_WILLNEED), 0,
+	   "umm: MADV_WILLNEED of all of it");
+	is(gst_resident(gst.base + s + 17 * PG), 1,
+	   "umm: the file's page opened up is in");
+	is(gst_resident(gst.base + s + 18 * PG), 0,
+	   "umm: the file's hole opened up is not");
+	check_mm_coherent(mm);
+	reserve(s, 20 * PG);
 }
 
 /* ---- vmas split and merge ---- */
