@@ -18,7 +18,8 @@
  *             a shmem file's existing pages mapped): the host learns of
  *             them now, in merged runs, instead of at a fault each. Never
  *             an error but a hole: nothing is swapped, so anonymous memory
- *             has nothing to bring in.
+ *             has nothing to bring in (0, as Linux with CONFIG_SWAP; only
+ *             a kernel without swap says -EBADF).
  *  COLD, PAGEOUT  accepted, nothing to do: nothing is swapped.
  *  REMOVE     punches the range out of the shmem file (mm/filemap.c),
  *             in every mapping of it.
