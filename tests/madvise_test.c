@@ -1511,6 +1511,23 @@ static void test_remove(void)
 	same_probe(PEEK(B + s + 45 * PG), "it reads zero");
 	check_mm_coherent(mm);
 
+	/* umm alone: a software TLB loses the punched page too. */
+	{
+		struct umm_tlb *tlb = umm_tlb_new(mm, 16);
+		volatile uint8_t *hp;
+
+		if (!tlb)
+			BAIL_OUT("umm_tlb_new: %s", strerror(errno));
+		poke(a + 2 * PG, 0x52);
+		hp = umm_tlb_lookup(tlb, gst.base + a + 2 * PG, PROT_READ);
+		ok(hp && *hp == 0x52, "umm: a software TLB reads the page");
+		is(umm_madvise(mm, gst.base + b + 2 * PG, PG, MADV_REMOVE), 0,
+		   "umm: MADV_REMOVE of it through the second mapping");
+		hp = umm_tlb_lookup(tlb, gst.base + a + 2 * PG, PROT_READ);
+		ok(hp && *hp == 0, "umm: the software TLB reads the hole");
+		umm_tlb_free(tlb);
+	}
+
 	diag("madvise: MADV_REMOVE and a nonlinear mapping");
 	map_both(n, 4 * PG, RW, MAP_SHARED, MEMFD, 0, "the memfd to remap");
 	same(BOTH(nat_remap(B + n, PG, 3),
