@@ -2,7 +2,7 @@
 /*
  * mremap against the host kernel. Each scenario is a short script of calls
  * (mmap, munmap, mprotect, mremap, reads and writes of single bytes, and
- * "compare the layout here") at fixed addresses of a 1 GiB region. It runs
+ * "compare the layout here") at fixed addresses of a 256 MiB region. It runs
  * natively in a forked child, then in a umm guest at the same guest
  * addresses, and every step must agree: the return value or errno, the
  * byte read or the signal, and the region's lines of /proc/self/maps
@@ -39,8 +39,12 @@
 
 #define P PG
 #define RW (PROT_READ | PROT_WRITE)
-#define R 0x200000000ULL /* the region, at the same address on both sides */
-#define REGION (1ULL << 30)
+/*
+ * The region, at the same address on both sides: below 2 GiB, where
+ * AddressSanitizer keeps application memory (it reserves 8 GiB).
+ */
+#define R 0x40000000ULL
+#define REGION (256ULL << 20)
 #define TASK (1ULL << 34) /* the guest's task size */
 #define NATIVE_TOP 0x7ffffffff000ULL
 #define FILE_PAGES 64
@@ -49,7 +53,8 @@
 /* An address result outside the region: compared as "somewhere else". */
 #define ELSEWHERE (1L << 62)
 
-enum kind { END, MMAP, MMAPGD, MMAPSH, MMAPF, MMAPFP, UNMAP, PROT, MREMAP, RD, WR, MAPS };
+enum kind { END, MMAP, MMAPGD, MMAPSH, MMAPF, MMAPFP, UNMAP, PROT, MREMAP, RD, WR, MAPS,
+	    FORK };
 
 /* Where an address is counted from. */
 enum { BR = -1 /* the region */, BT = -2 /* TASK_SIZE */ };
@@ -77,6 +82,8 @@ struct op {
 #define O_WR(a, v)	   {WR, BR, a, 0, 0, v, 0, 0}
 #define O_WRX(b, a, v)	   {WR, b, a, 0, 0, v, 0, 0}
 #define O_MAPS		   {MAPS, BR, 0, 0, 0, 0, 0, 0}
+/* Go on in a forked child (umm: in umm_fork's mm). */
+#define O_FORK		   {FORK, BR, 0, 0, 0, 0, 0, 0}
 
 #define MAX_OPS	 48
 #define MAPS_LEN 4096
@@ -175,6 +182,22 @@ static long nat_access(uint64_t addr, int write, int val)
 	return *p;
 }
 
+/* The script goes on in a child; this process waits and passes on how it
+ * ended. */
+static long nat_fork(void)
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid < 0)
+		_exit(3);
+	if (!pid)
+		return 0;
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+		_exit(4);
+	_exit(WEXITSTATUS(status));
+}
+
 static long nat_step(const struct op *op, const long *res)
 {
 	uint64_t a = resolve(res, NATIVE_TOP, op->base, op->a);
@@ -211,6 +234,8 @@ static long nat_step(const struct op *op, const long *res)
 		return nat_access(a, 0, 0);
 	case WR:
 		return nat_access(a, 1, op->flags);
+	case FORK:
+		return nat_fork();
 	default:
 		return 0;
 	}
@@ -254,9 +279,12 @@ static void nat_run(const struct scenario *sc)
 
 /* ---- the guest side ---- */
 
-static long gst_step(struct umm_mm *mm, struct umm_file *shm,
+static struct umm_mm *gst_parent; /* kept until the scenario ends */
+
+static long gst_step(struct umm_mm **mmp, struct umm_file *shm,
 		     const struct op *op, const long *res)
 {
+	struct umm_mm *mm = *mmp;
 	uint64_t a = resolve(res, TASK, op->base, op->a);
 	int fl = MAP_FIXED;
 	siginfo_t si;
@@ -295,6 +323,14 @@ static long gst_step(struct umm_mm *mm, struct umm_file *shm,
 		v = (uint8_t)op->flags;
 		sig = guest_access(mm, a, 1, &v, &si);
 		return sig ? -sig : 0;
+	case FORK:
+		*mmp = umm_fork(mm);
+		if (!*mmp)
+			BAIL_OUT("umm_fork: %s", strerror(errno));
+		if (gst_parent)
+			BAIL_OUT("one fork per scenario");
+		gst_parent = mm;
+		return 0;
 	default:
 		return 0;
 	}
@@ -329,7 +365,7 @@ static void run_scenario(const struct scenario *sc)
 		const struct op *op = &sc->ops[i];
 		long n, g;
 
-		gst.res[i] = gst_step(mm, shm, op, gst.res);
+		gst.res[i] = gst_step(&mm, shm, op, gst.res);
 		if (umm_mm_check(mm))
 			bad++;
 		if (op->k == MAPS) {
@@ -360,6 +396,8 @@ static void run_scenario(const struct scenario *sc)
 	   sc->name);
 	umm_file_put(shm);
 	umm_mm_put(mm);
+	umm_mm_put(gst_parent);
+	gst_parent = NULL;
 }
 
 /* ---- the scenarios ---- */
@@ -509,6 +547,22 @@ static const struct scenario scenarios[] = {
 		O_MMAPGD(8 * P, 2 * P),
 		O_MR(0, 2 * P, 8 * P, 0, 0), O_MAPS,
 		O_MR(0, 8 * P, 9 * P, 0, 0), O_MAPS}},
+	{"after fork: a forked anon_vma merges with none", {
+		O_MMAP(0, 2 * P, RW), O_WR(0, 1), O_MMAP(4 * P, 2 * P, RW),
+		O_MMAP(10 * P, 2 * P, RW), O_WR(10 * P, 2),
+		O_MMAP(20 * P, 2 * P, RW), O_FORK,
+		O_MR(4 * P, 2 * P, 2 * P, FX, 2 * P), O_MAPS,
+		O_MR(10 * P, 2 * P, 2 * P, FX, 22 * P), O_MAPS, O_RD(0),
+		O_RD(22 * P), O_WR(22 * P, 3), O_RD(22 * P),
+		O_MMAP(30 * P, 2 * P, RW), O_WR(30 * P, 4),
+		O_MMAP(32 * P, 2 * P, RW), O_WR(32 * P, 5), O_MAPS}},
+	{"a fixed move within its own vma", {
+		O_MMAP(0, 8 * P, RW), O_WR(0, 1), O_WR(P, 2), O_WR(6 * P, 7),
+		O_MR(0, 2 * P, 2 * P, FX, 5 * P), O_MAPS, O_RD(5 * P),
+		O_RD(6 * P), O_RD(7 * P), O_MR(5 * P, 2 * P, 2 * P, FX, 0),
+		O_MAPS, O_MMAP(20 * P, 8 * P, RW),
+		O_MR(20 * P, 2 * P, 2 * P, FX, 25 * P), O_MAPS,
+		O_MR(25 * P, 2 * P, 2 * P, FX, 20 * P), O_MAPS}},
 	{NULL, {{0}}},
 };
 
@@ -566,6 +620,45 @@ static void test_forbidden_ranges(void)
 		   "the page moved twice reads");
 		is(v, 0x5a, "what was written before the moves");
 	}
+	check_mm_coherent(mm);
+	umm_mm_put(mm);
+}
+
+/*
+ * The heap is a vma like any other (Linux's brk keeps its own pointer):
+ * it grows in place by mremap, moves away, and brk then maps afresh.
+ */
+static void test_heap(void)
+{
+	struct umm_mm *mm = new_mm();
+	long b0 = umm_brk(mm, 0);
+	uint8_t v = 0;
+	char *maps = NULL;
+	size_t size = 0;
+	FILE *f;
+
+	is(umm_brk(mm, (uint64_t)b0 + 4 * P), b0 + 4 * (long)P, "brk: 4 pages");
+	guest_write(mm, (uint64_t)b0 + P, 0x33);
+	is(umm_mremap(mm, (uint64_t)b0, 4 * P, 8 * P, 0, 0), b0,
+	   "mremap grows the heap vma in place");
+	is(umm_brk(mm, (uint64_t)b0 + 6 * P), b0 + 4 * (long)P,
+	   "brk cannot grow into it: the old break stays");
+	f = open_memstream(&maps, &size);
+	umm_maps(mm, f);
+	fclose(f);
+	ok(strstr(maps, "[heap]") != NULL, "it is still the [heap]");
+	free(maps);
+	is(umm_mremap(mm, (uint64_t)b0, 8 * P, 8 * P, FX, R), (long)R,
+	   "move the heap away");
+	guest_read(mm, R + P, &v);
+	is(v, 0x33, "its contents went with it");
+	is(umm_brk(mm, (uint64_t)b0 + 5 * P), b0 + 5 * (long)P,
+	   "brk maps afresh where the heap was");
+	guest_read(mm, (uint64_t)b0 + 4 * P, &v);
+	is(v, 0, "a fresh page");
+	is(guest_read(mm, (uint64_t)b0 + P, &v), SIGSEGV,
+	   "below the old break nothing is mapped any more");
+	is(umm_brk(mm, (uint64_t)b0), b0, "brk shrinks back");
 	check_mm_coherent(mm);
 	umm_mm_put(mm);
 }
@@ -732,6 +825,7 @@ int main(void)
 	for (sc = scenarios; sc->name; sc++)
 		run_scenario(sc);
 	test_forbidden_ranges();
+	test_heap();
 	test_cow_after_fork();
 	test_pinned();
 	test_nonlinear();
