@@ -378,7 +378,8 @@ static long remap_move(struct remap *r)
 			ret = moved;
 		seen = true;
 		target = (uint64_t)moved + len;
-		i = vma_index(r->mm, addr + len);
+		/* On past the vma as it was: DONTUNMAP leaves it in place. */
+		i = vma_index(r->mm, last_end);
 	}
 	return ret;
 }

@@ -493,7 +493,11 @@ static const struct scenario scenarios[] = {
 		O_MR(0, 4 * P, 4 * P, FX | DU, 10 * P), O_MAPS, O_RD(0),
 		O_RD(3 * P), O_RD(10 * P), O_RD(13 * P), O_WR(P, 2),
 		O_MR(P, 2 * P, 2 * P, MV | DU, 20 * P), O_MAPS, O_RD(20 * P),
-		O_RD(P), O_MMAP(4 * P, 2 * P, RW), O_MAPS}},
+		O_RD(P), O_MMAP(4 * P, 2 * P, RW), O_MAPS,
+		O_MMAP(50 * P, 2 * P, RW), O_MMAP(52 * P, 2 * P, PROT_READ),
+		O_MMAP(55 * P, 2 * P, RW), O_WR(51 * P, 5), O_WR(55 * P, 6),
+		O_MR(50 * P, 7 * P, 7 * P, FX | DU, 60 * P), O_MAPS,
+		O_RD(51 * P), O_RD(61 * P), O_RD(65 * P), O_RD(55 * P)}},
 	{"DONTUNMAP of shared and file mappings", {
 		O_MMAPSH(0, 2 * P), O_WR(0, 0x11),
 		O_MR(0, 2 * P, 2 * P, FX | DU, 10 * P), O_RD(0), O_RD(10 * P),
@@ -562,7 +566,17 @@ static const struct scenario scenarios[] = {
 		O_RD(6 * P), O_RD(7 * P), O_MR(5 * P, 2 * P, 2 * P, FX, 0),
 		O_MAPS, O_MMAP(20 * P, 8 * P, RW),
 		O_MR(20 * P, 2 * P, 2 * P, FX, 25 * P), O_MAPS,
-		O_MR(25 * P, 2 * P, 2 * P, FX, 20 * P), O_MAPS}},
+		O_MR(25 * P, 2 * P, 2 * P, FX, 20 * P), O_MAPS,
+		O_MMAP(40 * P, 8 * P, RW), O_WR(41 * P, 9),
+		O_MR(40 * P, 2 * P, 2 * P, FX | DU, 44 * P), O_MAPS,
+		O_RD(41 * P), O_RD(45 * P)}},
+	{"PROT_NONE and read-only mappings", {
+		O_MMAP(0, 4 * P, PROT_NONE), O_MR(0, 4 * P, 6 * P, 0, 0),
+		O_MAPS, O_RD(5 * P), O_MMAP(10 * P, 2 * P, RW),
+		O_WR(10 * P, 8), O_PROT(10 * P, 2 * P, PROT_READ),
+		O_MR(10 * P, 2 * P, 2 * P, FX, 20 * P), O_RD(20 * P),
+		O_WR(20 * P, 1), O_MR(20 * P, 2 * P, 3 * P, 0, 0), O_MAPS,
+		O_MR(20 * P, 3 * P, 3 * P, FX, 6 * P), O_MAPS, O_RD(6 * P)}},
 	{NULL, {{0}}},
 };
 
