@@ -580,6 +580,86 @@ static const struct scenario scenarios[] = {
 	{NULL, {{0}}},
 };
 
+/* ---- random scripts ---- */
+
+static unsigned int rnd_state;
+
+static unsigned int rnd(unsigned int n)
+{
+	rnd_state = rnd_state * 1103515245 + 12345;
+	return (rnd_state >> 16) % n;
+}
+
+/*
+ * A random script in a 48-page window: mappings (private, shared, of the
+ * file) always read-write (umm's mprotect has no VM_ACCOUNT yet, which
+ * would tell some layouts apart: not mremap's part), mremaps of every
+ * kind, reads and writes, the layout after each mremap.
+ */
+static void random_scenario(struct scenario *sc, unsigned int seed)
+{
+	static const int flags[] = {0,	MV, FX, FX, FX | DU, MV | DU, DU,
+				    MV, FX, 0,	MREMAP_FIXED};
+	unsigned int i = 0;
+
+	rnd_state = seed;
+	memset(sc->ops, 0, sizeof(sc->ops));
+	while (i + 3 < MAX_OPS) { /* room for a last MAPS and END */
+		uint64_t a = rnd(48) * P, len = (rnd(8) + 1) * P;
+		struct op *op = &sc->ops[i++];
+
+		switch (rnd(10)) {
+		case 0:
+		case 1:
+			*op = (struct op)O_MMAP(a, len, RW);
+			if (!rnd(4))
+				op->k = rnd(2) ? MMAPSH : MMAPF;
+			op->len2 = rnd(8) * P;
+			break;
+		case 2:
+			*op = (struct op)O_UNMAP(a, len);
+			break;
+		case 3:
+		case 4:
+		case 5:
+		case 6:
+			*op = (struct op)O_MR(a, rnd(12) ? len : 0,
+					      (rnd(8) + 1) * P,
+					      flags[rnd(sizeof(flags) /
+							sizeof(flags[0]))],
+					      rnd(48) * P);
+			if (!(op->flags & MREMAP_DONTUNMAP) && !rnd(3))
+				op->len2 = op->len;
+			if (op->flags & MREMAP_DONTUNMAP)
+				op->len2 = op->len;
+			sc->ops[i++] = (struct op)O_MAPS;
+			break;
+		case 7:
+		case 8:
+			*op = (struct op)O_WR(a + rnd(P), (int)rnd(255) + 1);
+			break;
+		default:
+			*op = (struct op)O_RD(a + rnd(P));
+			break;
+		}
+	}
+	sc->ops[i++] = (struct op)O_MAPS;
+}
+
+static void test_random(unsigned int nr)
+{
+	static struct scenario sc;
+	static char name[64];
+	unsigned int seed;
+
+	sc.name = name;
+	for (seed = 1; seed <= nr; seed++) {
+		snprintf(name, sizeof(name), "random script, seed %u", seed);
+		random_scenario(&sc, seed);
+		run_scenario(&sc);
+	}
+}
+
 /* ---- umm alone ---- */
 
 static struct umm_mm *new_mm(void)
@@ -838,6 +918,9 @@ int main(void)
 		BAIL_OUT("setup: %s", strerror(errno));
 	for (sc = scenarios; sc->name; sc++)
 		run_scenario(sc);
+	test_random(getenv("MREMAP_TEST_SEEDS") ?
+			    (unsigned int)atoi(getenv("MREMAP_TEST_SEEDS")) :
+			    60);
 	test_forbidden_ranges();
 	test_heap();
 	test_cow_after_fork();
