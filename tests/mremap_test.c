@@ -594,13 +594,14 @@ static unsigned int rnd(unsigned int n)
  * A random script in a 48-page window: mappings (private, shared, of the
  * file) always read-write (umm's mprotect has no VM_ACCOUNT yet, which
  * would tell some layouts apart: not mremap's part), mremaps of every
- * kind, reads and writes, the layout after each mremap.
+ * kind, reads and writes, at most one fork, the layout after each mremap.
  */
 static void random_scenario(struct scenario *sc, unsigned int seed)
 {
 	static const int flags[] = {0,	MV, FX, FX, FX | DU, MV | DU, DU,
 				    MV, FX, 0,	MREMAP_FIXED};
 	unsigned int i = 0;
+	bool forked = false;
 
 	rnd_state = seed;
 	memset(sc->ops, 0, sizeof(sc->ops));
@@ -635,6 +636,12 @@ static void random_scenario(struct scenario *sc, unsigned int seed)
 			sc->ops[i++] = (struct op)O_MAPS;
 			break;
 		case 7:
+			if (!forked && !rnd(6)) {
+				*op = (struct op)O_FORK;
+				forked = true;
+				break;
+			}
+			/* fall through */
 		case 8:
 			*op = (struct op)O_WR(a + rnd(P), (int)rnd(255) + 1);
 			break;
