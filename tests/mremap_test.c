@@ -764,6 +764,43 @@ static void test_heap(void)
 	umm_mm_put(mm);
 }
 
+/*
+ * Linux refuses an mremap that could split past vm.max_map_count (65530 in
+ * umm) before it does anything: 4 vmas of headroom, 2 more before a move.
+ */
+static void test_map_count(void)
+{
+	struct umm_mm *mm = new_mm();
+	const unsigned int max = 65530;
+	uint64_t va = R;
+	unsigned int n;
+	struct umm_stats st;
+	long err = 0;
+
+	for (n = 0; n < max - 4 && !err; n++, va += P)
+		err = umm_mmap(mm, va, P, n & 1 ? PROT_READ : RW,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, NULL,
+			       0) < 0;
+	umm_mm_stats(mm, &st);
+	is(st.guest_vmas, max - 4, "65526 vmas");
+	is(umm_mremap(mm, R, P, P, FX, va + P), (long)(va + P),
+	   "with 4 to spare a move goes");
+	umm_mmap(mm, R, P, RW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, NULL,
+		 0);
+	umm_mmap(mm, va + 3 * P, P, PROT_READ,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, NULL, 0);
+	umm_mm_stats(mm, &st);
+	is(st.guest_vmas, max - 2, "65528 vmas");
+	is(umm_mremap(mm, R, P, P, FX, va + 10 * P), -ENOMEM,
+	   "with 2 to spare a move is refused: ENOMEM");
+	is(umm_mremap(mm, R + 2 * P, P, P / 2, 0, 0), -ENOMEM,
+	   "and so is a shrink (Linux checks first, whatever the call)");
+	umm_mm_stats(mm, &st);
+	is(st.guest_vmas, max - 2, "nothing changed");
+	check_mm_coherent(mm);
+	umm_mm_put(mm);
+}
+
 /* Moving pages that fork shares copy-on-write, in the parent and child. */
 static void test_cow_after_fork(void)
 {
@@ -930,6 +967,7 @@ int main(void)
 			    60);
 	test_forbidden_ranges();
 	test_heap();
+	test_map_count();
 	test_cow_after_fork();
 	test_pinned();
 	test_nonlinear();
