@@ -176,8 +176,21 @@ static inline uint64_t file_pages(const struct file *file)
 struct vma {
 	uint64_t start, end; /* [start, end) */
 	unsigned long flags;
-	uint64_t pgoff; /* file page of start; anon: start >> 12 */
+	/*
+	 * File page of start; anonymous: start >> 12 when mapped, kept
+	 * through mremap once the vma has an anon_vma (its pages' index).
+	 */
+	uint64_t pgoff;
 	struct file *file;
+	/*
+	 * Linux's anon_vma, as far as merging sees it: 0 until the first
+	 * anonymous page of the vma (or a neighbour's it may share), then an
+	 * id that splits and moves keep. Two vmas with different ids never
+	 * merge. anon_forked: the id came from fork (Linux's anon_vma_chain
+	 * of more than one), which merges with no vma without one.
+	 */
+	uint64_t anon_vma;
+	bool anon_forked;
 	struct mm *mm;
 	struct vma *file_prev, *file_next; /* file->vmas, under file->lock */
 };
@@ -265,6 +278,13 @@ int vma_split(struct mm *mm, unsigned int idx, uint64_t addr);
 int vma_isolate(struct mm *mm, unsigned int *idx, uint64_t start, uint64_t end);
 /* Merge the vma at @idx with compatible neighbours; its new index. */
 unsigned int vma_merge(struct mm *mm, unsigned int idx);
+/*
+ * Give @vma an anon_vma before its first anonymous page: a compatible
+ * neighbour's, else a new one (Linux's anon_vma_prepare).
+ */
+void vma_anon_prepare(struct mm *mm, struct vma *vma);
+/* A new anon_vma id. */
+uint64_t anon_vma_new_id(void);
 
 /* memory.c. Context: mm->lock held. */
 #define FAULT_FLAG_WRITE       0x01
@@ -315,6 +335,12 @@ int access_remote_locked(struct mm *mm, uint64_t va, void *buf, size_t len,
 
 /* mmap.c */
 int do_munmap_locked(struct mm *mm, uint64_t start, uint64_t end);
+/*
+ * Where a mapping of @len may go, as mmap places it: @addr itself with
+ * MAP_FIXED, else @addr as a hint, else a search. The address, or
+ * -ENOMEM, -EINVAL (MAP_FIXED unaligned) or -EPERM (below mmap_min_addr).
+ */
+long get_unmapped_area(struct mm *mm, uint64_t addr, uint64_t len, int flags);
 int expand_stack_locked(struct mm *mm, unsigned int idx, uint64_t addr);
 
 #endif

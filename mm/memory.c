@@ -91,6 +91,7 @@ static int do_anonymous_write(struct fault *vmf)
 	pte_t prot = vma_pte_prot(vmf->vma->flags, true) | _PAGE_ACCESSED |
 		     _PAGE_DIRTY;
 
+	vma_anon_prepare(vmf->mm, vmf->vma);
 	for (i = 0; i < block_pages(vmf); i++) {
 		pte_t pte = vmf->ptes[i];
 
@@ -155,6 +156,7 @@ static int copy_page_to_new(struct fault *vmf, uint32_t src)
 	uint32_t pfn;
 	pte_t prot;
 
+	vma_anon_prepare(vmf->mm, vmf->vma);
 	if (!phys_alloc(phys,
 			anon_hint(vmf, (unsigned int)((vmf->va - vmf->start) >>
 						      PAGE_SHIFT)),
@@ -331,6 +333,7 @@ static int do_cow_block(struct fault *vmf)
 	}
 	if (k <= 1)
 		return -EAGAIN;
+	vma_anon_prepare(vmf->mm, vmf->vma);
 	got = phys_alloc(phys, anon_hint(vmf, idx[0]), k, dst);
 	if (got < k) {
 		if (got)

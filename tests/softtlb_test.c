@@ -140,6 +140,9 @@ static void test_random(unsigned int seed, unsigned int steps)
 			umm_remap_file_pages(mm, pg, PG, prot,
 					     rnd(&s) % (NPAGE / 2),
 					     UMM_MAP_MANYPROTS);
+		} else if (op < 31) {
+			umm_mremap(mm, pg, len, len, 3 /* MAYMOVE|FIXED */,
+				   BASE + (rnd(&s) % NPAGE) * PG);
 		} else if (op < 32) {
 			/* fork, and a child that may live a while */
 			umm_mm_put(child);
