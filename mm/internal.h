@@ -26,6 +26,7 @@
 #define VM_SEQ_READ	0x00008000UL
 #define VM_RAND_READ	0x00010000UL
 #define VM_DONTCOPY	0x00020000UL
+#define VM_ACCOUNT	0x00100000UL /* private writable: committed memory */
 #define VM_NORESERVE	0x00200000UL
 #define VM_NONLINEAR	0x00800000UL /* remap_file_pages (Linux < 4.0) */
 #define VM_MANYPROTS	0x01000000UL /* nonlinear, a protection per pte */

@@ -388,6 +388,9 @@ long mm_mmap(struct mm *mm, uint64_t addr, uint64_t len, int prot, int flags,
 		goto out;
 	if (flags & MAP_NORESERVE)
 		vm_flags |= VM_NORESERVE;
+	/* Linux's accountable_mapping: only the merging rules see it. */
+	if ((vm_flags & (VM_NORESERVE | VM_SHARED | VM_WRITE)) == VM_WRITE)
+		vm_flags |= VM_ACCOUNT;
 	if (!file && !(vm_flags & VM_SHARED))
 		pgoff = addr >> PAGE_SHIFT;
 	ret = mmap_region(mm, addr, len, vm_flags, file, pgoff, flags);
@@ -460,8 +463,8 @@ int mm_munmap(struct mm *mm, uint64_t addr, uint64_t len)
 /* Grow the heap over [start, end). Context: mm->lock held. */
 static int do_brk(struct mm *mm, uint64_t start, uint64_t end)
 {
-	unsigned long flags =
-		VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
+	unsigned long flags = VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE |
+			      VM_MAYEXEC | VM_ACCOUNT;
 	struct vma *vma;
 	int err;
 

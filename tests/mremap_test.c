@@ -403,6 +403,14 @@ static void run_scenario(const struct scenario *sc)
 /* ---- the scenarios ---- */
 
 static const struct scenario scenarios[] = {
+	/* Linux keeps VM_ACCOUNT on mprotect(PROT_READ) once written. */
+	{"mprotect of a written and an unwritten mapping (VM_ACCOUNT)", {
+		O_MMAP(0, 2 * P, RW), O_WR(0, 1), O_PROT(0, 2 * P, PROT_READ),
+		O_MMAP(2 * P, 2 * P, PROT_READ), O_MAPS,
+		O_MMAP(8 * P, 2 * P, RW), O_PROT(8 * P, 2 * P, PROT_READ),
+		O_MMAP(10 * P, 2 * P, PROT_READ), O_MAPS,
+		O_PROT(8 * P, 4 * P, RW), O_MMAP(12 * P, P, RW), O_MAPS,
+		O_MR(0, 2 * P, 2 * P, FX, 16 * P), O_MAPS}},
 	{"shrink", {
 		O_MMAP(0, 8 * P, RW), O_WR(0, 1), O_WR(2 * P, 2),
 		O_WR(5 * P, 5), O_MR(0, 8 * P, 3 * P, 0, 0), O_MAPS,
@@ -598,9 +606,9 @@ static unsigned int rnd(unsigned int n)
 
 /*
  * A random script in a 48-page window: mappings (private, shared, of the
- * file) always read-write (umm's mprotect has no VM_ACCOUNT yet, which
- * would tell some layouts apart: not mremap's part), mremaps of every
- * kind, reads and writes, at most one fork, the layout after each mremap.
+ * file) read-write, mprotects (whose VM_ACCOUNT tells some layouts apart),
+ * mremaps of every kind, reads and writes, at most one fork, the layout
+ * after each mremap.
  */
 static void random_scenario(struct scenario *sc, unsigned int seed)
 {
@@ -624,6 +632,13 @@ static void random_scenario(struct scenario *sc, unsigned int seed)
 			op->len2 = rnd(8) * P;
 			break;
 		case 2:
+			if (rnd(2)) {
+				static const int prots[] = {PROT_NONE,
+							    PROT_READ, RW};
+
+				*op = (struct op)O_PROT(a, len, prots[rnd(3)]);
+				break;
+			}
 			*op = (struct op)O_UNMAP(a, len);
 			break;
 		case 3:
