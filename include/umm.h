@@ -56,6 +56,18 @@ void *umm_host_addr(struct umm_mm *mm, uint64_t va);
  */
 int umm_mm_set_fault_around(struct umm_mm *mm, unsigned int nr_pages);
 
+/*
+ * Strategies, to measure what each design choice buys (umm bench); the
+ * defaults are the fast ones, and neither changes what the guest sees.
+ * Host merging (default on): neighbouring host operations (contiguous
+ * addresses and file offsets, one protection) go out as one host call;
+ * off, every page costs its own call. Scatter (default off): frames are
+ * allocated so that no two in a row are neighbours in the file, so guest
+ * runs cannot merge into one host mapping. 0.
+ */
+int umm_mm_set_host_merge(struct umm_mm *mm, bool merge);
+int umm_phys_set_scatter(struct umm_phys *phys, bool scatter);
+
 /* Files: shmem (read/write, zero-filled) or a read-only host file. */
 struct umm_file *umm_shmem_new(struct umm_phys *phys, uint64_t size);
 struct umm_file *umm_file_open(struct umm_phys *phys, const char *host_path);

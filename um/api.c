@@ -92,6 +92,18 @@ int umm_mm_set_fault_around(struct umm_mm *mm, unsigned int nr_pages)
 	return mm_set_fault_around(MM(mm), nr_pages);
 }
 
+int umm_mm_set_host_merge(struct umm_mm *mm, bool merge)
+{
+	host_as_set_merge(mm_host_as(MM(mm)), merge);
+	return 0;
+}
+
+int umm_phys_set_scatter(struct umm_phys *phys, bool scatter)
+{
+	phys_set_scatter(mem_phys(MEM(phys)), scatter);
+	return 0;
+}
+
 struct umm_file *umm_shmem_new(struct umm_phys *phys, uint64_t size)
 {
 	return (struct umm_file *)file_shmem_new(MEM(phys), size);
