@@ -44,8 +44,8 @@ static void run(struct umm_phys *phys, bool merge, bool scatter,
 	o->data_ok &= umm_munmap(mm, a + 200 * PG, 8 * PG) == 0;
 	o->data_ok &= guest_check(mm, a, 200 * PG, 11) == 0;
 	/* the pattern runs on from the start: seed for page 208 */
-	o->data_ok &= guest_check(mm, a + 208 * PG, 48 * PG, 11 + 208 * 31) ==
-		      0;
+	o->data_ok &=
+		guest_check(mm, a + 208 * PG, 48 * PG, 11 + 208 * 31) == 0;
 	o->data_ok &= guest_read(mm, a + 201 * PG, &v) == SIGSEGV;
 	o->data_ok &= guest_write(mm, a + PG, 1) == SIGSEGV;
 	o->data_ok &= guest_write(mm, a + 130 * PG, 1) == 0;
