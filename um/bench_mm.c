@@ -244,6 +244,11 @@ struct mmap_loop {
 	int err;
 };
 
+static void touch_one(void *p)
+{
+	*(volatile uint8_t *)p = 1;
+}
+
 /* Guest code, as a guest kernel's syscalls would run. */
 static void mmap_loop(void *arg)
 {
@@ -274,11 +279,25 @@ static int mmap_guest(struct bench_ctx *ctx, struct bench_sample *s)
 	struct umm_stats st;
 	uint64_t t0;
 	siginfo_t si;
+	long a;
 	int sig;
 
 	l.mm = bench_mm_new(ctx);
 	if (!l.mm)
 		return -errno;
+	/* one round untimed, to sample the host VMAs at its peak */
+	a = umm_mmap(l.mm, 0, ctx->size, RW, ANON, NULL, 0);
+	if (a < 0) {
+		umm_mm_put(l.mm);
+		return (int)a;
+	}
+	if (ctx->arg && umm_guest_call(l.mm, touch_one,
+				       umm_host_addr(l.mm, (uint64_t)a), &si)) {
+		umm_mm_put(l.mm);
+		return -EFAULT;
+	}
+	bench_sample_vmas(l.mm, s);
+	umm_munmap(l.mm, (uint64_t)a, ctx->size);
 	umm_mm_stats(l.mm, &st);
 	t0 = bench_now_ns();
 	sig = umm_guest_call(l.mm, mmap_loop, &l, &si);
