@@ -381,9 +381,15 @@ int main(void)
 		ok(is_type(g, "name", J_STR) && is_type(g, "target", J_STR) &&
 			   met && (met->type == J_BOOL || met->type == J_NULL),
 		   "goal %u: name, target, met true/false/null", i);
-		ok(met && met->type == J_BOOL,
-		   "goal %u (%s) was measured in the quick run", i,
-		   is_type(g, "name", J_STR) ? get(g, "name")->str : "?");
+		const char *name =
+			is_type(g, "name", J_STR) ? get(g, "name")->str : "?";
+
+		/* ratios need the native runs, which a host may refuse */
+		if (strcmp(name, "page_fault1_ratio") &&
+		    strcmp(name, "nonlinear_rate"))
+			ok(met && met->type == J_BOOL,
+			   "goal %u (%s) was measured in the quick run", i,
+			   name);
 	}
 	jv_free(root);
 	free(out);

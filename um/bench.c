@@ -188,6 +188,7 @@ struct result {
 	long rss_guest, rss_native; /* kB, peak over the repetitions */
 	int err;
 	const char *err_side;
+	int native_err; /* the host refused the native run: -errno */
 };
 
 /* ---- peak RSS: VmHWM, reset before each run through clear_refs ---- */
@@ -292,6 +293,13 @@ static void run_side(struct bench_ctx *ctx, bool guest, struct result *res,
 		*rss = kb;
 	if (!err && (!s->ops || !s->ns))
 		err = -EIO;
+	/* A host that refuses the native work (seccomp, an old call gone):
+	 * umm's figures stand alone, without a ratio. */
+	if (!guest && (err == -ENOSYS || err == -EPERM || err == -EACCES)) {
+		res->native = false;
+		res->native_err = err;
+		return;
+	}
 	if (err && !res->err) {
 		res->err = err;
 		res->err_side = guest ? "umm" : "native";
@@ -569,7 +577,8 @@ static void print_table(const struct bench_opts *o, const struct env *e,
 			printf(" %9.0f %6.2f [%4.2f-%4.2f]", nf.med, rf.med,
 			       rf.min, rf.max);
 		else
-			printf(" %9s %18s", "-", "-");
+			printf(" %9s %18s", r->native_err ? "refused" : "-",
+			       "-");
 		printf(" %8.2f %11s %7.3f %5ld/%-5ld\n",
 		       summarize(r->calls, r->reps).med, vmas,
 		       (double)faults_total(&r->st) / (double)r->ops,
@@ -639,6 +648,10 @@ static void json_result(FILE *f, const struct result *r)
 	json_str(f, r->e->sc->what);
 	fprintf(f, ", \"native\": ");
 	json_str(f, r->native ? r->e->sc->native_what : "");
+	if (r->native_err) {
+		fprintf(f, ", \"native_error\": ");
+		json_str(f, strerror(-r->native_err));
+	}
 	fprintf(f, ", \"unit\": ");
 	json_str(f, r->e->sc->unit);
 	cfg_string(&r->cfg, cfg, sizeof(cfg));
