@@ -538,6 +538,46 @@ static uint64_t faults_total(const struct umm_stats *st)
 	       st->fault_host_miss;
 }
 
+/* Guest faults by kind in the last repetition, the kinds that occurred. */
+static void print_faults(const struct result *res, unsigned int nr)
+{
+	unsigned int i, k;
+
+	printf("\nguest faults by kind (one repetition):\n");
+	for (i = 0; i < nr; i++) {
+		const struct umm_stats *st = &res[i].st;
+		const struct {
+			const char *name;
+			uint64_t n;
+		} kinds[] = {
+			{"zero", st->fault_anon_zero},
+			{"anon", st->fault_anon},
+			{"file", st->fault_file},
+			{"cow", st->fault_cow},
+			{"reuse", st->fault_wp_reuse},
+			{"dirty", st->fault_dirty},
+			{"host-miss", st->fault_host_miss},
+			{"SIGSEGV", st->fault_sigsegv},
+			{"SIGBUS", st->fault_sigbus},
+			{"pages mapped around", st->pages_faulted_around},
+			{"host resets", st->host_resets},
+		};
+		bool any = false;
+
+		if (res[i].err)
+			continue;
+		printf("  %-32s", res[i].name);
+		for (k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+			if (!kinds[k].n)
+				continue;
+			printf("%s %s %llu", any ? "," : "", kinds[k].name,
+			       (unsigned long long)kinds[k].n);
+			any = true;
+		}
+		printf("%s\n", any ? "" : " none");
+	}
+}
+
 static void print_table(const struct bench_opts *o, const struct env *e,
 			const struct result *res, unsigned int nr,
 			const struct goal *g, unsigned int ng)
@@ -551,7 +591,7 @@ static void print_table(const struct bench_opts *o, const struct env *e,
 	       "strategies: %s\n\n",
 	       umm_version(), e->nproc, e->cpu, e->kernel, e->max_map_count,
 	       e->load, o->reps, cfg);
-	printf("%-30s %6s %22s %10s %9s %18s %8s %11s %7s %11s\n", "scenario",
+	printf("%-32s %6s %22s %10s %9s %18s %8s %11s %7s %11s\n", "scenario",
 	       "MiB", "umm ns/op [min-max]", "umm ops/s", "host ns",
 	       "ratio [min-max]", "calls/op", "VMAs (vmas)", "flt/op",
 	       "RSS MiB u/h");
@@ -563,14 +603,14 @@ static void print_table(const struct bench_opts *o, const struct env *e,
 		char vmas[32];
 
 		if (r->err) {
-			printf("%-30s %6llu  failed (%s): %s\n", r->name,
+			printf("%-32s %6llu  failed (%s): %s\n", r->name,
 			       (unsigned long long)(r->size >> 20), r->err_side,
 			       strerror(-r->err));
 			continue;
 		}
 		snprintf(vmas, sizeof(vmas), "%ld (%ld)", r->peak_vmas,
 			 r->guest_vmas);
-		printf("%-30s %6llu %8.0f [%5.0f-%5.0f] %10.0f", r->name,
+		printf("%-32s %6llu %8.0f [%5.0f-%5.0f] %10.0f", r->name,
 		       (unsigned long long)(r->size >> 20), gf.med, gf.min,
 		       gf.max, 1e9 / gf.med);
 		if (r->native)
@@ -584,6 +624,7 @@ static void print_table(const struct bench_opts *o, const struct env *e,
 		       (double)faults_total(&r->st) / (double)r->ops,
 		       r->rss_guest >> 10, r->native ? r->rss_native >> 10 : 0);
 	}
+	print_faults(res, nr);
 	printf("\ngoals (this run, this machine):\n");
 	for (i = 0; i < ng; i++) {
 		if (g[i].met < 0) {
