@@ -852,8 +852,15 @@ static int plot(const char *gnuplot, const char *png, const struct result *res,
 		_exit(127);
 	}
 	close(pfd[0]);
+	if (pid < 0) {
+		close(pfd[1]);
+		unlink(data);
+		return -1;
+	}
 	gp = fdopen(pfd[1], "w");
-	if (pid < 0 || !gp) {
+	if (!gp) { /* gnuplot reads EOF and exits */
+		close(pfd[1]);
+		waitpid(pid, &status, 0);
 		unlink(data);
 		return -1;
 	}

@@ -645,13 +645,6 @@ const struct bench_scenario bench_tlb_mprotect = {
 
 #define FORK_SHARE 8 /* the child writes one page in FORK_SHARE */
 
-static void cow_touch(void *arg)
-{
-	struct touch *t = arg;
-
-	touch_pages(t);
-}
-
 static int fork_guest(struct bench_ctx *ctx, struct bench_sample *s)
 {
 	struct umm_mm *mm = bench_mm_new(ctx), *child;
@@ -684,7 +677,7 @@ static int fork_guest(struct bench_ctx *ctx, struct bench_sample *s)
 		umm_mm_set_host_merge(child, ctx->cfg.merge);
 		umm_mm_set_fault_around(child, ctx->cfg.fault_around);
 		t.base = umm_host_addr(child, (uint64_t)a);
-		sig = umm_guest_call(child, cow_touch, &t, &si);
+		sig = umm_guest_call(child, touch_pages, &t, &si);
 		ns += bench_now_ns() - t0;
 		if (i == 0)
 			bench_sample_vmas(child, s); /* untimed */
