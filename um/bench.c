@@ -160,6 +160,7 @@ static const struct bench_entry entries[] = {
 	VARIANT(bench_nonlinear, "host=mmap", -1, -1, -1, 1),
 	BASE(bench_nonlinear_again),
 	BASE(bench_nonlinear_touch),
+	BASE(bench_nonlinear_nonblock),
 };
 
 #define NR_ENTRIES (sizeof(entries) / sizeof(entries[0]))

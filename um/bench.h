@@ -62,7 +62,7 @@ extern const struct bench_scenario bench_page_fault1, bench_page_fault2,
 	bench_page_fault3, bench_mmap1, bench_mmap2, bench_fault_isolated,
 	bench_tlb_cycle, bench_tlb_mprotect, bench_fork_heavy, bench_scattered,
 	bench_tlb_remap, bench_nonlinear, bench_nonlinear_again,
-	bench_nonlinear_touch;
+	bench_nonlinear_touch, bench_nonlinear_nonblock;
 
 /* ---- helpers for the scenarios (um/bench.c) ---- */
 

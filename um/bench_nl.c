@@ -27,6 +27,7 @@ enum nl_mode {
 	NL_AGAIN, /* the same pattern again: nothing touched since */
 	NL_TOUCH, /* as NL_FIRST, each remap followed by a read of the page */
 	NL_MANY, /* tlb_remap: a PROT_NONE mapping, a prot per page, read */
+	NL_NONBLOCK, /* as NL_FIRST, with MAP_NONBLOCK: nothing populated */
 };
 
 /* The pattern: remap page[i] to file page pgoff[i], read-only if ro[i]. */
@@ -106,7 +107,9 @@ static int native_loop(volatile uint8_t *b, const struct nl_priv *p,
 				 p->fd, (off_t)p->pgoff[i] << 12) == MAP_FAILED)
 				return -errno;
 		} else {
-			if (host_rfp((void *)va, PG, p->pgoff[i], 0) < 0)
+			if (host_rfp((void *)va, PG, p->pgoff[i],
+				     mode == NL_NONBLOCK ? MAP_NONBLOCK : 0) <
+			    0)
 				return -errno;
 			if (mode == NL_MANY && mprotect((void *)va, PG, prot))
 				return -errno;
@@ -167,7 +170,10 @@ static void guest_remap_loop(void *arg)
 		int prot = many ? (p->ro[i] ? PROT_READ : RW) : 0;
 
 		g->err = umm_remap_file_pages(g->mm, va, PG, prot, p->pgoff[i],
-					      many ? UMM_MAP_MANYPROTS : 0);
+					      many ? UMM_MAP_MANYPROTS
+					      : g->mode == NL_NONBLOCK
+						      ? MAP_NONBLOCK
+						      : 0);
 		if (g->mode == NL_TOUCH || many)
 			g->sum += *(volatile uint8_t *)umm_host_addr(g->mm, va);
 	}
@@ -277,6 +283,20 @@ const struct bench_scenario bench_nonlinear_touch = {
 	.size = 64,
 	.size_quick = 4,
 	.arg = NL_TOUCH,
+	.setup = nl_setup,
+	.teardown = nl_teardown,
+	.guest = nl_guest,
+	.native = nl_native,
+};
+
+const struct bench_scenario bench_nonlinear_nonblock = {
+	.name = "nonlinear_nonblock",
+	.what = "the nonlinear remaps with MAP_NONBLOCK (nothing populated)",
+	.native_what = "the host's remap_file_pages with MAP_NONBLOCK",
+	.unit = "remap",
+	.size = 64,
+	.size_quick = 4,
+	.arg = NL_NONBLOCK,
 	.setup = nl_setup,
 	.teardown = nl_teardown,
 	.guest = nl_guest,
