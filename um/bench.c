@@ -161,6 +161,12 @@ static const struct bench_entry entries[] = {
 	BASE(bench_nonlinear_again),
 	BASE(bench_nonlinear_touch),
 	BASE(bench_nonlinear_nonblock),
+	BASE(bench_stlb_seq),
+	BASE(bench_stlb_random),
+	BASE(bench_stlb_thrash),
+	BASE(bench_stlb_fill),
+	BASE(bench_fault_threads1),
+	BASE(bench_fault_threads2),
 };
 
 #define NR_ENTRIES (sizeof(entries) / sizeof(entries[0]))
@@ -186,6 +192,7 @@ struct result {
 	bool native;
 	long peak_vmas, guest_vmas, budget;
 	struct umm_stats st; /* the last repetition */
+	uint64_t tlb_lookups, tlb_hits; /* the last repetition */
 	long rss_guest, rss_native; /* kB, peak over the repetitions */
 	int err;
 	const char *err_side;
@@ -353,6 +360,8 @@ static void run_entry(const struct bench_opts *o, struct result *res,
 		}
 		res->budget = g.budget ? g.budget : (long)umm_host_vma_budget();
 		res->st = g.st;
+		res->tlb_lookups = g.tlb_lookups;
+		res->tlb_hits = g.tlb_hits;
 	}
 	if (sc->teardown)
 		sc->teardown(&ctx);
@@ -575,6 +584,15 @@ static void print_faults(const struct result *res, unsigned int nr)
 			       (unsigned long long)kinds[k].n);
 			any = true;
 		}
+		if (res[i].tlb_lookups) {
+			printf("%s software TLB hits %llu of %llu (%.1f%%)",
+			       any ? "," : "",
+			       (unsigned long long)res[i].tlb_hits,
+			       (unsigned long long)res[i].tlb_lookups,
+			       100.0 * (double)res[i].tlb_hits /
+				       (double)res[i].tlb_lookups);
+			any = true;
+		}
 		printf("%s\n", any ? "" : " none");
 	}
 }
@@ -739,7 +757,9 @@ static void json_result(FILE *f, const struct result *r)
 	json_num(f, "host_vma_budget", (double)r->budget, true);
 	json_num(f, "host_resets", (double)r->st.host_resets, true);
 	json_num(f, "host_ops", (double)r->st.host_ops, true);
-	json_num(f, "host_syscalls", (double)r->st.host_syscalls, false);
+	json_num(f, "host_syscalls", (double)r->st.host_syscalls, true);
+	json_num(f, "tlb_lookups", (double)r->tlb_lookups, true);
+	json_num(f, "tlb_hits", (double)r->tlb_hits, false);
 	fprintf(f, "},\n     \"faults\": {");
 	json_num(f, "anon_zero", (double)r->st.fault_anon_zero, true);
 	json_num(f, "anon", (double)r->st.fault_anon, true);
@@ -913,7 +933,8 @@ static void usage(FILE *out)
 		"usage: umm bench [options] [SCENARIO...]\n"
 		"  SCENARIO         a name from --list (with its strategy "
 		"variants), name:variant,\n"
-		"                   or fault, fork (old names); default: all\n"
+		"                   or fault, fork (old names), tlb (software TLB and\n"
+		"                   threaded faults); default: all\n"
 		"  --list           name the scenarios and what each does\n"
 		"  --quick          small sizes, 3 repetitions: seconds\n"
 		"  --reps N         repetitions after the warm-up (default 5, "
@@ -951,6 +972,9 @@ static bool select_name(struct bench_opts *o, const char *arg)
 			      !strcmp(n, "fault_isolated");
 		else if (!strcmp(arg, "fork"))
 			hit = !strcmp(n, "fork_heavy");
+		else if (!strcmp(arg, "tlb"))
+			hit = !strncmp(n, "stlb_", 5) ||
+			      !strncmp(n, "fault_threads", 13);
 		else if (!strncmp(arg, n, l) && arg[l] == ':')
 			hit = e->variant && !strcmp(arg + l + 1, e->variant);
 		else

@@ -33,6 +33,7 @@ struct bench_sample {
 	long peak_vmas; /* umm: host VMAs of the window at the peak */
 	long guest_vmas; /* umm: guest vmas at that point */
 	long budget; /* umm: the host VMA budget in force, 0: default */
+	uint64_t tlb_lookups, tlb_hits; /* umm: software TLB scenarios */
 };
 
 struct bench_ctx {
@@ -62,7 +63,9 @@ extern const struct bench_scenario bench_page_fault1, bench_page_fault2,
 	bench_page_fault3, bench_mmap1, bench_mmap2, bench_fault_isolated,
 	bench_tlb_cycle, bench_tlb_mprotect, bench_fork_heavy, bench_scattered,
 	bench_tlb_remap, bench_nonlinear, bench_nonlinear_again,
-	bench_nonlinear_touch, bench_nonlinear_nonblock;
+	bench_nonlinear_touch, bench_nonlinear_nonblock, bench_stlb_seq,
+	bench_stlb_random, bench_stlb_thrash, bench_stlb_fill,
+	bench_fault_threads1, bench_fault_threads2;
 
 /* ---- helpers for the scenarios (um/bench.c) ---- */
 
