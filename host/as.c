@@ -272,6 +272,9 @@ static void flush_batch(struct host_as *as, const struct host_op *ops,
 		start += done;
 		if (!err)
 			break;
+		/* The backend's process is gone (stub): nothing to map. */
+		if (err == -ESRCH)
+			break;
 		/* A refusal for lack of room: drop the cache and go on. */
 		if ((err != -ENOMEM && err != -EAGAIN) || ++retries > 8) {
 			fprintf(stderr,

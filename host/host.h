@@ -137,6 +137,7 @@ struct host_stats {
 	uint64_t ops; /* operations queued */
 	uint64_t syscalls; /* host calls that carried them */
 	uint64_t resets; /* whole-space drops (VMA budget, ENOMEM) */
+	uint64_t round_trips; /* stub backend: requests to the child */
 	uint64_t vma_estimate; /* host VMAs this space may hold, upper bound */
 };
 
@@ -228,6 +229,43 @@ long host_as_count_vmas(struct host_as *as);
 typedef int (*host_vma_fn)(uint64_t va, uint64_t len, int prot, bool file,
 			   uint64_t off, void *arg);
 int host_as_walk_vmas(struct host_as *as, host_vma_fn fn, void *arg);
+
+/* ---- the stub backend: a guest space in a child process (host/stub.c) ---- */
+
+/*
+ * The stub's pages lie at [HOST_STUB_START, HOST_STUB_END) in every stub
+ * child, just below the top of x86-64 user space (2^47 - 4 KiB with 4-level
+ * page tables): a stub space covers at most [0, HOST_STUB_START), and guest
+ * mappings must stay out of the stub area. Nor can a child map below the
+ * host's vm.mmap_min_addr (host_stub_min_addr()): a map op there fails
+ * with -EPERM, as the same mmap of a Linux process does.
+ */
+#define HOST_STUB_START 0x7fffffff0000ULL
+#define HOST_STUB_END	0x7ffffffff000ULL
+
+/*
+ * A space whose mappings live in a child process of its own: guest va ==
+ * host va there, nothing else mapped but the stub area. Takes the pre-started
+ * child when one waits for @phys (see host_stub_prestart). NULL and errno
+ * (EINVAL for a size that is 0, unaligned or past HOST_STUB_START; ENOMEM;
+ * EAGAIN or ESRCH when no child could be started). A space whose child has
+ * died carries out nothing: its batches fail with -ESRCH.
+ */
+struct host_as *host_as_new_stub(struct phys *phys, uint64_t size);
+/* The child process of a stub space; -1 for other backends. */
+int host_stub_pid(struct host_as *as);
+uint64_t host_stub_min_addr(void);
+/*
+ * Keep one child started and waiting for spaces over @phys (a pool of
+ * one), refilled each time host_as_new_stub takes it. 0 or -errno.
+ * host_stub_pool_drain() ends it (phys_free does so for its phys).
+ * host_stub_pool_pid() is the waiting child's pid, or -1.
+ */
+int host_stub_prestart(struct phys *phys);
+void host_stub_pool_drain(void);
+int host_stub_pool_pid(void);
+/* Polls of the shared word before a futex sleep, both sides (default 2000). */
+void host_stub_set_spin(unsigned int polls);
 
 /* The process-wide VMA budget (see umm_set_host_vma_budget). */
 int host_set_vma_budget(unsigned long nr);

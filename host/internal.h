@@ -22,6 +22,9 @@ static inline bool host_op_stale(struct host_as *as, const struct host_op *op)
 	return op->kind == HOST_OP_PROTECT && op->gen != as->reset_gen;
 }
 
+/* phys_free: end a pre-started stub child that holds @phys's file. */
+void host_stub_pool_forget(struct phys *phys);
+
 /* Add a new space to the list that resets walk. */
 void host_as_register(struct host_as *as);
 

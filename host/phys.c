@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "host/host.h"
+#include "host/internal.h"
 
 #define BITS 64
 
@@ -160,6 +161,7 @@ void phys_free(struct phys *phys)
 {
 	if (!phys)
 		return;
+	host_stub_pool_forget(phys);
 	munmap(phys->kmap, phys->nr_total << PAGE_SHIFT);
 	close(phys->fd);
 	free(phys->refcount);

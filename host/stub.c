@@ -1,0 +1,471 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The stub backend, kernel side: a guest address space is a child process
+ * (as User-Mode Linux's SKAS mode), holding at the guest's own addresses
+ * only what the guest has mapped, plus the stub area (host/stub.h). The
+ * kernel posts each batch of operations in the page it shares with the
+ * stub and waits for the result: one round trip per flush.
+ *
+ * Semantics are the local backend's, so both give the same results from the
+ * same batches: the guest range [min_addr, size) is reserved PROT_NONE
+ * (anonymous, MAP_NORESERVE) from the first reset on, HOST_OP_UNMAP and a
+ * reset put ranges back to that reservation, and a stale PROTECT is skipped.
+ * Pages below vm.mmap_min_addr can never be mapped in the child.
+ *
+ * A child that dies (killed from outside, or a bug of the stub) is noticed
+ * at the next request: waits sleep with a timeout and check that the child
+ * lives, so nothing hangs on a dead stub; its requests then fail with
+ * -ESRCH and a reset of it succeeds (a dead process maps nothing).
+ */
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#if __has_include(<sys/rseq.h>)
+#include <sys/rseq.h>
+#endif
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "host/host.h"
+#include "host/internal.h"
+#include "host/stub.h"
+
+#define STUB_WAIT_NS   10000000L /* 10 ms between checks that the child lives */
+#define STUB_SPIN_INIT 2000
+
+struct stub {
+	pid_t pid;
+	bool dead;
+	uint32_t seq; /* of the last request posted */
+	struct stub_page *page; /* our view of its shared page and stack */
+	struct phys *phys;
+	uint64_t syscalls; /* page->syscalls already counted */
+};
+
+static unsigned int stub_spin = STUB_SPIN_INIT; /* atomic */
+
+/* The pool of one: a started child waiting for a space over pool_phys. */
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct stub *pool_spare; /* protected by pool_lock */
+static struct phys *pool_phys; /* refill for this phys; protected by it */
+
+void host_stub_set_spin(unsigned int polls)
+{
+	__atomic_store_n(&stub_spin, polls, __ATOMIC_RELAXED);
+}
+
+uint64_t host_stub_min_addr(void)
+{
+	static uint64_t min; /* 0: not read yet */
+	unsigned long long v = 65536;
+	uint64_t m = __atomic_load_n(&min, __ATOMIC_RELAXED);
+	FILE *f;
+
+	if (m)
+		return m;
+	f = fopen("/proc/sys/vm/mmap_min_addr", "r");
+	if (f) {
+		if (fscanf(f, "%llu", &v) != 1)
+			v = 65536;
+		fclose(f);
+	}
+	m = v ? PAGE_ALIGN(v) : PAGE_SIZE;
+	__atomic_store_n(&min, m, __ATOMIC_RELAXED);
+	return m;
+}
+
+static long futex(uint32_t *word, int op, uint32_t val,
+		  const struct timespec *ts)
+{
+	return syscall(SYS_futex, word, op, val, ts, NULL, 0);
+}
+
+/* Reap the child if it has died. Returns whether it still runs. */
+static bool stub_alive(struct stub *s)
+{
+	int status;
+	pid_t r;
+
+	if (s->dead)
+		return false;
+	r = waitpid(s->pid, &status, WNOHANG | __WALL);
+	if (r == 0 || (r < 0 && errno == EINTR))
+		return true;
+	s->dead = true; /* reaped now, or by someone else (ECHILD) */
+	return false;
+}
+
+/* Wait for the stub to carry out request @seq: spin, then sleep. */
+static int stub_wait(struct stub *s, uint32_t seq)
+{
+	struct stub_page *d = s->page;
+	unsigned int i, spin = __atomic_load_n(&stub_spin, __ATOMIC_RELAXED);
+
+	for (i = 0; i < spin; i++) {
+		if (__atomic_load_n(&d->ack, __ATOMIC_SEQ_CST) == seq)
+			return 0;
+		__builtin_ia32_pause();
+	}
+	__atomic_store_n(&d->kernel_waiting, 1, __ATOMIC_SEQ_CST);
+	for (;;) {
+		struct timespec ts = {.tv_nsec = STUB_WAIT_NS};
+		uint32_t ack = __atomic_load_n(&d->ack, __ATOMIC_SEQ_CST);
+
+		if (ack == seq)
+			break;
+		if (futex(&d->ack, FUTEX_WAIT, ack, &ts) < 0 &&
+		    errno == ETIMEDOUT && !stub_alive(s)) {
+			__atomic_store_n(&d->kernel_waiting, 0,
+					 __ATOMIC_RELAXED);
+			return -ESRCH;
+		}
+	}
+	__atomic_store_n(&d->kernel_waiting, 0, __ATOMIC_RELAXED);
+	return 0;
+}
+
+/*
+ * Post @cmd (its arguments already in the page) and wait for it. 0, or
+ * -ESRCH when the child is gone. The result is in the page.
+ */
+static int stub_call(struct stub *s, uint32_t cmd)
+{
+	struct stub_page *d = s->page;
+
+	if (s->dead)
+		return -ESRCH;
+	d->cmd = cmd;
+	d->spin = __atomic_load_n(&stub_spin, __ATOMIC_RELAXED);
+	__atomic_store_n(&d->req, ++s->seq, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&d->stub_waiting, __ATOMIC_SEQ_CST))
+		futex(&d->req, FUTEX_WAKE, 1, NULL);
+	return stub_wait(s, s->seq);
+}
+
+/*
+ * The stub's result, not trusted (the page is writable in the child):
+ * 0 or a -errno, and no more ops done than were asked for.
+ */
+static int stub_result(struct host_as *as, struct stub *s, unsigned int nr,
+		       unsigned int *done)
+{
+	struct stub_page *d = s->page;
+	uint64_t calls = d->syscalls;
+	int err = d->err;
+
+	count_syscalls(as, (unsigned int)(calls - s->syscalls));
+	s->syscalls = calls;
+	*done = d->done <= nr ? d->done : 0;
+	if (err > 0 || err < -4095)
+		return -EIO;
+	return err;
+}
+
+static int stub_apply(struct host_as *as, const struct host_op *ops,
+		      unsigned int nr, unsigned int *done)
+{
+	struct stub *s = as->priv;
+	struct stub_page *d = s->page;
+	int err;
+
+	BUG_ON(nr > STUB_OPS);
+	*done = 0;
+	memcpy(d->ops, ops, nr * sizeof(*ops));
+	d->nr_ops = nr;
+	d->gen = as->reset_gen;
+	__atomic_add_fetch(&as->stats.round_trips, 1, __ATOMIC_RELAXED);
+	err = stub_call(s, STUB_CMD_BATCH);
+	if (err)
+		return err;
+	return stub_result(as, s, nr, done);
+}
+
+/* Called from any thread; the caller excludes apply (reset_lock). */
+static int stub_reset_space(struct host_as *as)
+{
+	struct stub *s = as->priv;
+	unsigned int done;
+	int err;
+
+	s->page->size = as->size;
+	__atomic_add_fetch(&as->stats.round_trips, 1, __ATOMIC_RELAXED);
+	err = stub_call(s, STUB_CMD_RESET);
+	if (err == -ESRCH)
+		return 0; /* a dead process holds no mapping */
+	if (err)
+		return err;
+	return stub_result(as, s, 0, &done);
+}
+
+/* Kill and reap the child; free its pages. */
+static void stub_free(struct stub *s)
+{
+	if (!s)
+		return;
+	if (!s->dead) {
+		kill(s->pid, SIGKILL);
+		while (waitpid(s->pid, NULL, __WALL) < 0 && errno == EINTR)
+			;
+	}
+	munmap(s->page, HOST_STUB_USED_END - HOST_STUB_PAGE);
+	free(s);
+}
+
+static void stub_destroy(struct host_as *as)
+{
+	stub_free(as->priv);
+}
+
+static const struct host_backend stub_backend = {
+	.name = "stub",
+	.apply = stub_apply,
+	.reset = stub_reset_space,
+	.destroy = stub_destroy,
+};
+
+/*
+ * The rseq area the C library registered for this thread (glibc 2.35+),
+ * which a child cloned from it inherits.
+ */
+static void stub_rseq(struct stub_page *d)
+{
+#ifdef RSEQ_SIG
+	char *tp;
+
+	if (!__rseq_size)
+		return;
+	__asm__("mov %%fs:0, %0" : "=r"(tp));
+	d->boot_rseq = (uintptr_t)(tp + __rseq_offset);
+	d->boot_rseq_len = __rseq_size;
+	d->boot_rseq_sig = RSEQ_SIG;
+#else
+	(void)d;
+#endif
+}
+
+/* A file for the stub area, its code copied in. Returns the fd or -errno. */
+static int stub_file(void)
+{
+	uint64_t len;
+	uint32_t entry;
+	const void *code = host_stub_code(&len, &entry);
+	int fd, err;
+
+	if (len > HOST_STUB_CODE_PAGES * PAGE_SIZE)
+		return -E2BIG;
+	fd = memfd_create("umm-stub", MFD_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (ftruncate(fd, HOST_STUB_FILE_SIZE) < 0 ||
+	    pwrite(fd, code, len, 0) != (ssize_t)len) {
+		err = errno ? -errno : -EIO;
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+/*
+ * Start a child for @phys. It boots on its own: wait for it with
+ * stub_wait(s, 1) before the first request. NULL and errno on failure.
+ */
+static struct stub *stub_start(struct phys *phys)
+{
+	struct stub_page *d;
+	struct stub *s;
+	uint64_t len;
+	uint32_t entry;
+	uintptr_t lo;
+	long pid;
+	int fd, err;
+
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	fd = stub_file();
+	if (fd < 0) {
+		err = -fd;
+		goto out_free;
+	}
+	d = mmap(NULL, HOST_STUB_USED_END - HOST_STUB_PAGE,
+		 PROT_READ | PROT_WRITE, MAP_SHARED, fd, HOST_STUB_PAGE_OFF);
+	if (d == MAP_FAILED) {
+		err = errno;
+		goto out_close;
+	}
+	lo = (uintptr_t)d;
+	if (lo + HOST_STUB_USED_END - HOST_STUB_PAGE > HOST_STUB_START) {
+		/* The child's first stack would vanish under the stub area. */
+		err = ENOMEM;
+		goto out_unmap;
+	}
+	host_stub_code(&len, &entry);
+	d->boot_stub_fd = fd;
+	d->boot_phys_fd = phys_fd(phys);
+	d->boot_ppid = getpid();
+	d->boot_entry = entry;
+	d->boot_code_len = len;
+	d->min_addr = host_stub_min_addr();
+	d->spin = __atomic_load_n(&stub_spin, __ATOMIC_RELAXED);
+	stub_rseq(d);
+	d->cmd = STUB_CMD_BOOT;
+	d->req = 1;
+	s->seq = 1;
+	s->page = d;
+	s->phys = phys;
+	pid = host_stub_clone((char *)d + (HOST_STUB_USED_END - HOST_STUB_PAGE),
+			      d);
+	if (pid < 0) {
+		err = (int)-pid;
+		goto out_unmap;
+	}
+	s->pid = (pid_t)pid;
+	close(fd); /* the child has its own copy until it has mapped it */
+	return s;
+
+out_unmap:
+	munmap(d, HOST_STUB_USED_END - HOST_STUB_PAGE);
+out_close:
+	close(fd);
+out_free:
+	free(s);
+	errno = err;
+	return NULL;
+}
+
+/* Wait for a started child to be up. 0 or -errno (the child's own). */
+static int stub_ready(struct stub *s)
+{
+	int err = stub_wait(s, 1);
+
+	if (!err)
+		err = s->page->err;
+	else if (s->page->err) /* it died reporting why */
+		err = s->page->err;
+	return err;
+}
+
+/* Take the waiting child if it serves @phys, and start the next one. */
+static struct stub *pool_take(struct phys *phys)
+{
+	struct stub *s = NULL;
+
+	pthread_mutex_lock(&pool_lock);
+	if (pool_phys == phys) {
+		s = pool_spare;
+		pool_spare = stub_start(phys);
+	}
+	pthread_mutex_unlock(&pool_lock);
+	return s;
+}
+
+int host_stub_prestart(struct phys *phys)
+{
+	struct stub *old = NULL;
+	int err = 0;
+
+	pthread_mutex_lock(&pool_lock);
+	if (pool_phys != phys || !pool_spare) {
+		old = pool_spare;
+		pool_phys = phys;
+		pool_spare = stub_start(phys);
+		if (!pool_spare)
+			err = -errno;
+	}
+	pthread_mutex_unlock(&pool_lock);
+	stub_free(old);
+	return err;
+}
+
+void host_stub_pool_drain(void)
+{
+	struct stub *old;
+
+	pthread_mutex_lock(&pool_lock);
+	old = pool_spare;
+	pool_spare = NULL;
+	pool_phys = NULL;
+	pthread_mutex_unlock(&pool_lock);
+	stub_free(old);
+}
+
+/* phys_free: a waiting child holds the file; a new phys may reuse @phys. */
+void host_stub_pool_forget(struct phys *phys)
+{
+	bool mine;
+
+	pthread_mutex_lock(&pool_lock);
+	mine = pool_phys == phys;
+	pthread_mutex_unlock(&pool_lock);
+	if (mine)
+		host_stub_pool_drain();
+}
+
+int host_stub_pool_pid(void)
+{
+	int pid;
+
+	pthread_mutex_lock(&pool_lock);
+	pid = pool_spare ? pool_spare->pid : -1;
+	pthread_mutex_unlock(&pool_lock);
+	return pid;
+}
+
+int host_stub_pid(struct host_as *as)
+{
+	if (as->backend != &stub_backend)
+		return -1;
+	return ((struct stub *)as->priv)->pid;
+}
+
+struct host_as *host_as_new_stub(struct phys *phys, uint64_t size)
+{
+	struct host_as *as;
+	struct stub *s;
+	int err;
+
+	if (!size || size & ~PAGE_MASK || size > HOST_STUB_START) {
+		errno = EINVAL;
+		return NULL;
+	}
+	as = calloc(1, sizeof(*as));
+	if (!as)
+		return NULL;
+	s = pool_take(phys);
+	if (!s)
+		s = stub_start(phys);
+	if (!s) {
+		err = errno;
+		goto out_free;
+	}
+	err = -stub_ready(s);
+	if (err)
+		goto out_stub;
+	as->backend = &stub_backend;
+	as->phys = phys;
+	as->size = size;
+	as->priv = s;
+	/* The guest range, reserved: the space's first round trip. */
+	err = -stub_reset_space(as);
+	if (!err && s->dead)
+		err = ESRCH;
+	if (err)
+		goto out_stub;
+	host_as_register(as);
+	return as;
+
+out_stub:
+	stub_free(s);
+out_free:
+	free(as);
+	errno = err;
+	return NULL;
+}

@@ -1,0 +1,187 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The stub backend's contract between the kernel (this process) and the
+ * stub (a child process holding a guest address space): where the stub's
+ * pages lie in the child, the page they share, and raw system calls for
+ * code that runs in the child with no C library.
+ *
+ * Included by host/stub.c (the kernel side) and host/stub_code.c (the code
+ * that runs in the child, built without sanitizers or stack protector).
+ *
+ * The stub area in the child, a file of its own ("umm-stub") mapped at
+ * HOST_STUB_START (host/host.h):
+ *
+ *   HOST_STUB_START +0x0000  code, HOST_STUB_CODE_PAGES, r-x, copied from
+ *                            the umm_stub_text section of this program
+ *                   +0x4000  the shared page (struct stub_page), rw-
+ *                   +0x5000  the stub's stack, HOST_STUB_STACK_PAGES, rw-
+ *                   +0xd000  nothing, up to HOST_STUB_END
+ *
+ * The kernel maps the same file's shared page and stack (not the code) at
+ * an address of its own; the stack part serves as the child's first stack
+ * while it boots, before the stub area exists at its fixed address.
+ */
+#ifndef UMM_HOST_STUB_H
+#define UMM_HOST_STUB_H
+
+#include <stdint.h>
+#include <sys/syscall.h>
+
+#include "host/host.h"
+
+#define HOST_STUB_CODE_PAGES  4
+#define HOST_STUB_STACK_PAGES 8
+#define HOST_STUB_CODE	      HOST_STUB_START
+#define HOST_STUB_PAGE	      (HOST_STUB_CODE + HOST_STUB_CODE_PAGES * PAGE_SIZE)
+#define HOST_STUB_STACK	      (HOST_STUB_PAGE + PAGE_SIZE)
+#define HOST_STUB_STACK_TOP \
+	(HOST_STUB_STACK + HOST_STUB_STACK_PAGES * PAGE_SIZE)
+#define HOST_STUB_USED_END HOST_STUB_STACK_TOP
+/* The file: code, then the shared page and the stack. */
+#define HOST_STUB_FILE_SIZE (HOST_STUB_USED_END - HOST_STUB_START)
+#define HOST_STUB_PAGE_OFF  (HOST_STUB_PAGE - HOST_STUB_START)
+
+/* The child's only file descriptor: the physical memory file. */
+#define HOST_STUB_PHYS_FD 3
+
+/* Commands, in stub_page.cmd. */
+enum stub_cmd {
+	STUB_CMD_BOOT = 1, /* first request: the stub reports it is up */
+	STUB_CMD_BATCH, /* carry out ops[0, nr_ops) */
+	STUB_CMD_RESET, /* [min_addr, size) back to reserved (PROT_NONE) */
+	/*
+	 * Later (guest faults and syscalls): STUB_CMD_RESUME returns into the
+	 * guest with the registers of the hand-off area.
+	 */
+};
+
+/* stub_page.flags, kept by the stub */
+#define STUB_NO_POPULATE_WRITE 0x1 /* the host has no MADV_POPULATE_WRITE */
+#define STUB_LOW_MAPPED	       0x2 /* something was mapped below min_addr */
+
+#define STUB_OPS HOST_AS_QUEUE
+
+/*
+ * The shared page. One request at a time, kernel to stub:
+ *
+ *   kernel: write cmd and its arguments; req = seq (seq_cst); if
+ *           stub_waiting, FUTEX_WAKE(req). Spin on ack, then set
+ *           kernel_waiting and FUTEX_WAIT(ack) with a timeout, checking
+ *           that the child lives at each timeout.
+ *   stub:   spin on req, then set stub_waiting and FUTEX_WAIT(req); carry
+ *           out cmd; write err, done; ack = seq (seq_cst); if
+ *           kernel_waiting, FUTEX_WAKE(ack).
+ *
+ * Each side announces that it sleeps before it checks the word a last time
+ * (Dekker), so a wake is made only to a sleeper and never lost. The words
+ * lie in a MAP_SHARED file page: shared (not private) futexes.
+ *
+ * The page is writable in the child, so once guest code runs there the
+ * kernel reads nothing from it it does not check (done <= nr_ops, err a
+ * small negative errno).
+ *
+ * Room for faults and syscalls (issue 6, later): the stub's SIGSEGV and
+ * SIGSYS handlers will copy the registers of their signal frame (general
+ * registers, fault address, page-fault error code, syscall number) into
+ * handoff[], post an event (event = kind, event_seq bumped, FUTEX_WAKE as
+ * for ack), then serve commands from the same loop as now (the kernel may
+ * send batches while it handles the fault) until STUB_CMD_RESUME, copy the
+ * registers back into the frame and return with rt_sigreturn.
+ */
+struct stub_page {
+	/* kernel -> stub */
+	uint32_t req; /* sequence number of the request posted */
+	uint32_t stub_waiting; /* the stub sleeps on req */
+	/* stub -> kernel */
+	uint32_t ack; /* sequence number of the last request carried out */
+	uint32_t kernel_waiting; /* the kernel sleeps on ack */
+
+	uint32_t cmd; /* enum stub_cmd */
+	uint32_t nr_ops; /* STUB_CMD_BATCH */
+	uint32_t gen; /* reset generation: stale PROTECTs are skipped */
+	uint32_t spin; /* polls of the other side's word before sleeping */
+	uint64_t min_addr; /* lowest address the child may map */
+	uint64_t size; /* the guest range is [0, size) */
+
+	/* results, written by the stub */
+	int32_t err; /* 0 or -errno of the first op that failed */
+	uint32_t done; /* ops carried out before it */
+	uint32_t flags; /* STUB_NO_POPULATE_WRITE */
+	uint32_t pad;
+	uint64_t syscalls; /* mapping calls made, cumulative */
+	uint64_t futex_calls; /* futex waits and wakes made, cumulative */
+
+	/* boot: written by the kernel before the child starts */
+	int32_t boot_stub_fd; /* the stub file */
+	int32_t boot_phys_fd; /* the physical memory file */
+	int32_t boot_ppid; /* the kernel's pid: the stub leaves when orphaned */
+	uint32_t boot_entry; /* offset of host_stub_entry in the code */
+	uint64_t boot_code_len; /* bytes of code */
+	/*
+	 * The C library's rseq area of the thread that cloned the child: the
+	 * child inherits its registration, and the host kernel would kill it
+	 * with SIGSEGV when it updates the area once it is unmapped.
+	 */
+	uint64_t boot_rseq;
+	uint32_t boot_rseq_len;
+	uint32_t boot_rseq_sig;
+
+	/* later: events from the stub (faults, syscalls) */
+	uint32_t event;
+	uint32_t event_seq;
+	uint64_t reserved[1];
+
+	struct host_op ops[STUB_OPS];
+
+	/* later: the registers handed over at a fault or syscall */
+	uint8_t handoff[1024];
+};
+
+_Static_assert(sizeof(struct stub_page) <= PAGE_SIZE,
+	       "the shared page is one page");
+
+/*
+ * Raw system calls, inlined into their callers so that code copied to the
+ * stub area calls nothing outside itself. Return the kernel's value:
+ * n >= 0, or -errno.
+ */
+static inline __attribute__((always_inline)) long
+stub_syscall6(long nr, long a, long b, long c, long d, long e, long f)
+{
+	register long r10 __asm__("r10") = d;
+	register long r8 __asm__("r8") = e;
+	register long r9 __asm__("r9") = f;
+	long ret;
+
+	__asm__ volatile("syscall"
+			 : "=a"(ret)
+			 : "0"(nr), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8),
+			   "r"(r9)
+			 : "rcx", "r11", "memory");
+	return ret;
+}
+
+#define stub_syscall3(nr, a, b, c)    stub_syscall6(nr, a, b, c, 0, 0, 0)
+#define stub_syscall4(nr, a, b, c, d) stub_syscall6(nr, a, b, c, d, 0, 0)
+
+static inline __attribute__((always_inline)) int stub_failed(long ret)
+{
+	return (unsigned long)ret > -4096UL;
+}
+
+/* In host/stub_code.c. */
+
+/* The stub's entry, run in the child from its code pages. */
+void host_stub_entry(struct stub_page *d) __attribute__((noreturn));
+
+/* The stub's code: where it lies in this program, and its entry's offset. */
+const void *host_stub_code(uint64_t *len, uint32_t *entry);
+/*
+ * Start a child (a clone without CLONE_VM) that boots on the stack below
+ * @stack_top: it maps the stub area from page->boot_stub_fd and jumps to
+ * the stub, which carries out the boot request. Returns the child's pid
+ * or -errno. Context: any thread; the child runs no code of the C library.
+ */
+long host_stub_clone(void *stack_top, struct stub_page *page);
+
+#endif

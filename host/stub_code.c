@@ -1,0 +1,371 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Code that runs in a stub child: the boot path (run from this program's
+ * text in the child just after the clone) and the stub itself (the
+ * umm_stub_text section, copied into the stub area's code pages and run
+ * from there after the child has unmapped everything else).
+ *
+ * Built as its own library (Makefile.am: libhoststub.a) without sanitizers,
+ * stack protector (its canary lives in the parent's TLS, which the child
+ * unmaps), jump tables or builtins, and with general registers only, so
+ * that the stub section refers to nothing outside itself: no calls, no
+ * data, no constants in .rodata. tests/stub_code.sh checks that the
+ * section's object code carries no relocation. Everything the stub needs
+ * comes through the shared page at its fixed address.
+ */
+#include <errno.h>
+#include <linux/futex.h>
+#include <signal.h>
+#include <stddef.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#include "host/stub.h"
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
+
+#define STUB_TEXT   __attribute__((section("umm_stub_text"), used, noinline))
+#define STUB_INLINE static inline __attribute__((always_inline))
+
+#define RESERVE_FLAGS (MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED)
+
+/* ---- the stub (umm_stub_text) ---- */
+
+STUB_INLINE uint32_t load(const uint32_t *p)
+{
+	return __atomic_load_n(p, __ATOMIC_SEQ_CST);
+}
+
+STUB_INLINE void store(uint32_t *p, uint32_t v)
+{
+	__atomic_store_n(p, v, __ATOMIC_SEQ_CST);
+}
+
+STUB_INLINE void stub_exit(long code)
+{
+	for (;;)
+		stub_syscall3(SYS_exit_group, code, 0, 0);
+}
+
+/*
+ * A mapping call, counted. Returns 0 or -errno (mmap's address is not
+ * wanted: every mapping is MAP_FIXED).
+ */
+STUB_INLINE long stub_mcall(struct stub_page *d, long nr, long a, long b,
+			    long c, long e, long f, long g)
+{
+	long r = stub_syscall6(nr, a, b, c, e, f, g);
+
+	d->syscalls++;
+	return stub_failed(r) ? r : 0;
+}
+
+/* As the local backend's map: MADV_POPULATE_WRITE when asked and known. */
+STUB_INLINE long stub_map(struct stub_page *d, const struct host_op *op)
+{
+	int populate = op->flags & HOST_OP_POPULATE;
+	int write = populate && (op->prot & PROT_WRITE) &&
+		    !(d->flags & STUB_NO_POPULATE_WRITE);
+	long flags = MAP_SHARED | MAP_FIXED;
+	long r;
+
+	r = stub_mcall(d, SYS_mmap, (long)op->va, (long)op->len, op->prot,
+		       flags | (populate && !write ? MAP_POPULATE : 0),
+		       HOST_STUB_PHYS_FD, (long)op->off);
+	if (r || !write)
+		return r;
+	r = stub_mcall(d, SYS_madvise, (long)op->va, (long)op->len,
+		       MADV_POPULATE_WRITE, 0, 0, 0);
+	if (r != -EINVAL)
+		return 0; /* other failures (ENOMEM): the guest faults */
+	d->flags |= STUB_NO_POPULATE_WRITE;
+	return stub_mcall(d, SYS_mmap, (long)op->va, (long)op->len, op->prot,
+			  flags | MAP_POPULATE, HOST_STUB_PHYS_FD,
+			  (long)op->off);
+}
+
+/*
+ * [va, va+len) back to reserved. Below min_addr nothing can be reserved
+ * (only a privileged child maps there at all): unmapped instead.
+ */
+STUB_INLINE long stub_unmap(struct stub_page *d, long va, long len)
+{
+	long min = (long)d->min_addr, err;
+
+	if (va < min) {
+		long low = len < min - va ? len : min - va;
+
+		err = stub_mcall(d, SYS_munmap, va, low, 0, 0, 0, 0);
+		if (err)
+			return err;
+		va += low;
+		len -= low;
+	}
+	if (len <= 0)
+		return 0;
+	return stub_mcall(d, SYS_mmap, va, len, PROT_NONE, RESERVE_FLAGS, -1,
+			  0);
+}
+
+STUB_INLINE long stub_op(struct stub_page *d, const struct host_op *op)
+{
+	long va = (long)op->va, len = (long)op->len;
+	long populate = (op->flags & HOST_OP_POPULATE) ? MAP_POPULATE : 0;
+
+	if (op->kind <= HOST_OP_MAP_ZERO && op->va < d->min_addr)
+		d->flags |= STUB_LOW_MAPPED; /* a reset must unmap it */
+	if (op->kind == HOST_OP_MAP)
+		return stub_map(d, op);
+	if (op->kind == HOST_OP_MAP_ZERO)
+		return stub_mcall(d, SYS_mmap, va, len, op->prot & ~PROT_WRITE,
+				  MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED |
+					  populate,
+				  -1, 0);
+	if (op->kind == HOST_OP_UNMAP)
+		return stub_unmap(d, va, len);
+	if (op->kind == HOST_OP_PROTECT) {
+		if (op->gen != d->gen)
+			return 0; /* a reset dropped the range since */
+		return stub_mcall(d, SYS_mprotect, va, len, op->prot, 0, 0, 0);
+	}
+	return -EINVAL;
+}
+
+STUB_INLINE void stub_batch(struct stub_page *d)
+{
+	uint32_t i, nr = d->nr_ops;
+	long err = 0;
+
+	if (nr > STUB_OPS)
+		nr = STUB_OPS;
+	for (i = 0; i < nr; i++) {
+		err = stub_op(d, &d->ops[i]);
+		if (err)
+			break;
+	}
+	d->done = i;
+	d->err = (int32_t)err;
+}
+
+/*
+ * The guest range back to reserved: one call (two if a privileged child
+ * mapped below min_addr), or, past vm.max_map_count
+ * (where even the split of a reservation fails), unmap and map again. No
+ * other thread maps in the child, so nothing can land in between.
+ */
+STUB_INLINE void stub_reset(struct stub_page *d)
+{
+	long start = (long)d->min_addr, len = (long)d->size - start;
+	long err = 0;
+
+	if (d->flags & STUB_LOW_MAPPED) {
+		err = stub_mcall(d, SYS_munmap, 0, start, 0, 0, 0, 0);
+		if (!err)
+			d->flags &= ~STUB_LOW_MAPPED;
+	}
+	if (!err && len > 0) {
+		err = stub_mcall(d, SYS_mmap, start, len, PROT_NONE,
+				 RESERVE_FLAGS, -1, 0);
+		if (err == -ENOMEM) {
+			err = stub_mcall(d, SYS_munmap, start, len, 0, 0, 0, 0);
+			if (!err)
+				err = stub_mcall(d, SYS_mmap, start, len,
+						 PROT_NONE, RESERVE_FLAGS, -1,
+						 0);
+		}
+	}
+	d->done = 0;
+	d->err = (int32_t)err;
+}
+
+/*
+ * Wait for a request after @last: spin, then sleep. The sleep has a
+ * timeout so that a stub whose kernel died (it is then a child of init)
+ * leaves. (PR_SET_PDEATHSIG would fire when the thread that cloned it
+ * exits, not the process.)
+ */
+STUB_INLINE uint32_t stub_wait(struct stub_page *d, uint32_t last)
+{
+	for (;;) {
+		struct timespec ts = {.tv_sec = 1};
+		uint32_t i, seq;
+
+		for (i = 0;; i++) {
+			seq = load(&d->req);
+			if (seq != last)
+				return seq;
+			if (i >= d->spin)
+				break;
+			__asm__ volatile("pause");
+		}
+		store(&d->stub_waiting, 1);
+		if (load(&d->req) == last) {
+			long r;
+
+			d->futex_calls++;
+			r = stub_syscall4(SYS_futex, (long)&d->req, FUTEX_WAIT,
+					  last, (long)&ts);
+			if (r == -ETIMEDOUT &&
+			    stub_syscall3(SYS_getppid, 0, 0, 0) != d->boot_ppid)
+				stub_exit(0);
+		}
+		store(&d->stub_waiting, 0);
+	}
+}
+
+STUB_INLINE void stub_ack(struct stub_page *d, uint32_t seq)
+{
+	store(&d->ack, seq);
+	if (load(&d->kernel_waiting)) {
+		d->futex_calls++;
+		stub_syscall3(SYS_futex, (long)&d->ack, FUTEX_WAKE, 1);
+	}
+}
+
+/* Close every file but the physical memory file. */
+STUB_INLINE long stub_close_files(void)
+{
+	long r = stub_syscall3(SYS_close_range, 0, HOST_STUB_PHYS_FD - 1, 0);
+	long fd;
+
+	if (r != -ENOSYS)
+		return r ? r
+			 : stub_syscall3(SYS_close_range, HOST_STUB_PHYS_FD + 1,
+					 ~0U, 0);
+	for (fd = 0; fd < 4096; fd++) /* before Linux 5.9 */
+		if (fd != HOST_STUB_PHYS_FD)
+			stub_syscall3(SYS_close, fd, 0, 0);
+	return 0;
+}
+
+/*
+ * The stub, entered on its own stack from its own code pages. It drops what
+ * the child still holds of the kernel's image: every mapping outside the
+ * stub area (the guest range is mapped on request only) and every file but
+ * the physical memory file, acknowledges the boot request, and then serves
+ * requests until it is killed.
+ */
+STUB_TEXT __attribute__((noreturn)) void host_stub_entry(struct stub_page *d)
+{
+	uint32_t seq = load(&d->req);
+	long err;
+
+	err = stub_close_files();
+	if (!err)
+		err = stub_syscall3(SYS_munmap, 0, HOST_STUB_START, 0);
+	if (!err)
+		err = stub_syscall3(SYS_munmap, HOST_STUB_USED_END,
+				    HOST_STUB_END - HOST_STUB_USED_END, 0);
+	d->err = (int32_t)err;
+	d->done = 0;
+	stub_ack(d, seq);
+	if (err)
+		stub_exit(1);
+	for (;;) {
+		seq = stub_wait(d, seq);
+		if (d->cmd == STUB_CMD_BATCH)
+			stub_batch(d);
+		else if (d->cmd == STUB_CMD_RESET)
+			stub_reset(d);
+		else
+			d->err = -EINVAL;
+		stub_ack(d, seq);
+	}
+}
+
+/* ---- the boot path: this program's text, in the child ---- */
+
+extern const char __start_umm_stub_text[], __stop_umm_stub_text[];
+
+const void *host_stub_code(uint64_t *len, uint32_t *entry)
+{
+	*len = (uint64_t)(__stop_umm_stub_text - __start_umm_stub_text);
+	*entry = (uint32_t)((const char *)host_stub_entry -
+			    __start_umm_stub_text);
+	return __start_umm_stub_text;
+}
+
+/*
+ * In the child, on the stack of the kernel's view of the stub file (@pd is
+ * its shared page): block every signal (the kernel's handlers are about to
+ * be unmapped), drop the C library's rseq registration, map the stub area at its fixed address, over whatever the
+ * kernel had there (its main stack, if the stack is not randomised), move
+ * the physical memory file to its fixed number, and jump to the stub on its
+ * own stack. A failure is reported in the shared page and ends the child.
+ */
+static __attribute__((noreturn, used)) void stub_boot(struct stub_page *pd)
+{
+	uint64_t mask = ~0ULL;
+	long r;
+
+	r = stub_syscall4(SYS_rt_sigprocmask, SIG_SETMASK, (long)&mask, 0, 8);
+	if (!r && stub_syscall3(SYS_getppid, 0, 0, 0) != pd->boot_ppid)
+		r = -ESRCH; /* the kernel is gone already */
+	if (!r && pd->boot_rseq) {
+		r = stub_syscall4(SYS_rseq, (long)pd->boot_rseq,
+				  pd->boot_rseq_len, 1 /* UNREGISTER */,
+				  pd->boot_rseq_sig);
+		if (r == -EINVAL && pd->boot_rseq_len != 32) /* glibc 2.40+ */
+			r = stub_syscall4(SYS_rseq, (long)pd->boot_rseq, 32, 1,
+					  pd->boot_rseq_sig);
+	}
+	if (!r)
+		r = stub_syscall6(SYS_mmap, HOST_STUB_CODE,
+				  HOST_STUB_CODE_PAGES * PAGE_SIZE,
+				  PROT_READ | PROT_EXEC, MAP_SHARED | MAP_FIXED,
+				  pd->boot_stub_fd, 0);
+	if (!stub_failed(r))
+		r = stub_syscall6(SYS_mmap, HOST_STUB_PAGE,
+				  HOST_STUB_USED_END - HOST_STUB_PAGE,
+				  PROT_READ | PROT_WRITE,
+				  MAP_SHARED | MAP_FIXED, pd->boot_stub_fd,
+				  HOST_STUB_PAGE_OFF);
+	if (!stub_failed(r) && pd->boot_phys_fd != HOST_STUB_PHYS_FD)
+		r = stub_syscall3(SYS_dup2, pd->boot_phys_fd, HOST_STUB_PHYS_FD,
+				  0);
+	if (stub_failed(r)) {
+		pd->err = (int32_t)r;
+		stub_exit(1);
+	}
+	/* The same file page as @pd, at its fixed address now. */
+	__asm__ volatile("mov %0, %%rsp\n\t"
+			 "call *%1\n\t"
+			 "ud2"
+			 :
+			 : "r"(HOST_STUB_STACK_TOP),
+			   "r"(HOST_STUB_CODE + pd->boot_entry),
+			   "D"(HOST_STUB_PAGE)
+			 : "memory");
+	__builtin_unreachable();
+}
+
+long host_stub_clone(void *stack_top, struct stub_page *page)
+{
+	register long r9 __asm__("r9") = (long)page;
+	long ret;
+
+	/*
+	 * clone(SIGCHLD, stack_top, 0, 0, 0): a new process, not a thread, on
+	 * its own stack. The child returns from the syscall with 0 in rax on
+	 * that stack, with r9 and rbx kept, and calls stub_boot(page); it
+	 * never comes back here.
+	 */
+	__asm__ volatile("syscall\n\t"
+			 "test %%rax, %%rax\n\t"
+			 "jnz 1f\n\t"
+			 "xor %%ebp, %%ebp\n\t"
+			 "mov %%r9, %%rdi\n\t"
+			 "call *%%rbx\n\t"
+			 "ud2\n"
+			 "1:"
+			 : "=a"(ret)
+			 : "0"((long)SYS_clone), "D"((long)SIGCHLD),
+			   "S"(stack_top), "d"(0L), "r"(r9), "b"(stub_boot)
+			 : "rcx", "r11", "r10", "r8", "memory");
+	return ret;
+}

@@ -1,0 +1,644 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Tests of the stub backend (host/stub.c): a host address space held by a
+ * child process. What the child holds is read from outside, as a debugger
+ * would: /proc/<child>/maps for its mappings, /proc/<child>/fd for its
+ * files, process_vm_readv/writev for its memory.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "host/host.h"
+#include "tests/tap.h"
+
+#define PG    PAGE_SIZE
+#define SPACE (64ULL << 20)
+#define RW    (PROT_READ | PROT_WRITE)
+
+/* ---- the child, seen from outside ---- */
+
+struct vma {
+	uint64_t lo, hi, off;
+	char perms[8];
+	char path[128];
+};
+
+#define MAX_VMAS 64
+
+/* The child's mappings, in order. Returns how many, or -1. */
+static int child_maps(int pid, struct vma *v, int max)
+{
+	char line[512], name[64];
+	int n = 0;
+	FILE *f;
+
+	snprintf(name, sizeof(name), "/proc/%d/maps", pid);
+	f = fopen(name, "r");
+	if (!f)
+		return -1;
+	while (n < max && fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi, off;
+
+		v[n].path[0] = 0;
+		if (sscanf(line, "%lx-%lx %7s %lx %*s %*s %127[^\n]", &lo, &hi,
+			   v[n].perms, &off, v[n].path) < 4)
+			continue;
+		v[n].lo = lo;
+		v[n].hi = hi;
+		v[n].off = off;
+		n++;
+	}
+	fclose(f);
+	return n;
+}
+
+/* The child's mapping that holds @va, or NULL. */
+static const struct vma *vma_at(const struct vma *v, int n, uint64_t va)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (va >= v[i].lo && va < v[i].hi)
+			return &v[i];
+	return NULL;
+}
+
+/*
+ * Whether @pid holds nothing but the stub area, [min, size) reserved or
+ * mapped, and the vsyscall page (above user space: no process can drop it).
+ * Prints what it found otherwise.
+ */
+static bool only_stub_and_guest(int pid, uint64_t size)
+{
+	struct vma v[MAX_VMAS];
+	int i, n = child_maps(pid, v, MAX_VMAS);
+	bool good = n > 0;
+
+	for (i = 0; i < n; i++) {
+		if (v[i].lo >= HOST_STUB_START && v[i].hi <= HOST_STUB_END)
+			continue;
+		if (v[i].lo >= host_stub_min_addr() && v[i].hi <= size)
+			continue;
+		if (!strcmp(v[i].path, "[vsyscall]"))
+			continue;
+		diag("unexpected: %lx-%lx %s %s", (unsigned long)v[i].lo,
+		     (unsigned long)v[i].hi, v[i].perms, v[i].path);
+		good = false;
+	}
+	return good;
+}
+
+static ssize_t child_read(int pid, uint64_t va, void *buf, size_t len)
+{
+	struct iovec local = {buf, len};
+	struct iovec remote = {(void *)(uintptr_t)va, len};
+
+	return process_vm_readv(pid, &local, 1, &remote, 1, 0);
+}
+
+static ssize_t child_write(int pid, uint64_t va, const void *buf, size_t len)
+{
+	struct iovec local = {(void *)buf, len};
+	struct iovec remote = {(void *)(uintptr_t)va, len};
+
+	return process_vm_writev(pid, &local, 1, &remote, 1, 0);
+}
+
+/* Whether @pid is gone: no process, not even a zombie. */
+static bool gone(int pid)
+{
+	char name[64], line[256];
+	bool zombie = false;
+	FILE *f;
+
+	snprintf(name, sizeof(name), "/proc/%d/stat", pid);
+	f = fopen(name, "r");
+	if (!f)
+		return true;
+	if (fgets(line, sizeof(line), f)) {
+		char *p = strrchr(line, ')');
+
+		zombie = p && p[1] == ' ' && p[2] == 'Z';
+	}
+	fclose(f);
+	return !zombie && kill(pid, 0) < 0 && errno == ESRCH ? true : false;
+}
+
+static double now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+static void fill(struct phys *phys, uint32_t pfn, uint8_t seed)
+{
+	uint8_t *p = phys_kaddr(phys, pfn);
+	size_t i;
+
+	for (i = 0; i < PG; i++)
+		p[i] = (uint8_t)(seed + i * 7);
+}
+
+static bool same(const uint8_t *buf, uint8_t seed)
+{
+	size_t i;
+
+	for (i = 0; i < PG; i++)
+		if (buf[i] != (uint8_t)(seed + i * 7))
+			return false;
+	return true;
+}
+
+static struct host_as *stub_new(struct phys *phys)
+{
+	struct host_as *as = host_as_new_stub(phys, SPACE);
+
+	if (!as)
+		BAIL_OUT("host_as_new_stub: %s", strerror(errno));
+	return as;
+}
+
+/* ---- tests ---- */
+
+static void test_new(struct phys *phys)
+{
+	char name[64], target[128];
+	struct vma v[MAX_VMAS];
+	struct host_as *as;
+	const struct vma *x;
+	int pid, n, files = 0;
+	struct dirent *de;
+	DIR *dir;
+
+	errno = 0;
+	ok(!host_as_new_stub(phys, 0) && errno == EINVAL, "size 0: EINVAL");
+	errno = 0;
+	ok(!host_as_new_stub(phys, PG + 1) && errno == EINVAL,
+	   "unaligned size: EINVAL");
+	errno = 0;
+	ok(!host_as_new_stub(phys, HOST_STUB_START + PG) && errno == EINVAL,
+	   "a size over the stub area: EINVAL");
+
+	as = stub_new(phys);
+	pid = host_stub_pid(as);
+	ok(pid > 0 && pid != getpid(), "the space has a child process (%d)",
+	   pid);
+	is(as->base, 0, "guest va == host va in the child: base 0");
+	is(as->stats.round_trips, 1, "creating it cost one round trip");
+	ok(only_stub_and_guest(pid, SPACE),
+	   "the child holds only the stub area and the guest range");
+	n = child_maps(pid, v, MAX_VMAS);
+	x = vma_at(v, n, HOST_STUB_START);
+	ok(x && !strcmp(x->perms, "r-xs") && strstr(x->path, "umm-stub"),
+	   "stub code at HOST_STUB_START, r-x, from the stub file");
+	x = vma_at(v, n, HOST_STUB_START + 4 * PG);
+	ok(x && !strcmp(x->perms, "rw-s") && strstr(x->path, "umm-stub"),
+	   "the shared page and stack above it, rw-");
+	x = vma_at(v, n, host_stub_min_addr());
+	ok(x && x->lo == host_stub_min_addr() && x->hi == SPACE &&
+		   !strcmp(x->perms, "---p"),
+	   "the guest range [mmap_min_addr %#llx, size) reserved, no access",
+	   (unsigned long long)host_stub_min_addr());
+	ok(!vma_at(v, n, 0), "nothing below mmap_min_addr");
+
+	snprintf(name, sizeof(name), "/proc/%d/fd", pid);
+	dir = opendir(name);
+	while (dir && (de = readdir(dir))) {
+		char link[320];
+		ssize_t len;
+
+		if (de->d_name[0] == '.')
+			continue;
+		files++;
+		snprintf(link, sizeof(link), "%s/%s", name, de->d_name);
+		len = readlink(link, target, sizeof(target) - 1);
+		target[len > 0 ? len : 0] = 0;
+		ok(atoi(de->d_name) == 3 && strstr(target, PHYS_FILE_NAME),
+		   "its file %s is the physical memory file (%s)", de->d_name,
+		   target);
+	}
+	if (dir)
+		closedir(dir);
+	is(files, 1, "the child holds one file");
+
+	host_as_free(as);
+	ok(gone(pid), "host_as_free: the child is killed and reaped");
+}
+
+static void test_map(struct phys *phys)
+{
+	const uint64_t va = 0x100000;
+	struct vma v[MAX_VMAS];
+	uint8_t buf[PG], zero[PG] = {0};
+	uint32_t pfns[8];
+	struct host_as *as = stub_new(phys);
+	int pid = host_stub_pid(as), n, i;
+	uint64_t trips = as->stats.round_trips, sys = as->stats.syscalls;
+	const struct vma *x;
+	bool good = true;
+
+	if (phys_alloc(phys, 0, 8, pfns) != 8)
+		BAIL_OUT("phys_alloc");
+	for (i = 0; i < 8; i++) {
+		fill(phys, pfns[i], (uint8_t)(i + 1));
+		if (i && pfns[i] != pfns[0] + i)
+			BAIL_OUT("frames not contiguous");
+	}
+	for (i = 0; i < 8; i++)
+		host_as_queue(as, HOST_OP_MAP, va + i * PG, PG,
+			      (uint64_t)(pfns[0] + i) << PAGE_SHIFT, RW, 0);
+	is(as->nr_queued, 1, "8 contiguous pages queue as one op");
+	host_as_flush(as);
+	is(as->stats.round_trips - trips, 1, "one flush: one round trip");
+	is(as->stats.syscalls - sys, 1, "one host call in the child");
+
+	n = child_maps(pid, v, MAX_VMAS);
+	x = vma_at(v, n, va);
+	ok(x && x->lo == va && x->hi == va + 8 * PG &&
+		   !strcmp(x->perms, "rw-s") &&
+		   x->off == (uint64_t)pfns[0] << PAGE_SHIFT &&
+		   strstr(x->path, PHYS_FILE_NAME),
+	   "one VMA of 8 pages, rw-, of the physical file at frame %u",
+	   pfns[0]);
+	for (i = 0; i < 8; i++) {
+		if (child_read(pid, va + i * PG, buf, PG) != (ssize_t)PG ||
+		    !same(buf, (uint8_t)(i + 1)))
+			good = false;
+	}
+	ok(good, "the child sees each frame's contents at its va");
+
+	fill(phys, pfns[3], 0x55);
+	ok(child_read(pid, va + 3 * PG, buf, PG) == (ssize_t)PG &&
+		   same(buf, 0x55),
+	   "a frame written through the kernel's map is seen in the child");
+	memset(buf, 0xab, 16);
+	ok(child_write(pid, va + 5 * PG + 100, buf, 16) == 16 &&
+		   ((uint8_t *)phys_kaddr(phys, pfns[5]))[100] == 0xab,
+	   "a write in the child lands in the frame");
+
+	/* protect the middle: three VMAs */
+	trips = as->stats.round_trips;
+	host_as_queue_protect(as, va + 2 * PG, 2 * PG, PROT_READ,
+			      host_as_gen(as));
+	host_as_queue_protect(as, va + 6 * PG, PG, PROT_NONE,
+			      host_as_gen(as));
+	host_as_flush(as);
+	is(as->stats.round_trips - trips, 1, "two protects: one round trip");
+	n = child_maps(pid, v, MAX_VMAS);
+	x = vma_at(v, n, va + 2 * PG);
+	ok(x && x->lo == va + 2 * PG && x->hi == va + 4 * PG &&
+		   !strcmp(x->perms, "r--s"),
+	   "pages 2-3 read-only");
+	x = vma_at(v, n, va + 6 * PG);
+	ok(x && x->lo == va + 6 * PG && x->hi == va + 7 * PG &&
+		   !strcmp(x->perms, "---s"),
+	   "page 6 no access, still the file's");
+	x = vma_at(v, n, va + 4 * PG);
+	ok(x && x->lo == va + 4 * PG && !strcmp(x->perms, "rw-s"),
+	   "pages 4-5 still read-write");
+	errno = 0;
+	ok(child_write(pid, va + 2 * PG, buf, 1) < 0 && errno == EFAULT,
+	   "process_vm_writev to a read-only page: EFAULT");
+
+	/* a zero page, populated */
+	host_as_queue(as, HOST_OP_MAP_ZERO, va + 16 * PG, PG, 0, PROT_READ,
+		      HOST_OP_POPULATE);
+	host_as_queue(as, HOST_OP_MAP, va + 20 * PG, PG,
+		      (uint64_t)pfns[7] << PAGE_SHIFT, RW, HOST_OP_POPULATE);
+	host_as_flush(as);
+	n = child_maps(pid, v, MAX_VMAS);
+	x = vma_at(v, n, va + 16 * PG);
+	ok(x && !strcmp(x->perms, "r--p") && !strstr(x->path, "umm") &&
+		   child_read(pid, va + 16 * PG, buf, PG) == (ssize_t)PG &&
+		   !memcmp(buf, zero, PG),
+	   "MAP_ZERO: private zeros, read-only");
+	ok(child_read(pid, va + 20 * PG, buf, PG) == (ssize_t)PG &&
+		   same(buf, 8),
+	   "a populated map: frame 7 seen at a second va too");
+
+	/* unmap everything: back to the reservation */
+	trips = as->stats.round_trips;
+	host_as_queue(as, HOST_OP_UNMAP, va, 8 * PG, 0, 0, 0);
+	host_as_queue(as, HOST_OP_UNMAP, va + 16 * PG, 5 * PG, 0, 0, 0);
+	host_as_flush(as);
+	is(as->stats.round_trips - trips, 1, "two unmaps: one round trip");
+	n = child_maps(pid, v, MAX_VMAS);
+	x = vma_at(v, n, va);
+	ok(x && !strcmp(x->perms, "---p") && x->lo <= va &&
+		   x->hi >= va + 21 * PG,
+	   "unmapped: the range is reserved again, no access");
+	errno = 0;
+	ok(child_read(pid, va, buf, 1) < 0 && errno == EFAULT,
+	   "the child no longer reaches the frames");
+	ok(only_stub_and_guest(pid, SPACE), "still nothing else mapped");
+
+	host_as_free(as);
+	phys_put_many(phys, pfns, 8);
+}
+
+/* The host's own answer: 0 or -errno of a MAP_FIXED at @va here. */
+static int host_map_at(int fd, uint64_t va)
+{
+	void *p = mmap((void *)(uintptr_t)va, PG, RW, MAP_SHARED | MAP_FIXED,
+		       fd, 0);
+
+	if (p == MAP_FAILED)
+		return -errno;
+	munmap(p, PG);
+	return 0;
+}
+
+static void test_errors(struct phys *phys)
+{
+	struct host_as *as = stub_new(phys);
+	int pid = host_stub_pid(as);
+	uint32_t pfn;
+	struct host_op ops[3] = {
+		{.kind = HOST_OP_MAP, .prot = RW, .va = 0x200000, .len = PG},
+		{.kind = HOST_OP_PROTECT, .prot = 0x10, .va = 0x200000,
+		 .len = PG},
+		{.kind = HOST_OP_MAP, .prot = RW, .va = 0x300000, .len = PG},
+	};
+	struct vma v[MAX_VMAS];
+	unsigned int done = 99;
+	uint64_t trips = as->stats.round_trips;
+	const struct vma *x;
+	void *p;
+	int err, n, want;
+
+	if (phys_alloc(phys, 0, 1, &pfn) != 1)
+		BAIL_OUT("phys_alloc");
+	ops[0].off = ops[2].off = (uint64_t)pfn << PAGE_SHIFT;
+	ops[1].gen = host_as_gen(as);
+
+	/* The host's own answer to an unknown protection bit. */
+	p = mmap(NULL, PG, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	want = mprotect(p, PG, 0x10) ? -errno : 0;
+	munmap(p, PG);
+	ok(want < 0, "(host: mprotect with prot 0x10: %s)", strerror(-want));
+	err = as->backend->apply(as, ops, 3, &done);
+	is(err, want, "a failing op reports the host's error");
+	is(done, 1, "after the first op, reported done");
+	is(as->stats.round_trips - trips, 1, "in one round trip");
+	n = child_maps(pid, v, MAX_VMAS);
+	x = vma_at(v, n, 0x300000);
+	ok(vma_at(v, n, 0x200000) && x && !strcmp(x->perms, "---p"),
+	   "the first op was carried out, the third not");
+
+	/* Below vm.mmap_min_addr: whatever the host answers here. */
+	want = host_map_at(phys_fd(phys), 0);
+	ops[1] = ops[0];
+	ops[1].va = 0;
+	err = as->backend->apply(as, &ops[1], 1, &done);
+	is(err, want, "a map at 0 answers as on the host (%s)",
+	   want ? strerror(-want) : "allowed: privileged");
+
+	ops[0].kind = 77;
+	is(as->backend->apply(as, ops, 1, &done), -EINVAL,
+	   "an unknown op: -EINVAL");
+	is(done, 0, "none done");
+
+	/* A PROTECT queued before a reset is skipped after it. */
+	host_as_queue_protect(as, 0x200000, PG, PROT_NONE, host_as_gen(as));
+	as->reset_gen++;
+	host_as_flush(as);
+	n = child_maps(pid, v, MAX_VMAS);
+	x = vma_at(v, n, 0x200000);
+	ok(x && !strcmp(x->perms, "rw-s"), "a stale protect is skipped");
+
+	err = as->backend->reset(as);
+	is(err, 0, "reset: 0");
+	n = child_maps(pid, v, MAX_VMAS);
+	x = vma_at(v, n, 0x200000);
+	ok(x && x->lo == host_stub_min_addr() && x->hi == SPACE &&
+		   !strcmp(x->perms, "---p"),
+	   "reset: the guest range one reservation again");
+	ok(!vma_at(v, n, 0), "reset: nothing below mmap_min_addr");
+	ok(only_stub_and_guest(pid, SPACE), "reset: nothing else mapped");
+	host_as_free(as);
+	phys_put(phys, pfn);
+}
+
+static void test_dead(struct phys *phys)
+{
+	struct host_op op = {.kind = HOST_OP_MAP_ZERO,
+			     .prot = PROT_READ,
+			     .va = 0x100000,
+			     .len = PG};
+	struct host_as *as = stub_new(phys);
+	int pid = host_stub_pid(as), err;
+	unsigned int done = 99;
+	double t;
+
+	kill(pid, SIGKILL);
+	t = now_us();
+	err = as->backend->apply(as, &op, 1, &done);
+	t = now_us() - t;
+	is(err, -ESRCH, "a batch to a killed child: -ESRCH");
+	is(done, 0, "nothing done");
+	ok(t < 1e6, "noticed in %.1f ms, not hung on", t / 1e3);
+	ok(gone(pid), "the dead child is reaped");
+	is(as->backend->reset(as), 0, "a reset of a dead space: 0");
+	host_as_queue(as, HOST_OP_MAP_ZERO, 0x100000, PG, 0, PROT_READ, 0);
+	host_as_flush(as);
+	ok(1, "a flush to a dead space returns (the batch is dropped)");
+	host_as_free(as);
+	ok(1, "and it is freed");
+
+	as = stub_new(phys);
+	pid = host_stub_pid(as);
+	host_as_free(as);
+	ok(gone(pid), "host_as_free leaves no zombie");
+}
+
+/* A kernel that dies without freeing its spaces: their stubs leave. */
+static void test_orphan(struct phys *phys)
+{
+	int fds[2], pid = -1, status, i;
+	pid_t kernel;
+
+	if (pipe(fds))
+		BAIL_OUT("pipe");
+	fflush(stdout);
+	kernel = fork();
+	if (kernel == 0) {
+		struct host_as *as = host_as_new_stub(phys, SPACE);
+
+		pid = as ? host_stub_pid(as) : -1;
+		if (write(fds[1], &pid, sizeof(pid)) != sizeof(pid))
+			_exit(2);
+		_exit(0);
+	}
+	close(fds[1]);
+	if (read(fds[0], &pid, sizeof(pid)) != sizeof(pid))
+		pid = -1;
+	close(fds[0]);
+	waitpid(kernel, &status, 0);
+	ok(pid > 0, "a child kernel made a stub space");
+	for (i = 0; i < 300 && pid > 0 && !gone(pid); i++)
+		usleep(10000);
+	ok(pid > 0 && gone(pid), "its stub leaves when the kernel is gone");
+}
+
+static double new_us(struct phys *phys, int n)
+{
+	double t, sum = 0;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		struct host_as *as;
+
+		t = now_us();
+		as = stub_new(phys);
+		sum += now_us() - t;
+		host_as_free(as);
+		if (host_stub_pool_pid() > 0)
+			usleep(2000); /* let the next spare boot */
+	}
+	return sum / n;
+}
+
+static void test_pool(struct phys *phys)
+{
+	struct phys *other;
+	struct host_as *as;
+	double cold, warm;
+	int spare, pid;
+
+	is(host_stub_pool_pid(), -1, "no spare child before prestart");
+	is(host_stub_prestart(phys), 0, "prestart: 0");
+	spare = host_stub_pool_pid();
+	ok(spare > 0, "a spare child waits (%d)", spare);
+	as = stub_new(phys);
+	is(host_stub_pid(as), spare, "the new space takes the spare child");
+	pid = host_stub_pool_pid();
+	ok(pid > 0 && pid != spare, "and another spare is started (%d)",
+	   pid);
+	ok(only_stub_and_guest(spare, SPACE),
+	   "the spare's space holds only the stub and the guest range");
+	host_as_free(as);
+
+	warm = new_us(phys, 10);
+	host_stub_pool_drain();
+	ok(gone(pid), "drain: the spare is killed and reaped");
+	is(host_stub_pool_pid(), -1, "no spare after drain");
+	cold = new_us(phys, 10);
+	diag("host_as_new_stub: %.0f us cold, %.0f us with a spare "
+	     "(the next spare's clone included)",
+	     cold, warm);
+	ok(warm < cold, "a spare makes creating a space quicker");
+
+	other = phys_new(64 * PG);
+	if (!other)
+		BAIL_OUT("phys_new");
+	host_stub_prestart(other);
+	spare = host_stub_pool_pid();
+	as = stub_new(phys);
+	ok(host_stub_pid(as) != spare,
+	   "a spare for another phys is not handed out");
+	host_as_free(as);
+	phys_free(other);
+	ok(spare > 0 && gone(spare), "phys_free ends the spare of its phys");
+	is(host_stub_pool_pid(), -1, "and the pool is empty");
+}
+
+/* Round trips against a local call: a benchmark figure, not a check. */
+static double rtt_us(struct host_as *as, const struct host_op *ops,
+		     unsigned int nr, int n)
+{
+	unsigned int done;
+	double t = now_us();
+	int i;
+
+	for (i = 0; i < n; i++) {
+		struct host_op op = ops[0];
+
+		if (nr)
+			op.prot = (i & 1) ? PROT_READ : RW;
+		if (as->backend->apply(as, &op, nr, &done))
+			BAIL_OUT("apply failed");
+	}
+	return (now_us() - t) / n;
+}
+
+static void test_bench(struct phys *phys)
+{
+	struct host_as *as = stub_new(phys), *local;
+	struct host_op op = {.kind = HOST_OP_PROTECT, .prot = RW, .len = PG};
+	double e_spin, one_spin, e_sleep, one_sleep, loc, sys;
+	uint32_t pfn;
+	const int n = getenv("STUB_N") ? atoi(getenv("STUB_N")) : 2000;
+
+	if (phys_alloc(phys, 0, 1, &pfn) != 1)
+		BAIL_OUT("phys_alloc");
+	local = host_as_new_local(phys, SPACE);
+	if (!local)
+		BAIL_OUT("host_as_new_local");
+	host_as_queue(as, HOST_OP_MAP, 0x100000, PG,
+		      (uint64_t)pfn << PAGE_SHIFT, RW, 0);
+	host_as_flush(as);
+	host_as_queue(local, HOST_OP_MAP, 0x100000, PG,
+		      (uint64_t)pfn << PAGE_SHIFT, RW, 0);
+	host_as_flush(local);
+	op.va = 0x100000;
+	op.gen = host_as_gen(as);
+
+	rtt_us(as, &op, 0, 200); /* warm up */
+	e_spin = rtt_us(as, &op, 0, n);
+	one_spin = rtt_us(as, &op, 1, n);
+	host_stub_set_spin(0);
+	e_sleep = rtt_us(as, &op, 0, n);
+	one_sleep = rtt_us(as, &op, 1, n);
+	host_stub_set_spin(2000);
+	op.gen = host_as_gen(local);
+	loc = rtt_us(local, &op, 1, n);
+	sys = rtt_us(local, &op, 0, n);
+	diag("stub round trip, spinning then sleeping: empty batch %.1f us, "
+	     "1 mprotect %.1f us",
+	     e_spin, one_spin);
+	diag("stub round trip, sleeping at once:       empty batch %.1f us, "
+	     "1 mprotect %.1f us",
+	     e_sleep, one_sleep);
+	diag("local backend: 1 mprotect %.1f us (empty batch %.2f us)", loc,
+	     sys);
+	ok(e_spin > 0 && one_spin > loc * 0.5, "round trips measured");
+
+	host_as_queue(as, HOST_OP_UNMAP, 0x100000, PG, 0, 0, 0);
+	host_as_flush(as);
+	host_as_queue(local, HOST_OP_UNMAP, 0x100000, PG, 0, 0, 0);
+	host_as_flush(local);
+	host_as_free(as);
+	host_as_free(local);
+	phys_put(phys, pfn);
+}
+
+int main(void)
+{
+	struct phys *phys = phys_new(1024 * PG);
+
+	if (!phys)
+		BAIL_OUT("phys_new: %s", strerror(errno));
+	test_new(phys);
+	test_map(phys);
+	test_errors(phys);
+	test_dead(phys);
+	test_orphan(phys);
+	test_pool(phys);
+	test_bench(phys);
+	is(phys_nr_free(phys), phys_nr_frames(phys),
+	   "every frame of physical memory is free again");
+	phys_free(phys);
+	return done_testing();
+}
