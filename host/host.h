@@ -256,15 +256,17 @@ struct host_as *host_as_new_stub(struct phys *phys, uint64_t size);
 int host_stub_pid(struct host_as *as);
 uint64_t host_stub_min_addr(void);
 /*
- * Keep one child started and waiting for spaces over @phys (a pool of
- * one), refilled each time host_as_new_stub takes it. 0 or -errno.
+ * Start a child to wait for the next space over @phys (a pool of one),
+ * unless one waits already; host_as_new_stub takes it. Call it where the
+ * caller would otherwise wait (after a fork or exec, once the guest runs):
+ * the clone costs about as much as the child's boot. 0 or -errno.
  * host_stub_pool_drain() ends it (phys_free does so for its phys).
  * host_stub_pool_pid() is the waiting child's pid, or -1.
  */
 int host_stub_prestart(struct phys *phys);
 void host_stub_pool_drain(void);
 int host_stub_pool_pid(void);
-/* Polls of the shared word before a futex sleep, both sides (default 2000). */
+/* Polls of the shared word before a futex sleep, both sides (default 0). */
 void host_stub_set_spin(unsigned int polls);
 
 /* The process-wide VMA budget (see umm_set_host_vma_budget). */
