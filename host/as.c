@@ -305,17 +305,42 @@ void host_as_flush(struct host_as *as)
 	as->nr_queued = 0;
 }
 
+/*
+ * The maps of the process that holds @as: this one for a local space, the
+ * child for a stub space (at base 0). NULL and *err otherwise.
+ */
+static FILE *maps_open(struct host_as *as, int *err)
+{
+	char name[64];
+	int pid;
+	FILE *f;
+
+	if (as->base) {
+		f = fopen("/proc/self/maps", "r");
+	} else {
+		pid = host_stub_pid(as);
+		if (pid <= 0) {
+			*err = -EOPNOTSUPP;
+			return NULL;
+		}
+		snprintf(name, sizeof(name), "/proc/%d/maps", pid);
+		f = fopen(name, "r");
+	}
+	if (!f)
+		*err = -errno;
+	return f;
+}
+
 long host_as_count_vmas(struct host_as *as)
 {
 	char line[512];
 	long n = 0;
 	FILE *f;
+	int err;
 
-	if (!as->base)
-		return -EOPNOTSUPP;
-	f = fopen("/proc/self/maps", "r");
+	f = maps_open(as, &err);
 	if (!f)
-		return -errno;
+		return err;
 	while (fgets(line, sizeof(line), f)) {
 		unsigned long lo, hi;
 		char perms[8];
@@ -336,11 +361,9 @@ int host_as_walk_vmas(struct host_as *as, host_vma_fn fn, void *arg)
 	int err = 0;
 	FILE *f;
 
-	if (!as->base)
-		return -EOPNOTSUPP;
-	f = fopen("/proc/self/maps", "r");
+	f = maps_open(as, &err);
 	if (!f)
-		return -errno;
+		return err;
 	while (!err && fgets(line, sizeof(line), f)) {
 		unsigned long lo, hi, off;
 		char perms[8];

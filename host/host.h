@@ -216,15 +216,18 @@ static inline uint32_t host_as_gen(struct host_as *as)
  */
 void host_as_flush(struct host_as *as);
 
-/* Host VMAs mapped in [base, base+size) now, from /proc/self/maps. */
+/*
+ * Host VMAs mapped in [base, base+size) now, from /proc/self/maps (a stub
+ * space: /proc/<child>/maps). -EOPNOTSUPP for a record space.
+ */
 long host_as_count_vmas(struct host_as *as);
 
 /*
  * Call @fn for each host mapping in the space now (reservations skipped):
  * fn(va, len, prot, file, off, arg), where @file says it maps the physical
  * memory file at @off (else it maps zeros). A non-zero return stops the
- * walk and is returned. Local backend only (-EOPNOTSUPP otherwise); reads
- * /proc/self/maps, so it is for checks, not for hot paths.
+ * walk and is returned. Local and stub backends (-EOPNOTSUPP otherwise);
+ * reads /proc/.../maps, so it is for checks, not for hot paths.
  */
 typedef int (*host_vma_fn)(uint64_t va, uint64_t len, int prot, bool file,
 			   uint64_t off, void *arg);

@@ -238,6 +238,16 @@ static void test_new(struct phys *phys)
 	ok(gone(pid), "host_as_free: the child is killed and reaped");
 }
 
+/* The walk over the first mapping of test_map: returns 1 if it is right. */
+static int walk_one(uint64_t va, uint64_t len, int prot, bool file,
+		    uint64_t off, void *arg)
+{
+	return va == 0x100000 && len == 8 * PG && prot == RW && file &&
+			       off == *(uint64_t *)arg
+		       ? 1
+		       : -1;
+}
+
 static void test_map(struct phys *phys)
 {
 	const uint64_t va = 0x100000;
@@ -247,6 +257,7 @@ static void test_map(struct phys *phys)
 	struct host_as *as = stub_new(phys);
 	int pid = host_stub_pid(as), n, i;
 	uint64_t trips = as->stats.round_trips, sys = as->stats.syscalls;
+	uint64_t wanted_off;
 	const struct vma *x;
 	bool good = true;
 
@@ -273,6 +284,10 @@ static void test_map(struct phys *phys)
 		   strstr(x->path, PHYS_FILE_NAME),
 	   "one VMA of 8 pages, rw-, of the physical file at frame %u",
 	   pfns[0]);
+	is(host_as_count_vmas(as), 1, "host_as_count_vmas reads the child's");
+	wanted_off = (uint64_t)pfns[0] << PAGE_SHIFT;
+	is(host_as_walk_vmas(as, walk_one, &wanted_off), 1,
+	   "host_as_walk_vmas: va, length, prot, file and offset");
 	for (i = 0; i < 8; i++) {
 		if (child_read(pid, va + i * PG, buf, PG) != (ssize_t)PG ||
 		    !same(buf, (uint8_t)(i + 1)))
@@ -293,8 +308,7 @@ static void test_map(struct phys *phys)
 	trips = as->stats.round_trips;
 	host_as_queue_protect(as, va + 2 * PG, 2 * PG, PROT_READ,
 			      host_as_gen(as));
-	host_as_queue_protect(as, va + 6 * PG, PG, PROT_NONE,
-			      host_as_gen(as));
+	host_as_queue_protect(as, va + 6 * PG, PG, PROT_NONE, host_as_gen(as));
 	host_as_flush(as);
 	is(as->stats.round_trips - trips, 1, "two protects: one round trip");
 	n = child_maps(pid, v, MAX_VMAS);
@@ -344,6 +358,7 @@ static void test_map(struct phys *phys)
 	ok(child_read(pid, va, buf, 1) < 0 && errno == EFAULT,
 	   "the child no longer reaches the frames");
 	ok(only_stub_and_guest(pid, SPACE), "still nothing else mapped");
+	is(host_as_count_vmas(as), 0, "host_as_count_vmas: none mapped");
 
 	host_as_free(as);
 	phys_put_many(phys, pfns, 8);
@@ -368,7 +383,9 @@ static void test_errors(struct phys *phys)
 	uint32_t pfn;
 	struct host_op ops[3] = {
 		{.kind = HOST_OP_MAP, .prot = RW, .va = 0x200000, .len = PG},
-		{.kind = HOST_OP_PROTECT, .prot = 0x10, .va = 0x200000,
+		{.kind = HOST_OP_PROTECT,
+		 .prot = 0x10,
+		 .va = 0x200000,
 		 .len = PG},
 		{.kind = HOST_OP_MAP, .prot = RW, .va = 0x300000, .len = PG},
 	};
@@ -626,8 +643,7 @@ static int pin(int child, int a, int b)
 }
 
 /* Round trips of 1-op batches, both on one CPU and on two, by spin. */
-static void bench_affinity(struct host_as *as, const struct host_op *op,
-			   int n)
+static void bench_affinity(struct host_as *as, const struct host_op *op, int n)
 {
 	static const unsigned int spins[] = {0, 50, 200, 2000};
 	int pid = host_stub_pid(as), two = sysconf(_SC_NPROCESSORS_ONLN) > 1;
