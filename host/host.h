@@ -269,8 +269,12 @@ uint64_t host_stub_min_addr(void);
 int host_stub_prestart(struct phys *phys);
 void host_stub_pool_drain(void);
 int host_stub_pool_pid(void);
-/* Polls of the shared word before a futex sleep, both sides (default 0). */
-void host_stub_set_spin(unsigned int polls);
+/*
+ * Polls of the shared word before a futex sleep, both sides (default 2000,
+ * ~20 us), made only while the other side is awake on another CPU when
+ * @across_cpus (the default, where the CPU tells its number cheaply).
+ */
+void host_stub_set_spin(unsigned int polls, bool across_cpus);
 
 /* The process-wide VMA budget (see umm_set_host_vma_budget). */
 int host_set_vma_budget(unsigned long nr);

@@ -72,6 +72,10 @@ enum stub_cmd {
  *           out cmd; write err, done; ack = seq (seq_cst); if
  *           kernel_waiting, FUTEX_WAKE(ack).
  *
+ * With spin_across, a side spins only when the other is awake on another
+ * CPU (kernel_cpu, stub_cpu): spinning for a side that shares our CPU only
+ * delays it, and one that sleeps takes longer to wake than a spin lasts.
+ *
  * Each side announces that it sleeps before it checks the word a last time
  * (Dekker), so a wake is made only to a sleeper and never lost. The words
  * lie in a MAP_SHARED file page: shared (not private) futexes.
@@ -107,7 +111,7 @@ struct stub_page {
 	int32_t err; /* 0 or -errno of the first op that failed */
 	uint32_t done; /* ops carried out before it */
 	uint32_t flags; /* STUB_NO_POPULATE_WRITE */
-	uint32_t pad;
+	uint32_t spin_across; /* spin only when the other side runs elsewhere */
 	uint64_t syscalls; /* mapping calls made, cumulative */
 	uint64_t futex_calls; /* futex waits and wakes made, cumulative */
 
@@ -129,7 +133,8 @@ struct stub_page {
 	/* later: events from the stub (faults, syscalls) */
 	uint32_t event;
 	uint32_t event_seq;
-	uint64_t reserved[1];
+	uint32_t kernel_cpu; /* where each side ran when it last posted */
+	uint32_t stub_cpu;
 
 	struct host_op ops[STUB_OPS];
 
@@ -159,6 +164,21 @@ stub_syscall6(long nr, long a, long b, long c, long d, long e, long f)
 			   "r"(r9)
 			 : "rcx", "r11", "memory");
 	return ret;
+}
+
+/*
+ * The CPU this runs on, without a system call: rdtscp's TSC_AUX, which
+ * Linux sets to the CPU number (and the node above bit 12). Only where the
+ * CPU has rdtscp (host/stub.c checks before asking for spin_across).
+ */
+static inline __attribute__((always_inline)) uint32_t stub_cpu_now(void)
+{
+	uint32_t lo, hi, aux;
+
+	__asm__ volatile("rdtscp" : "=a"(lo), "=d"(hi), "=c"(aux));
+	(void)lo;
+	(void)hi;
+	return aux & 0xfff;
 }
 
 #define stub_syscall3(nr, a, b, c)    stub_syscall6(nr, a, b, c, 0, 0, 0)

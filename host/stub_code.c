@@ -191,6 +191,15 @@ STUB_INLINE void stub_reset(struct stub_page *d)
  */
 STUB_INLINE uint32_t stub_wait(struct stub_page *d, uint32_t last)
 {
+	uint32_t spin = d->spin;
+
+	if (d->spin_across) {
+		uint32_t cpu = stub_cpu_now();
+
+		store(&d->stub_cpu, cpu);
+		if (load(&d->kernel_cpu) == cpu)
+			spin = 0; /* the kernel needs this CPU to answer */
+	}
 	for (;;) {
 		struct timespec ts = {.tv_sec = 1};
 		uint32_t i, seq;
@@ -199,10 +208,11 @@ STUB_INLINE uint32_t stub_wait(struct stub_page *d, uint32_t last)
 			seq = load(&d->req);
 			if (seq != last)
 				return seq;
-			if (i >= d->spin)
+			if (i >= spin)
 				break;
 			__asm__ volatile("pause");
 		}
+		spin = 0;
 		store(&d->stub_waiting, 1);
 		if (load(&d->req) == last) {
 			long r;
