@@ -15,7 +15,10 @@
  * A child that dies (killed from outside, or a bug of the stub) is noticed
  * at the next request: waits sleep with a timeout and check that the child
  * lives, so nothing hangs on a dead stub; its requests then fail with
- * -ESRCH and a reset of it succeeds (a dead process maps nothing).
+ * -ESRCH and a reset of it succeeds (a dead process maps nothing). The
+ * child is signalled and reaped through a pidfd (CLONE_PIDFD), so a pid
+ * reused after someone else reaped it is never hit; a fork of the kernel
+ * neither takes nor kills its parent's children.
  */
 #include <cpuid.h>
 #include <errno.h>
@@ -32,6 +35,10 @@
 #endif
 #include <sys/syscall.h>
 #include <sys/wait.h>
+
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
 #include <time.h>
 #include <unistd.h>
 
@@ -53,6 +60,8 @@
 
 struct stub {
 	pid_t pid;
+	int pidfd; /* signalled and waited for, so a reused pid is safe; or -1 */
+	pid_t owner; /* the kernel process that started it */
 	bool dead;
 	uint32_t seq; /* of the last request posted */
 	struct stub_page *page; /* our view of its shared page and stack */
@@ -126,15 +135,27 @@ static long futex(uint32_t *word, int op, uint32_t val,
 	return syscall(SYS_futex, word, op, val, ts, NULL, 0);
 }
 
+/* Reap the child, waiting for it or not (WNOHANG). 0: it still runs. */
+static int stub_reap(struct stub *s, int flags)
+{
+	siginfo_t info;
+	int r;
+
+	if (s->pidfd < 0)
+		return waitpid(s->pid, NULL, flags | __WALL);
+	info.si_pid = 0;
+	r = waitid(P_PIDFD, (id_t)s->pidfd, &info, flags | WEXITED | __WALL);
+	return r < 0 ? r : info.si_pid;
+}
+
 /* Reap the child if it has died. Returns whether it still runs. */
 static bool stub_alive(struct stub *s)
 {
-	int status;
-	pid_t r;
+	int r;
 
 	if (s->dead)
 		return false;
-	r = waitpid(s->pid, &status, WNOHANG | __WALL);
+	r = stub_reap(s, WNOHANG);
 	if (r == 0 || (r < 0 && errno == EINTR))
 		return true;
 	s->dead = true; /* reaped now, or by someone else (ECHILD) */
@@ -258,11 +279,18 @@ static void stub_free(struct stub *s)
 {
 	if (!s)
 		return;
-	if (!s->dead) {
-		kill(s->pid, SIGKILL);
-		while (waitpid(s->pid, NULL, __WALL) < 0 && errno == EINTR)
+	/* A fork of the kernel holds a copy of the struct, not the child. */
+	if (!s->dead && s->owner == getpid()) {
+		if (s->pidfd >= 0)
+			syscall(SYS_pidfd_send_signal, s->pidfd, SIGKILL, NULL,
+				0);
+		else
+			kill(s->pid, SIGKILL);
+		while (stub_reap(s, 0) < 0 && errno == EINTR)
 			;
 	}
+	if (s->pidfd >= 0)
+		close(s->pidfd);
 	munmap(s->page, HOST_STUB_USED_END - HOST_STUB_PAGE);
 	free(s);
 }
@@ -369,8 +397,9 @@ static struct stub *stub_start(struct phys *phys)
 	s->seq = 1;
 	s->page = d;
 	s->phys = phys;
+	s->owner = getpid();
 	pid = host_stub_clone((char *)d + (HOST_STUB_USED_END - HOST_STUB_PAGE),
-			      d);
+			      d, &s->pidfd);
 	if (pid < 0) {
 		err = (int)-pid;
 		goto out_unmap;
@@ -411,7 +440,7 @@ static struct stub *pool_take(struct phys *phys)
 	struct stub *s = NULL;
 
 	pthread_mutex_lock(&pool_lock);
-	if (pool_phys == phys) {
+	if (pool_phys == phys && pool_spare && pool_spare->owner == getpid()) {
 		s = pool_spare;
 		pool_spare = NULL;
 	}
@@ -425,7 +454,7 @@ int host_stub_prestart(struct phys *phys)
 	int err = 0;
 
 	pthread_mutex_lock(&pool_lock);
-	if (pool_phys != phys || !pool_spare) {
+	if (pool_phys != phys || !pool_spare || pool_spare->owner != getpid()) {
 		old = pool_spare;
 		pool_phys = phys;
 		pool_spare = stub_start(phys);

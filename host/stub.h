@@ -200,8 +200,9 @@ const void *host_stub_code(uint64_t *len, uint32_t *entry);
  * Start a child (a clone without CLONE_VM) that boots on the stack below
  * @stack_top: it maps the stub area from page->boot_stub_fd and jumps to
  * the stub, which carries out the boot request. Returns the child's pid
- * or -errno. Context: any thread; the child runs no code of the C library.
+ * or -errno, with a pidfd for it in *pidfd (-1 where the host has none).
+ * Context: any thread; the child runs no code of the C library.
  */
-long host_stub_clone(void *stack_top, struct stub_page *page);
+long host_stub_clone(void *stack_top, struct stub_page *page, int *pidfd);
 
 #endif

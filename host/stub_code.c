@@ -15,6 +15,7 @@
  */
 #include <errno.h>
 #include <linux/futex.h>
+#include <sched.h>
 #include <signal.h>
 #include <stddef.h>
 #include <sys/mman.h>
@@ -24,6 +25,9 @@
 
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23
+#endif
+#ifndef CLONE_PIDFD
+#define CLONE_PIDFD 0x1000
 #endif
 #ifndef SYS_close_range
 #define SYS_close_range 436
@@ -354,15 +358,16 @@ static __attribute__((noreturn, used)) void stub_boot(struct stub_page *pd)
 	__builtin_unreachable();
 }
 
-long host_stub_clone(void *stack_top, struct stub_page *page)
+static long stub_clone(long flags, void *stack_top, struct stub_page *page,
+		       int *pidfd)
 {
 	register long r9 __asm__("r9") = (long)page;
 	long ret;
 
 	/*
-	 * clone(SIGCHLD, stack_top, 0, 0, 0): a new process, not a thread, on
-	 * its own stack. The child returns from the syscall with 0 in rax on
-	 * that stack, with r9 and rbx kept, and calls stub_boot(page); it
+	 * clone(flags, stack_top, pidfd, 0, 0): a new process, not a thread,
+	 * on its own stack. The child returns from the syscall with 0 in rax
+	 * on that stack, with r9 and rbx kept, and calls stub_boot(page); it
 	 * never comes back here.
 	 */
 	__asm__ volatile("syscall\n\t"
@@ -374,8 +379,18 @@ long host_stub_clone(void *stack_top, struct stub_page *page)
 			 "ud2\n"
 			 "1:"
 			 : "=a"(ret)
-			 : "0"((long)SYS_clone), "D"((long)SIGCHLD),
-			   "S"(stack_top), "d"(0L), "r"(r9), "b"(stub_boot)
+			 : "0"((long)SYS_clone), "D"(flags), "S"(stack_top),
+			   "d"(pidfd), "r"(r9), "b"(stub_boot)
 			 : "rcx", "r11", "r10", "r8", "memory");
 	return ret;
+}
+
+long host_stub_clone(void *stack_top, struct stub_page *page, int *pidfd)
+{
+	long ret = stub_clone(SIGCHLD | CLONE_PIDFD, stack_top, page, pidfd);
+
+	if (ret != -EINVAL)
+		return ret;
+	*pidfd = -1; /* before Linux 5.2 */
+	return stub_clone(SIGCHLD, stack_top, page, NULL);
 }

@@ -534,6 +534,31 @@ static double new_us(struct phys *phys, int n, bool warm)
 	return t[i / 2];
 }
 
+/*
+ * A fork of the kernel shares its pool's pointer, not its child: it must
+ * neither take nor end the spare.
+ */
+static void fork_leaves_spare(struct phys *phys, int spare)
+{
+	int status = -1;
+	pid_t k;
+
+	fflush(stdout);
+	k = fork();
+	if (k == 0) {
+		struct host_as *as = host_as_new_stub(phys, SPACE);
+		int bad = !as || host_stub_pid(as) == spare;
+
+		host_as_free(as);
+		host_stub_pool_drain();
+		_exit(bad);
+	}
+	waitpid(k, &status, 0);
+	is(status, 0, "a forked kernel makes a space of its own child");
+	ok(!gone(spare) && host_stub_pool_pid() == spare,
+	   "and leaves the spare to its parent");
+}
+
 static void test_pool(struct phys *phys)
 {
 	struct phys *other;
@@ -553,6 +578,7 @@ static void test_pool(struct phys *phys)
 	ok(pid > 0 && pid != spare, "another spare is started (%d)", pid);
 	is(host_stub_prestart(phys), 0, "prestart with a spare waiting: 0");
 	is(host_stub_pool_pid(), pid, "and the same spare waits");
+	fork_leaves_spare(phys, pid);
 	ok(only_stub_and_guest(spare, SPACE),
 	   "the spare's space holds only the stub and the guest range");
 	host_as_free(as);
