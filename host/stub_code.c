@@ -205,8 +205,11 @@ STUB_INLINE uint32_t stub_wait(struct stub_page *d, uint32_t last)
 			spin = 0; /* the kernel needs this CPU to answer */
 	}
 	for (;;) {
-		struct timespec ts = {.tv_sec = 1};
+		struct timespec ts; /* no initializer: it could be in .rodata */
 		uint32_t i, seq;
+
+		ts.tv_sec = 1;
+		ts.tv_nsec = 0;
 
 		for (i = 0;; i++) {
 			seq = load(&d->req);
