@@ -217,6 +217,14 @@ static int do_file_fault(struct fault *vmf)
 	*vmf->ptep =
 		pte_mk(pfn, prot) | _PAGE_ACCESSED | (write ? _PAGE_DIRTY : 0);
 	vmf->mm->count.fault_file++;
+	/*
+	 * A write to a shared file mapping is usually one of many: the
+	 * cached neighbours are mapped dirty too, so the writes to come take
+	 * no fault of their own. umm writes no page back, so the dirty bit
+	 * only decides what the host may do; a guest cannot tell.
+	 */
+	if (write && (vma->flags & VM_WRITE))
+		prot |= _PAGE_DIRTY;
 	file_fault_around(vmf, prot);
 	return 0;
 }

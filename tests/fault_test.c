@@ -766,6 +766,37 @@ static void test_fault_kind(void)
 	   "one copy on write, no read fault first (cow %llu, file %llu)",
 	   (unsigned long long)st.fault_cow,
 	   (unsigned long long)st.fault_file);
+	/* Writes across a shared file, its pages cached: one per block. */
+	{
+		struct umm_stats s0, s1;
+		uint64_t w = (uint64_t)umm_mmap(mm, 0, 64 * PG,
+						PROT_READ | PROT_WRITE,
+						MAP_SHARED, f, 0);
+		unsigned int i, bad = 0;
+		uint8_t v;
+
+		umm_mm_set_fault_around(mm, 16);
+		umm_file_truncate(f, 64 * PG);
+		for (i = 0; i < 64; i++) /* cache the pages, then drop them */
+			guest_read(mm, w + i * PG, &v);
+		umm_madvise(mm, w, 64 * PG, MADV_DONTNEED);
+		umm_mm_stats(mm, &s0);
+		for (i = 0; i < 64; i++)
+			bad += guest_write(mm, w + i * PG, (uint8_t)i) != 0;
+		umm_mm_stats(mm, &s1);
+		ok(!bad && s1.fault_file - s0.fault_file <= 5 &&
+			   s1.fault_dirty == s0.fault_dirty,
+		   "64 writes across a cached shared file: a fault per "
+		   "16-page block (5 at most), the neighbours mapped writable "
+		   "(file %llu, dirty %llu)",
+		   (unsigned long long)(s1.fault_file - s0.fault_file),
+		   (unsigned long long)(s1.fault_dirty - s0.fault_dirty));
+		for (i = 0; i < 64; i++)
+			bad += guest_read(mm, w + i * PG, &v) ||
+			       v != (uint8_t)i;
+		ok(!bad, "and each page reads back what was written");
+		umm_munmap(mm, w, 64 * PG);
+	}
 	is(umm_mm_set_fault_around(mm, 3), -EINVAL,
 	   "fault-around of 3 pages: EINVAL");
 	is(umm_mm_set_fault_around(mm, 1024), -EINVAL,
