@@ -146,7 +146,9 @@ struct res {
 	bool has_layout;
 	int16_t scan[NSCAN];   /* scan, fork: each page read */
 	int16_t cwrite[NSCAN]; /* fork: each page written in the child */
-	long ccheck;	       /* fork: umm_mm_check of the child (umm) */
+	long ccheck;	       /* fork, scan: umm_mm_check of the child (umm) */
+	bool has_kscan;	       /* scan: a kept fork child was scanned too */
+	int16_t kscan[NSCAN];  /* scan: each page the kept child read */
 	bool span;	       /* rfp: the range is not inside one vma (umm) */
 	long mmcheck;	       /* umm_mm_check after the step (umm, --check) */
 	char layout[LAYOUT_MAX];
@@ -171,7 +173,7 @@ static unsigned long budget;
 /* Statistics, to show the sequences reach what they aim at. */
 static struct {
 	unsigned long steps, calls_ok, calls_err, reads, signals, forks, rfp_ok;
-	unsigned long mmaps_ok, seqs;
+	unsigned long mmaps_ok, seqs, kscans;
 } stats;
 
 /* ---- the generator ---- */
@@ -382,6 +384,8 @@ static void gen_step(struct step *s)
 	case K_FORK:
 		s->off = gen_byte();
 		s->arg = (int)rnd(256);
+		/* a child kept, to be scanned beside the parent later */
+		s->flags = s->kind == K_FORK && rnd(2);
 		break;
 	case K_RFP:
 		gen_rfp(s);
@@ -394,12 +398,17 @@ static void gen_step(struct step *s)
 	}
 }
 
+/* umm's fault-around for the sequence: the default 16 mostly, or 1 or 64. */
+static unsigned int seq_fault_around = 16;
+
 static int gen_seq(uint64_t seed, struct step *steps)
 {
+	static const unsigned int fa[] = { 16, 16, 1, 64 };
 	int i;
 
 	rng = seed * 0x2545f4914f6cdd1dULL + 1;
 	gen_nr_maps = 0;
+	seq_fault_around = fa[rnd(4)];
 	for (i = 0; i < nr_steps; i++) {
 		gen_step(&steps[i]);
 		/* a few mappings first, for the rest to meet */
@@ -607,6 +616,80 @@ static void nat_scan(uint64_t off, int16_t *out, int write, uint8_t val)
 	}
 }
 
+/*
+ * A fork child kept alive (K_FORK with flags 1): it reports its layout,
+ * then scans itself whenever the parent's sequence scans, until the pipe
+ * closes. nat_kept_cmd: the parent's end, or -1.
+ */
+static int nat_kept_cmd = -1, nat_kept_ack = -1;
+static pid_t nat_kept_pid;
+
+static void nat_kept_drop(void)
+{
+	int status;
+
+	if (nat_kept_cmd < 0)
+		return;
+	close(nat_kept_cmd);
+	close(nat_kept_ack);
+	waitpid(nat_kept_pid, &status, 0);
+	nat_kept_cmd = nat_kept_ack = -1;
+}
+
+static void nat_kept_scan(uint64_t off, struct res *r)
+{
+	uint64_t cmd[2] = { off, (uint64_t)(r - nlog->res) };
+	char c;
+
+	if (nat_kept_cmd < 0)
+		return;
+	if (write(nat_kept_cmd, cmd, sizeof(cmd)) != sizeof(cmd) ||
+	    read(nat_kept_ack, &c, 1) != 1)
+		r->ret = -1;
+}
+
+static void nat_kept_loop(int cmdfd, int ackfd)
+{
+	uint64_t cmd[2];
+
+	while (read(cmdfd, cmd, sizeof(cmd)) == sizeof(cmd)) {
+		struct res *r = &nlog->res[cmd[1]];
+
+		nat_scan(cmd[0], r->kscan, 0, 0);
+		if (write(ackfd, "k", 1) != 1)
+			break;
+	}
+	_exit(0);
+}
+
+static long nat_fork_keep(struct res *r, bool nonlinear)
+{
+	int cmd[2], ack[2];
+	pid_t pid;
+	char c;
+
+	nat_kept_drop();
+	if (pipe(cmd) || pipe(ack))
+		return -errno;
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (!pid) {
+		close(cmd[1]);
+		close(ack[0]);
+		nat_layout(nonlinear, r->clayout);
+		if (write(ack[1], "k", 1) != 1)
+			_exit(1);
+		nat_kept_loop(cmd[0], ack[1]);
+	}
+	close(cmd[0]);
+	close(ack[1]);
+	nat_kept_cmd = cmd[1];
+	nat_kept_ack = ack[0];
+	nat_kept_pid = pid;
+	return read(nat_kept_ack, &c, 1) == 1 ? 0 : -1;
+}
+
 static void nat_fork(const struct step *s, struct res *r, bool nonlinear)
 {
 	int status;
@@ -742,8 +825,12 @@ static long nat_step(const struct step *s, struct res *r, const int fd[2],
 		return sys_ret(syscall(SYS_ftruncate, fd[s->arg], s->len));
 	case K_SCAN:
 		nat_scan(s->off, r->scan, 0, 0);
-		return 0;
+		r->has_kscan = nat_kept_cmd >= 0;
+		nat_kept_scan(s->off, r);
+		return r->ret;
 	case K_FORK:
+		if (s->flags)
+			return nat_fork_keep(r, nonlinear);
 		nat_fork(s, r, nonlinear);
 		return r->ret;
 	case K_RFP:
@@ -809,6 +896,8 @@ static void nat_child(const struct step *steps, int n)
 
 		res->sig = res->code = 0;
 		res->sigoff = 0;
+		res->ret = 0;
+		res->has_kscan = false;
 		res->ret = nat_step(&steps[i], res, fd, nonlinear);
 		if (steps[i].kind == K_RFP && res->ret == 0)
 			nonlinear = true;
@@ -817,6 +906,7 @@ static void nat_child(const struct step *steps, int n)
 			nat_layout(nonlinear, res->layout);
 		nlog->nr_done = i + 1;
 	}
+	nat_kept_drop();
 	_exit(0);
 }
 
@@ -893,6 +983,7 @@ static void umm_file_setup(struct umm_mm *mm, struct umm_file *f,
 struct umm_side {
 	struct umm_mm *mm;
 	struct umm_file *file[2];
+	struct umm_mm *kept; /* a fork child kept (K_FORK with flags 1) */
 };
 
 static void umm_fork_step(struct umm_side *u, const struct step *s,
@@ -902,6 +993,14 @@ static void umm_fork_step(struct umm_side *u, const struct step *s,
 
 	if (!child) {
 		r->ret = -errno;
+		return;
+	}
+	if (s->flags) {
+		if (u->kept)
+			umm_mm_put(u->kept);
+		u->kept = child;
+		umm_layout(child, nonlinear, r->clayout);
+		r->ret = 0;
 		return;
 	}
 	umm_scan(child, s->off, r->scan, 0, 0);
@@ -967,6 +1066,11 @@ static long umm_step(struct umm_side *u, const struct step *s, struct res *r,
 		return umm_file_truncate(u->file[s->arg], s->len);
 	case K_SCAN:
 		umm_scan(mm, s->off, r->scan, 0, 0);
+		r->has_kscan = u->kept;
+		if (u->kept) {
+			umm_scan(u->kept, s->off, r->kscan, 0, 0);
+			r->ccheck = umm_mm_check(u->kept);
+		}
 		return 0;
 	case K_FORK:
 		umm_fork_step(u, s, r, nonlinear);
@@ -995,7 +1099,7 @@ static bool run_umm(const struct step *steps, int n, long *incoherent)
 	int i;
 
 	u.mm = umm_mm_new(phys, TASK_SIZE);
-	if (!u.mm)
+	if (!u.mm || umm_mm_set_fault_around(u.mm, seq_fault_around))
 		BAIL_OUT("umm_mm_new: %s", strerror(errno));
 	if ((uint64_t)umm_host_addr(u.mm, 0) < REGION + REGION_SIZE &&
 	    (uint64_t)umm_host_addr(u.mm, 0) + TASK_SIZE > REGION)
@@ -1006,6 +1110,7 @@ static bool run_umm(const struct step *steps, int n, long *incoherent)
 		BAIL_OUT("umm_shmem_new");
 	umm_file_setup(u.mm, u.file[0], SEED_A);
 	umm_file_setup(u.mm, u.file[1], SEED_B);
+	u.kept = NULL;
 	for (i = 0; i < n; i++) {
 		struct res *r = &ures[i];
 
@@ -1013,6 +1118,7 @@ static bool run_umm(const struct step *steps, int n, long *incoherent)
 		r->sigoff = 0;
 		r->ccheck = 0;
 		r->span = false;
+		r->has_kscan = false;
 		r->ret = umm_step(&u, &steps[i], r, nonlinear);
 		if (steps[i].kind == K_RFP && r->ret == 0)
 			nonlinear = true;
@@ -1022,6 +1128,8 @@ static bool run_umm(const struct step *steps, int n, long *incoherent)
 		r->mmcheck = check_each ? umm_mm_check(u.mm) : 0;
 	}
 	*incoherent = umm_mm_check(u.mm);
+	if (u.kept)
+		umm_mm_put(u.kept);
 	umm_mm_put(u.mm);
 	umm_file_put(u.file[0]);
 	umm_file_put(u.file[1]);
@@ -1135,12 +1243,16 @@ static void step_str(const struct step *s, char *out, size_t size)
 		break;
 	case K_SCAN:
 		snprintf(out, size, "scan(+%#" PRIx64 ") /* read that byte of "
-			 "every page */", s->off);
+			 "every page, in a kept fork child too */", s->off);
 		break;
 	case K_FORK:
-		snprintf(out, size, "fork_check(+%#" PRIx64 ", %d) /* the "
-			 "child reads, then writes, that byte of every page */",
-			 s->off, s->arg);
+		if (s->flags)
+			snprintf(out, size, "fork_keep() /* a child kept: the "
+				 "scans that follow read it too */");
+		else
+			snprintf(out, size, "fork_check(+%#" PRIx64 ", %d) /* "
+				 "the child reads, then writes, that byte of "
+				 "every page */", s->off, s->arg);
 		break;
 	case K_RFP:
 		snprintf(out, size, "remap_file_pages(%#" PRIx64 ", %#" PRIx64
@@ -1202,11 +1314,13 @@ static void print_scan_diff(const int16_t *a, const int16_t *b)
 /* ---- comparing ---- */
 
 enum what {
-	SAME, RESULT, SCAN, CWRITE, LAYOUT, CLAYOUT, CCHECK, MMCHECK, MISSING
+	SAME, RESULT, SCAN, CWRITE, KSCAN, LAYOUT, CLAYOUT, CCHECK, MMCHECK,
+	MISSING
 };
 
 static const char *what_str[] = {
 	"", "result", "pages read", "pages written by the fork child",
+	"pages read by the kept fork child",
 	"layout", "the fork child's layout",
 	"umm_mm_check of the fork child", "umm_mm_check after the step",
 	"native step (the child died)",
@@ -1218,17 +1332,20 @@ static enum what compare_step(const struct step *s, const struct res *n,
 	if (n->ret != u->ret || n->sig != u->sig || n->code != u->code ||
 	    n->sigoff != u->sigoff)
 		return RESULT;
-	if ((s->kind == K_SCAN || s->kind == K_FORK) &&
+	if ((s->kind == K_SCAN || (s->kind == K_FORK && !s->flags)) &&
 	    memcmp(n->scan, u->scan, sizeof(n->scan)))
 		return SCAN;
-	if (s->kind == K_FORK && memcmp(n->cwrite, u->cwrite,
-					sizeof(n->cwrite)))
+	if (s->kind == K_FORK && !s->flags &&
+	    memcmp(n->cwrite, u->cwrite, sizeof(n->cwrite)))
 		return CWRITE;
+	if (n->has_kscan != u->has_kscan ||
+	    (n->has_kscan && memcmp(n->kscan, u->kscan, sizeof(n->kscan))))
+		return KSCAN;
 	if (n->has_layout && strcmp(n->layout, u->layout))
 		return LAYOUT;
 	if (s->kind == K_FORK && strcmp(n->clayout, u->clayout))
 		return CLAYOUT;
-	if (s->kind == K_FORK && u->ccheck)
+	if (u->ccheck)
 		return CCHECK;
 	if (u->mmcheck)
 		return MMCHECK;
@@ -1293,9 +1410,11 @@ static void print_divergence(const struct step *s, int i, enum what what)
 	ret_str(s, u, ru, sizeof(ru));
 	diag("  native: %s", rn);
 	diag("  umm:    %s", ru);
-	if (what == SCAN || what == CWRITE) {
-		const int16_t *a = what == SCAN ? n->scan : n->cwrite;
-		const int16_t *b = what == SCAN ? u->scan : u->cwrite;
+	if (what == SCAN || what == CWRITE || what == KSCAN) {
+		const int16_t *a = what == SCAN ? n->scan :
+				   what == CWRITE ? n->cwrite : n->kscan;
+		const int16_t *b = what == SCAN ? u->scan :
+				   what == CWRITE ? u->cwrite : u->kscan;
 
 		print_scan_diff(a, b);
 	}
@@ -1390,6 +1509,7 @@ static bool run_seq(uint64_t seed)
 			stats.forks++;
 			break;
 		case K_SCAN:
+			stats.kscans += r->has_kscan;
 			break;
 		default:
 			if (r->ret < 0)
@@ -1409,8 +1529,9 @@ static bool run_seq(uint64_t seed)
 			snprintf(kindlist + strlen(kindlist),
 				 sizeof(kindlist) - strlen(kindlist), "%s%s",
 				 kindlist[0] ? "," : "", kinds[i].name);
-	diag("seed %" PRIu64 " (kinds %s%s%s):", seed, kindlist,
-	     budget ? ", budget " : "", budget ? "set" : "");
+	diag("seed %" PRIu64 " (kinds %s; budget %lu; umm fault-around %u):",
+	     seed, kindlist, budget ? budget : umm_host_vma_budget(),
+	     seq_fault_around);
 	if (at < 0) {
 		diag("umm_mm_check at the end: %ld; every frame free: %s",
 		     incoherent, frames_ok ? "yes" : "no");
@@ -1561,10 +1682,11 @@ int main(int argc, char **argv)
 		   check_each ? " and every step" : "");
 		ok(!nr_leaky, "every frame is free after every sequence");
 		diag("%lu steps: %lu calls succeeded, %lu failed, %lu accesses "
-		     "(%lu signals), %lu forks; %lu mmaps and %lu "
-		     "remap_file_pages succeeded", stats.steps, stats.calls_ok,
-		     stats.calls_err, stats.reads, stats.signals, stats.forks,
-		     stats.mmaps_ok, stats.rfp_ok);
+		     "(%lu signals), %lu forks (%lu scans of a kept child); "
+		     "%lu mmaps and %lu remap_file_pages succeeded",
+		     stats.steps, stats.calls_ok, stats.calls_err, stats.reads,
+		     stats.signals, stats.forks, stats.kscans, stats.mmaps_ok,
+		     stats.rfp_ok);
 		if (nr_known)
 			diag("%lu sequences stopped at a known difference "
 			     "(rfp_span: a remap over two vmas of umm)",
@@ -1574,7 +1696,8 @@ int main(int argc, char **argv)
 				    stats.signals > nr_seqs / 4 &&
 				    stats.reads > stats.signals &&
 				    (!kinds[K_RFP].on || stats.rfp_ok > 0) &&
-				    (!kinds[K_FORK].on || stats.forks > 0)),
+				    (!kinds[K_FORK].on ||
+				     (stats.forks > 0 && stats.kscans > 0))),
 		   "the sequences map, fault, read, fork and remap");
 	}
 	check_frames_free(phys);
