@@ -9,7 +9,10 @@
  * MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_POPULATE, every protection), munmap,
  * mprotect, madvise, truncation of a file, remap_file_pages, mremap, reads
  * and writes of one byte, a scan (one byte of every page of the region) and
- * a fork (the child scans, reads and writes, and its layout is compared).
+ * a fork: the child scans, writes, and its layout is compared at once, or
+ * it is kept and scanned beside the parent at the scans that follow (so
+ * that what the parent does after the fork is seen not to reach it).
+ * umm's fault-around is 16, 1 or 64, chosen by the seed.
  * Every address lies in a region at REGION, the same numbers natively and
  * in the guest; the child checks that the region is free in its address
  * space (umm's windows lie elsewhere) before it starts.
@@ -19,16 +22,18 @@
  * with its si_code and si_addr, and, after a call, the layout of the region:
  * /proc/self/maps against umm_maps, normalised to start-end, permissions,
  * private or shared, and the backing ('a' private anonymous, 'z' shared
- * anonymous, 'A', 'B' the files, with their offset). Neighbouring lines
+ * anonymous, 'F' a file, with its offset). Neighbouring lines
  * that one mapping could have been are coalesced first: when Linux merges
  * two vmas is not the contract (anon_vma ancestry decides it), what the
  * memory is and allows is. --strict-layout compares the raw lines. Once a
  * remap_file_pages succeeded, file offsets are no longer compared in the
  * layout: the host (4.0+) emulates a nonlinear vma with one vma per run,
  * umm keeps one nonlinear vma. Contents are compared by the reads instead.
+ * Two artefacts of that emulation are taken out: see nat_rfp() (the host
+ * drops madvise flags) and known_difference() (it remaps over vmas).
  *
- * After each sequence: umm_mm_check of the mm holds, and once the mm and
- * its files are gone every frame is free.
+ * After each step umm_mm_check holds (every host mapping agrees with its
+ * pte), and once the mm and its files are gone every frame is free.
  *
  * A divergence prints the seed and both sides, and the sequence shrinks
  * (steps are dropped while it still diverges at a step of the same kind)
@@ -75,30 +80,42 @@
 #define MADV_KEEPONFORK 19
 #endif
 #ifndef MADV_POPULATE_READ
-#define MADV_POPULATE_READ 22
+#define MADV_POPULATE_READ  22
 #define MADV_POPULATE_WRITE 23
 #endif
 
-#define REGION 0x10000000ULL		/* the guest addresses, natively too */
-#define REGION_SIZE (64ULL << 20)	/* reserved natively, compared */
-#define NPG 64				/* pages the steps aim at */
-#define MAXLEN 16			/* pages per call, at most */
-#define NSCAN (NPG + MAXLEN)		/* pages a scan reads */
-#define FILE_PAGES 32
-#define TASK_SIZE (1ULL << 32)
-#define MAX_STEPS 200
-#define LAYOUT_MAX 4096
-#define ELSEWHERE (1L << 62)		/* an address outside the region */
-#define SEED_A 0x11
-#define SEED_B 0x55
+#define REGION	    0x10000000ULL /* the guest addresses, natively too */
+#define REGION_SIZE (64ULL << 20) /* reserved natively, compared */
+#define NPG	    64 /* pages the steps aim at */
+#define MAXLEN	    16 /* pages per call, at most */
+#define NSCAN	    (NPG + MAXLEN) /* pages a scan reads */
+#define FILE_PAGES  32
+#define TASK_SIZE   (1ULL << 32)
+#define MAX_STEPS   200
+#define LAYOUT_MAX  4096
+#define ELSEWHERE   (1L << 62) /* an address outside the region */
+#define SEED_A	    0x11
+#define SEED_B	    0x55
 
 /* ---- kinds of steps ---- */
 
 enum kind {
-	K_MMAP, K_MUNMAP, K_MPROTECT, K_MADVISE, K_READ, K_WRITE, K_TRUNCATE,
-	K_SCAN, K_FORK, K_RFP, K_MREMAP,
+	K_MMAP,
+	K_MUNMAP,
+	K_MPROTECT,
+	K_MADVISE,
+	K_READ,
+	K_WRITE,
+	K_TRUNCATE,
+	K_SCAN,
+	K_FORK,
+	K_RFP,
+	K_MREMAP,
 	/* variants of the kinds above, chosen inside them */
-	K_MADV_REMOVE, K_MADV_POPULATE, K_RFP_BIGOFF, K_RFP_SPAN,
+	K_MADV_REMOVE,
+	K_MADV_POPULATE,
+	K_RFP_BIGOFF,
+	K_RFP_SPAN,
 	NR_KINDS
 };
 
@@ -115,21 +132,21 @@ static struct kind_info {
 	bool on;
 	int weight;
 } kinds[NR_KINDS] = {
-	[K_MMAP] = { "mmap", true, 20 },
-	[K_MUNMAP] = { "munmap", true, 5 },
-	[K_MPROTECT] = { "mprotect", true, 10 },
-	[K_MADVISE] = { "madvise", true, 7 },
-	[K_READ] = { "read", true, 16 },
-	[K_WRITE] = { "write", true, 14 },
-	[K_TRUNCATE] = { "truncate", true, 3 },
-	[K_SCAN] = { "scan", true, 2 },
-	[K_FORK] = { "fork", true, 2 },
-	[K_RFP] = { "remap_file_pages", true, 7 },
-	[K_MREMAP] = { "mremap", false, 10 },
-	[K_MADV_REMOVE] = { "madv_remove", false, 0 },
-	[K_MADV_POPULATE] = { "madv_populate", false, 0 },
-	[K_RFP_BIGOFF] = { "rfp_bigoff", false, 0 },
-	[K_RFP_SPAN] = { "rfp_span", false, 0 },
+	[K_MMAP] = {"mmap", true, 20},
+	[K_MUNMAP] = {"munmap", true, 5},
+	[K_MPROTECT] = {"mprotect", true, 10},
+	[K_MADVISE] = {"madvise", true, 7},
+	[K_READ] = {"read", true, 16},
+	[K_WRITE] = {"write", true, 14},
+	[K_TRUNCATE] = {"truncate", true, 3},
+	[K_SCAN] = {"scan", true, 2},
+	[K_FORK] = {"fork", true, 2},
+	[K_RFP] = {"remap_file_pages", true, 7},
+	[K_MREMAP] = {"mremap", false, 10},
+	[K_MADV_REMOVE] = {"madv_remove", false, 0},
+	[K_MADV_POPULATE] = {"madv_populate", false, 0},
+	[K_RFP_BIGOFF] = {"rfp_bigoff", false, 0},
+	[K_RFP_SPAN] = {"rfp_span", false, 0},
 };
 
 struct step {
@@ -140,17 +157,17 @@ struct step {
 
 /* What one side saw at one step. */
 struct res {
-	long ret;	  /* call result; a read's byte */
-	int sig, code;	  /* an access's signal and si_code, or 0 */
-	long sigoff;	  /* si_addr - the address accessed */
+	long ret; /* call result; a read's byte */
+	int sig, code; /* an access's signal and si_code, or 0 */
+	long sigoff; /* si_addr - the address accessed */
 	bool has_layout;
-	int16_t scan[NSCAN];   /* scan, fork: each page read */
+	int16_t scan[NSCAN]; /* scan, fork: each page read */
 	int16_t cwrite[NSCAN]; /* fork: each page written in the child */
-	long ccheck;	       /* fork, scan: umm_mm_check of the child (umm) */
-	bool has_kscan;	       /* scan: a kept fork child was scanned too */
-	int16_t kscan[NSCAN];  /* scan: each page the kept child read */
-	bool span;	       /* rfp: the range is not inside one vma (umm) */
-	long mmcheck;	       /* umm_mm_check after the step (umm, --check) */
+	long ccheck; /* fork, scan: umm_mm_check of the child (umm) */
+	bool has_kscan; /* scan: a kept fork child was scanned too */
+	int16_t kscan[NSCAN]; /* scan: each page the kept child read */
+	bool span; /* rfp: the range is not inside one vma (umm) */
+	long mmcheck; /* umm_mm_check after the step (umm, --check) */
 	char layout[LAYOUT_MAX];
 	char clayout[LAYOUT_MAX]; /* fork: the child's */
 };
@@ -158,7 +175,7 @@ struct res {
 /* The native side's log: shared with the child that runs the sequence. */
 struct native_log {
 	int nr_done;
-	int failed;	/* the child could not start: why */
+	int failed; /* the child could not start: why */
 	char why[256];
 	struct res res[MAX_STEPS];
 };
@@ -243,10 +260,17 @@ static uint64_t gen_len(unsigned int max_pages)
 static int gen_prot(void)
 {
 	static const int prots[] = {
-		PROT_NONE, PROT_READ, PROT_READ, PROT_READ | PROT_WRITE,
-		PROT_READ | PROT_WRITE, PROT_READ | PROT_WRITE,
-		PROT_READ | PROT_WRITE, PROT_READ | PROT_EXEC, PROT_WRITE,
-		PROT_EXEC, PROT_READ | PROT_WRITE | PROT_EXEC,
+		PROT_NONE,
+		PROT_READ,
+		PROT_READ,
+		PROT_READ | PROT_WRITE,
+		PROT_READ | PROT_WRITE,
+		PROT_READ | PROT_WRITE,
+		PROT_READ | PROT_WRITE,
+		PROT_READ | PROT_EXEC,
+		PROT_WRITE,
+		PROT_EXEC,
+		PROT_READ | PROT_WRITE | PROT_EXEC,
 	};
 
 	return prots[rnd(sizeof(prots) / sizeof(prots[0]))];
@@ -255,15 +279,15 @@ static int gen_prot(void)
 /* A byte offset in a page: the edges and the middle, mostly. */
 static uint64_t gen_byte(void)
 {
-	static const uint64_t offs[] = { 0, 1, 7, 2048, 4095 };
+	static const uint64_t offs[] = {0, 1, 7, 2048, 4095};
 
 	return rnd(4) ? offs[rnd(5)] : rnd(PG);
 }
 
 static void gen_mmap(struct step *s)
 {
-	static const int place[] = { 0, MAP_FIXED, MAP_FIXED,
-				     MAP_FIXED_NOREPLACE };
+	static const int place[] = {0, MAP_FIXED, MAP_FIXED,
+				    MAP_FIXED_NOREPLACE};
 	unsigned int type = rnd(8);
 
 	s->addr = gen_addr();
@@ -291,9 +315,9 @@ static void gen_mmap(struct step *s)
 static int gen_advice(void)
 {
 	static const int advice[] = {
-		MADV_DONTNEED, MADV_DONTNEED, MADV_DONTNEED, MADV_DONTFORK,
-		MADV_DOFORK, MADV_WIPEONFORK, MADV_KEEPONFORK, MADV_NORMAL,
-		MADV_RANDOM, MADV_SEQUENTIAL, MADV_WILLNEED,
+		MADV_DONTNEED, MADV_DONTNEED,	MADV_DONTNEED,	 MADV_DONTFORK,
+		MADV_DOFORK,   MADV_WIPEONFORK, MADV_KEEPONFORK, MADV_NORMAL,
+		MADV_RANDOM,   MADV_SEQUENTIAL, MADV_WILLNEED,
 	};
 
 	if (kinds[K_MADV_REMOVE].on && !rnd(6))
@@ -317,9 +341,13 @@ static void gen_rfp(struct step *s)
 static void gen_mremap(struct step *s)
 {
 	static const int fl[] = {
-		0, MREMAP_MAYMOVE, MREMAP_MAYMOVE | MREMAP_FIXED,
-		MREMAP_MAYMOVE | MREMAP_FIXED, MREMAP_MAYMOVE | MREMAP_DONTUNMAP,
-		MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, MREMAP_FIXED,
+		0,
+		MREMAP_MAYMOVE,
+		MREMAP_MAYMOVE | MREMAP_FIXED,
+		MREMAP_MAYMOVE | MREMAP_FIXED,
+		MREMAP_MAYMOVE | MREMAP_DONTUNMAP,
+		MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP,
+		MREMAP_FIXED,
 	};
 
 	s->addr = gen_addr();
@@ -403,7 +431,7 @@ static unsigned int seq_fault_around = 16;
 
 static int gen_seq(uint64_t seed, struct step *steps)
 {
-	static const unsigned int fa[] = { 16, 16, 1, 64 };
+	static const unsigned int fa[] = {16, 16, 1, 64};
 	int i;
 
 	rng = seed * 0x2545f4914f6cdd1dULL + 1;
@@ -507,7 +535,7 @@ static bool mergeable(const struct vline *a, const struct vline *b,
  */
 static void normalise_layout(const char *maps, bool nonlinear, char *out)
 {
-	struct vline cur = { 0 }, v;
+	struct vline cur = {0}, v;
 	const char *p, *next;
 	bool have = false;
 	size_t n = 0;
@@ -638,7 +666,7 @@ static void nat_kept_drop(void)
 
 static void nat_kept_scan(uint64_t off, struct res *r)
 {
-	uint64_t cmd[2] = { off, (uint64_t)(r - nlog->res) };
+	uint64_t cmd[2] = {off, (uint64_t)(r - nlog->res)};
 	char c;
 
 	if (nat_kept_cmd < 0)
@@ -721,9 +749,9 @@ static const struct {
 	const char *flag;
 	int advice;
 } nat_kept[] = {
-	{ " dc", MADV_DONTFORK },
-	{ " sr", MADV_SEQUENTIAL },
-	{ " rr", MADV_RANDOM },
+	{" dc", MADV_DONTFORK},
+	{" sr", MADV_SEQUENTIAL},
+	{" rr", MADV_RANDOM},
 };
 
 #define NR_KEPT (sizeof(nat_kept) / sizeof(nat_kept[0]))
@@ -782,7 +810,8 @@ static long nat_rfp(const struct step *s)
 	static struct kept kept[NSCAN * NR_KEPT];
 	uint64_t start = s->addr & ~(PG - 1);
 	unsigned int nr = nat_kept_ranges(start, start + (s->len & ~(PG - 1)),
-					  kept, NSCAN * NR_KEPT), i;
+					  kept, NSCAN * NR_KEPT),
+		     i;
 	long r = sys_ret(syscall(SYS_remap_file_pages, s->addr, s->len,
 				 (long)s->prot, s->off, (long)s->flags));
 
@@ -799,10 +828,10 @@ static long nat_step(const struct step *s, struct res *r, const int fd[2],
 
 	switch (s->kind) {
 	case K_MMAP:
-		return in_region(sys_ret(syscall(
-			SYS_mmap, s->addr, s->len, (long)s->prot,
-			(long)s->flags, (long)(s->arg < 0 ? -1 : fd[s->arg]),
-			s->off)));
+		return in_region(sys_ret(
+			syscall(SYS_mmap, s->addr, s->len, (long)s->prot,
+				(long)s->flags,
+				(long)(s->arg < 0 ? -1 : fd[s->arg]), s->off)));
 	case K_MUNMAP:
 		return sys_ret(syscall(SYS_munmap, s->addr, s->len));
 	case K_MPROTECT:
@@ -836,9 +865,9 @@ static long nat_step(const struct step *s, struct res *r, const int fd[2],
 	case K_RFP:
 		return nat_rfp(s);
 	case K_MREMAP:
-		return in_region(sys_ret(syscall(SYS_mremap, s->addr, s->len,
-						 s->len2, (long)s->flags,
-						 s->addr2)));
+		return in_region(
+			sys_ret(syscall(SYS_mremap, s->addr, s->len, s->len2,
+					(long)s->flags, s->addr2)));
 	default:
 		return -ENOSYS;
 	}
@@ -862,8 +891,8 @@ static int nat_file(const char *name, unsigned int seed)
 
 static void nat_child(const struct step *steps, int n)
 {
-	struct sigaction sa = { .sa_sigaction = nat_handler,
-				.sa_flags = SA_SIGINFO | SA_NODEFER };
+	struct sigaction sa = {.sa_sigaction = nat_handler,
+			       .sa_flags = SA_SIGINFO | SA_NODEFER};
 	int fd[2], i;
 	bool nonlinear = false;
 	long r;
@@ -949,8 +978,8 @@ static void umm_layout(struct umm_mm *mm, bool nonlinear, char *out)
 	normalise_layout(umm_maps_buf, nonlinear, out);
 }
 
-static void umm_scan(struct umm_mm *mm, uint64_t off, int16_t *out,
-		     int write, uint8_t val)
+static void umm_scan(struct umm_mm *mm, uint64_t off, int16_t *out, int write,
+		     uint8_t val)
 {
 	unsigned int i;
 
@@ -1041,10 +1070,9 @@ static long umm_step(struct umm_side *u, const struct step *s, struct res *r,
 
 	switch (s->kind) {
 	case K_MMAP:
-		return in_region(umm_mmap(mm, s->addr, s->len, s->prot,
-					  s->flags,
-					  s->arg < 0 ? NULL : u->file[s->arg],
-					  s->off));
+		return in_region(
+			umm_mmap(mm, s->addr, s->len, s->prot, s->flags,
+				 s->arg < 0 ? NULL : u->file[s->arg], s->off));
 	case K_MUNMAP:
 		return umm_munmap(mm, s->addr, s->len);
 	case K_MPROTECT:
@@ -1076,8 +1104,9 @@ static long umm_step(struct umm_side *u, const struct step *s, struct res *r,
 		umm_fork_step(u, s, r, nonlinear);
 		return r->ret;
 	case K_RFP:
-		r->span = umm_spans(mm, s->addr & ~(PG - 1),
-				    (s->addr & ~(PG - 1)) + (s->len & ~(PG - 1)));
+		r->span =
+			umm_spans(mm, s->addr & ~(PG - 1),
+				  (s->addr & ~(PG - 1)) + (s->len & ~(PG - 1)));
 		return umm_remap_file_pages(mm, s->addr, s->len, s->prot,
 					    s->off, s->flags);
 	case K_MREMAP:
@@ -1169,19 +1198,32 @@ static const char *mmap_flags_str(int flags, char *buf)
 static const char *advice_str(int a)
 {
 	switch (a) {
-	case MADV_DONTNEED: return "MADV_DONTNEED";
-	case MADV_DONTFORK: return "MADV_DONTFORK";
-	case MADV_DOFORK: return "MADV_DOFORK";
-	case MADV_WIPEONFORK: return "MADV_WIPEONFORK";
-	case MADV_KEEPONFORK: return "MADV_KEEPONFORK";
-	case MADV_NORMAL: return "MADV_NORMAL";
-	case MADV_RANDOM: return "MADV_RANDOM";
-	case MADV_SEQUENTIAL: return "MADV_SEQUENTIAL";
-	case MADV_WILLNEED: return "MADV_WILLNEED";
-	case MADV_REMOVE: return "MADV_REMOVE";
-	case MADV_POPULATE_READ: return "MADV_POPULATE_READ";
-	case MADV_POPULATE_WRITE: return "MADV_POPULATE_WRITE";
-	default: return "?";
+	case MADV_DONTNEED:
+		return "MADV_DONTNEED";
+	case MADV_DONTFORK:
+		return "MADV_DONTFORK";
+	case MADV_DOFORK:
+		return "MADV_DOFORK";
+	case MADV_WIPEONFORK:
+		return "MADV_WIPEONFORK";
+	case MADV_KEEPONFORK:
+		return "MADV_KEEPONFORK";
+	case MADV_NORMAL:
+		return "MADV_NORMAL";
+	case MADV_RANDOM:
+		return "MADV_RANDOM";
+	case MADV_SEQUENTIAL:
+		return "MADV_SEQUENTIAL";
+	case MADV_WILLNEED:
+		return "MADV_WILLNEED";
+	case MADV_REMOVE:
+		return "MADV_REMOVE";
+	case MADV_POPULATE_READ:
+		return "MADV_POPULATE_READ";
+	case MADV_POPULATE_WRITE:
+		return "MADV_POPULATE_WRITE";
+	default:
+		return "?";
 	}
 }
 
@@ -1207,14 +1249,16 @@ static void step_str(const struct step *s, char *out, size_t size)
 	switch (s->kind) {
 	case K_MMAP:
 		if (s->arg < 0)
-			snprintf(out, size, "mmap(%#" PRIx64 ", %#" PRIx64
-				 ", %s, %s, -1, 0)", s->addr, s->len,
-				 prot_str(s->prot, b1),
+			snprintf(out, size,
+				 "mmap(%#" PRIx64 ", %#" PRIx64
+				 ", %s, %s, -1, 0)",
+				 s->addr, s->len, prot_str(s->prot, b1),
 				 mmap_flags_str(s->flags, b2));
 		else
-			snprintf(out, size, "mmap(%#" PRIx64 ", %#" PRIx64
-				 ", %s, %s, file%c, %#" PRIx64 ")", s->addr,
-				 s->len, prot_str(s->prot, b1),
+			snprintf(out, size,
+				 "mmap(%#" PRIx64 ", %#" PRIx64
+				 ", %s, %s, file%c, %#" PRIx64 ")",
+				 s->addr, s->len, prot_str(s->prot, b1),
 				 mmap_flags_str(s->flags, b2), 'A' + s->arg,
 				 s->off);
 		break;
@@ -1242,27 +1286,36 @@ static void step_str(const struct step *s, char *out, size_t size)
 			 'A' + s->arg, s->len);
 		break;
 	case K_SCAN:
-		snprintf(out, size, "scan(+%#" PRIx64 ") /* read that byte of "
-			 "every page, in a kept fork child too */", s->off);
+		snprintf(out, size,
+			 "scan(+%#" PRIx64 ") /* read that byte of "
+			 "every page, in a kept fork child too */",
+			 s->off);
 		break;
 	case K_FORK:
 		if (s->flags)
-			snprintf(out, size, "fork_keep() /* a child kept: the "
+			snprintf(out, size,
+				 "fork_keep() /* a child kept: the "
 				 "scans that follow read it too */");
 		else
-			snprintf(out, size, "fork_check(+%#" PRIx64 ", %d) /* "
+			snprintf(out, size,
+				 "fork_check(+%#" PRIx64 ", %d) /* "
 				 "the child reads, then writes, that byte of "
-				 "every page */", s->off, s->arg);
+				 "every page */",
+				 s->off, s->arg);
 		break;
 	case K_RFP:
-		snprintf(out, size, "remap_file_pages(%#" PRIx64 ", %#" PRIx64
-			 ", %d, %#" PRIx64 ", %s)", s->addr, s->len, s->prot,
-			 s->off, s->flags ? "MAP_NONBLOCK" : "0");
+		snprintf(out, size,
+			 "remap_file_pages(%#" PRIx64 ", %#" PRIx64
+			 ", %d, %#" PRIx64 ", %s)",
+			 s->addr, s->len, s->prot, s->off,
+			 s->flags ? "MAP_NONBLOCK" : "0");
 		break;
 	case K_MREMAP:
-		snprintf(out, size, "mremap(%#" PRIx64 ", %#" PRIx64
-			 ", %#" PRIx64 ", %s, %#" PRIx64 ")", s->addr, s->len,
-			 s->len2, mremap_flags_str(s->flags, b1), s->addr2);
+		snprintf(out, size,
+			 "mremap(%#" PRIx64 ", %#" PRIx64 ", %#" PRIx64
+			 ", %s, %#" PRIx64 ")",
+			 s->addr, s->len, s->len2,
+			 mremap_flags_str(s->flags, b1), s->addr2);
 		break;
 	default:
 		snprintf(out, size, "?");
@@ -1278,8 +1331,10 @@ static void ret_str(const struct step *s, const struct res *r, char *out,
 	else if (r->ret == ELSEWHERE)
 		snprintf(out, size, "(outside the region)");
 	else if (r->ret < 0 && r->ret > -4096)
-		snprintf(out, size, "-%s", strerrorname_np((int)-r->ret) ?
-			 strerrorname_np((int)-r->ret) : "?");
+		snprintf(out, size, "-%s",
+			 strerrorname_np((int)-r->ret)
+				 ? strerrorname_np((int)-r->ret)
+				 : "?");
 	else
 		snprintf(out, size, "%#lx", r->ret);
 }
@@ -1314,15 +1369,28 @@ static void print_scan_diff(const int16_t *a, const int16_t *b)
 /* ---- comparing ---- */
 
 enum what {
-	SAME, RESULT, SCAN, CWRITE, KSCAN, LAYOUT, CLAYOUT, CCHECK, MMCHECK,
+	SAME,
+	RESULT,
+	SCAN,
+	CWRITE,
+	KSCAN,
+	LAYOUT,
+	CLAYOUT,
+	CCHECK,
+	MMCHECK,
 	MISSING
 };
 
 static const char *what_str[] = {
-	"", "result", "pages read", "pages written by the fork child",
+	"",
+	"result",
+	"pages read",
+	"pages written by the fork child",
 	"pages read by the kept fork child",
-	"layout", "the fork child's layout",
-	"umm_mm_check of the fork child", "umm_mm_check after the step",
+	"layout",
+	"the fork child's layout",
+	"umm_mm_check of the fork child",
+	"umm_mm_check after the step",
 	"native step (the child died)",
 };
 
@@ -1411,18 +1479,20 @@ static void print_divergence(const struct step *s, int i, enum what what)
 	diag("  native: %s", rn);
 	diag("  umm:    %s", ru);
 	if (what == SCAN || what == CWRITE || what == KSCAN) {
-		const int16_t *a = what == SCAN ? n->scan :
-				   what == CWRITE ? n->cwrite : n->kscan;
-		const int16_t *b = what == SCAN ? u->scan :
-				   what == CWRITE ? u->cwrite : u->kscan;
+		const int16_t *a = what == SCAN	    ? n->scan
+				   : what == CWRITE ? n->cwrite
+						    : n->kscan;
+		const int16_t *b = what == SCAN	    ? u->scan
+				   : what == CWRITE ? u->cwrite
+						    : u->kscan;
 
 		print_scan_diff(a, b);
 	}
 	if (what == LAYOUT || what == CLAYOUT) {
-		printf("# native layout:\n%s", what == LAYOUT ? n->layout
-							       : n->clayout);
-		printf("# umm layout:\n%s", what == LAYOUT ? u->layout
-							    : u->clayout);
+		printf("# native layout:\n%s",
+		       what == LAYOUT ? n->layout : n->clayout);
+		printf("# umm layout:\n%s",
+		       what == LAYOUT ? u->layout : u->clayout);
 	}
 	if (what == CCHECK)
 		diag("  umm_mm_check of the child: %ld", u->ccheck);
@@ -1516,7 +1586,8 @@ static bool run_seq(uint64_t seed)
 				stats.calls_err++;
 			else
 				stats.calls_ok++;
-			stats.mmaps_ok += steps[i].kind == K_MMAP && r->ret >= 0;
+			stats.mmaps_ok +=
+				steps[i].kind == K_MMAP && r->ret >= 0;
 			stats.rfp_ok += steps[i].kind == K_RFP && !r->ret;
 		}
 	}
@@ -1544,8 +1615,8 @@ static bool run_seq(uint64_t seed)
 	print_divergence(&steps[at], at, what);
 	n = shrink(steps, n, at);
 	at = first_divergence(steps, n, &what, &incoherent, &frames_ok);
-	diag("shrunk to %d steps (replay the whole with --one %" PRIu64 "):",
-	     n, seed);
+	diag("shrunk to %d steps (replay the whole with --one %" PRIu64 "):", n,
+	     seed);
 	print_seq(steps, n, at);
 	if (at >= 0)
 		print_divergence(&steps[at], at, what);
@@ -1676,8 +1747,8 @@ int main(int argc, char **argv)
 			failed += !run_seq(seed + i);
 		ok(!(failed - nr_incoherent - nr_leaky),
 		   "%lu sequences of %d steps from seed %" PRIu64
-		   " agree with the host kernel (%lu differ)", nr_seqs,
-		   nr_steps, seed, failed - nr_incoherent - nr_leaky);
+		   " agree with the host kernel (%lu differ)",
+		   nr_seqs, nr_steps, seed, failed - nr_incoherent - nr_leaky);
 		ok(!nr_incoherent, "umm_mm_check holds after every sequence%s",
 		   check_each ? " and every step" : "");
 		ok(!nr_leaky, "every frame is free after every sequence");
