@@ -185,6 +185,8 @@ static struct native_log *nlog;
 static struct res *ures;
 static int verbose, strict_layout, check_each = 1, nr_steps = 60;
 static unsigned long nr_incoherent, nr_leaky;
+static uint64_t cur_seed;
+static volatile int umm_at_step;
 static unsigned long budget;
 
 /* Statistics, to show the sequences reach what they aim at. */
@@ -1148,6 +1150,7 @@ static bool run_umm(const struct step *steps, int n, long *incoherent)
 		r->ccheck = 0;
 		r->span = false;
 		r->has_kscan = false;
+		umm_at_step = i;
 		r->ret = umm_step(&u, &steps[i], r, nonlinear);
 		if (steps[i].kind == K_RFP && r->ret == 0)
 			nonlinear = true;
@@ -1552,15 +1555,37 @@ static int shrink(struct step *steps, int n, int at)
 	return n;
 }
 
+/*
+ * umm aborts on a broken invariant: say which sequence and step it was, so
+ * that --one can replay it.
+ */
+static void on_abort(int sig)
+{
+	char msg[160];
+	int n = snprintf(msg, sizeof(msg),
+			 "\n# umm aborted at step %d of seed %" PRIu64
+			 " (replay with --one %" PRIu64 " and the same "
+			 "options)\n",
+			 umm_at_step, cur_seed, cur_seed);
+
+	if (write(1, msg, (size_t)n) < 0)
+		n = 0;
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
 /* Run one sequence; false when it diverged (reported). */
 static bool run_seq(uint64_t seed)
 {
 	static struct step steps[MAX_STEPS + 1];
-	int n = gen_seq(seed, steps), at, i;
+	int n, at, i;
 	enum what what;
 	long incoherent;
 	bool frames_ok;
 	char kindlist[256] = "";
+
+	cur_seed = seed;
+	n = gen_seq(seed, steps);
 
 	at = first_divergence(steps, n, &what, &incoherent, &frames_ok);
 	stats.seqs++;
@@ -1723,6 +1748,7 @@ int main(int argc, char **argv)
 	if (nr_steps < 1 || nr_steps > MAX_STEPS)
 		usage();
 
+	signal(SIGABRT, on_abort);
 	phys = umm_phys_new(64ULL << 20);
 	nlog = mmap(NULL, sizeof(*nlog), PROT_READ | PROT_WRITE,
 		    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
