@@ -221,6 +221,7 @@ static unsigned int rnd(unsigned int n)
  */
 static struct {
 	uint64_t addr, len;
+	const struct step *step;
 } gen_maps[MAX_STEPS];
 static unsigned int gen_nr_maps;
 
@@ -286,18 +287,63 @@ static uint64_t gen_byte(void)
 	return rnd(4) ? offs[rnd(5)] : rnd(PG);
 }
 
+#define PAGE_UP(x) (((x) + PG - 1) & ~(PG - 1))
+
+/*
+ * brk-like growth: the mapping an earlier mmap made, extended by a new one
+ * right after its end, of the same kind (and the file's next pages), as a
+ * heap grows: it should merge.
+ */
+static bool gen_grow(struct step *s)
+{
+	const struct step *m;
+
+	if (!gen_nr_maps || rnd(6))
+		return false;
+	m = gen_maps[gen_nr_maps - 1 - rnd(gen_nr_maps < 3 ? gen_nr_maps : 3)]
+		    .step;
+	*s = *m;
+	s->addr = PAGE_UP(m->addr + m->len);
+	s->len = (1 + rnd(4)) * PG;
+	s->off = m->arg < 0 ? 0 : m->off + PAGE_UP(m->len);
+	s->flags =
+		(m->flags & ~(MAP_FIXED | MAP_POPULATE)) | MAP_FIXED_NOREPLACE;
+	return true;
+}
+
+/* brk-like shrinking: the last pages of what an earlier mmap made. */
+static bool gen_shrink(struct step *s)
+{
+	const struct step *m;
+	uint64_t end, nr;
+
+	if (!gen_nr_maps || rnd(4))
+		return false;
+	m = gen_maps[gen_nr_maps - 1 - rnd(gen_nr_maps < 3 ? gen_nr_maps : 3)]
+		    .step;
+	end = PAGE_UP(m->addr + m->len);
+	nr = 1 + rnd((unsigned int)(PAGE_UP(m->len) / PG) + 1);
+	s->addr = end - nr * PG;
+	s->len = nr * PG;
+	return true;
+}
+
 static void gen_mmap(struct step *s)
 {
 	static const int place[] = {0, MAP_FIXED, MAP_FIXED,
 				    MAP_FIXED_NOREPLACE};
 	unsigned int type = rnd(8);
 
+	gen_maps[gen_nr_maps].step = s;
+	if (gen_grow(s)) {
+		gen_maps[gen_nr_maps].addr = s->addr;
+		gen_maps[gen_nr_maps++].len = s->len;
+		return;
+	}
 	s->addr = gen_addr();
 	s->len = gen_len(MAXLEN);
 	s->prot = gen_prot();
 	s->flags = place[rnd(4)];
-	gen_maps[gen_nr_maps].addr = s->addr;
-	gen_maps[gen_nr_maps++].len = s->len;
 	if (!rnd(8))
 		s->flags |= MAP_POPULATE;
 	/* 0-2 private anonymous, 3 shared anonymous, 4-7 a file */
@@ -305,6 +351,8 @@ static void gen_mmap(struct step *s)
 		s->flags |= type < 3 ? MAP_PRIVATE | MAP_ANONYMOUS
 				     : MAP_SHARED | MAP_ANONYMOUS;
 		s->arg = -1;
+		gen_maps[gen_nr_maps].addr = s->addr;
+		gen_maps[gen_nr_maps++].len = s->len;
 		return;
 	}
 	s->flags |= (type & 1) ? MAP_PRIVATE : MAP_SHARED;
@@ -312,6 +360,8 @@ static void gen_mmap(struct step *s)
 	s->off = (uint64_t)rnd(FILE_PAGES + 4) * PG;
 	if (!rnd(40))
 		s->off += 1 + rnd(PG - 1);
+	gen_maps[gen_nr_maps].addr = s->addr;
+	gen_maps[gen_nr_maps++].len = s->len;
 }
 
 static int gen_advice(void)
@@ -385,6 +435,8 @@ static void gen_step(struct step *s)
 		gen_mmap(s);
 		break;
 	case K_MUNMAP:
+		if (gen_shrink(s))
+			break;
 		s->addr = gen_addr();
 		s->len = gen_len(MAXLEN);
 		break;
