@@ -84,18 +84,19 @@
 #define MADV_POPULATE_WRITE 23
 #endif
 
-#define REGION	    0x10000000ULL /* the guest addresses, natively too */
-#define REGION_SIZE (64ULL << 20) /* reserved natively, compared */
-#define NPG	    64 /* pages the steps aim at */
-#define MAXLEN	    16 /* pages per call, at most */
-#define NSCAN	    (NPG + MAXLEN) /* pages a scan reads */
-#define FILE_PAGES  32
-#define TASK_SIZE   (1ULL << 32)
-#define MAX_STEPS   200
-#define LAYOUT_MAX  4096
-#define ELSEWHERE   (1L << 62) /* an address outside the region */
-#define SEED_A	    0x11
-#define SEED_B	    0x55
+#define REGION	     0x10000000ULL /* the guest addresses, natively too */
+#define REGION_SIZE  (64ULL << 20) /* reserved natively, compared */
+#define NPG	     64 /* pages the steps aim at */
+#define MAXLEN	     16 /* pages per call, at most */
+#define NSCAN	     (NPG + MAXLEN) /* pages a scan reads */
+#define FILE_PAGES   32
+#define TASK_SIZE    (1ULL << 32)
+#define MAX_STEPS    200
+#define LAYOUT_MAX   4096
+#define ELSEWHERE    (1L << 62) /* an address outside the region */
+#define SEED_A	     0x11
+#define SEED_B	     0x55
+#define SMALL_BUDGET 64 /* host VMAs: resets come often */
 
 /* ---- kinds of steps ---- */
 
@@ -116,6 +117,7 @@ enum kind {
 	K_MADV_POPULATE,
 	K_RFP_BIGOFF,
 	K_RFP_SPAN,
+	K_RFP_RESET,
 	NR_KINDS
 };
 
@@ -126,6 +128,9 @@ enum kind {
  * of its 'on' here. rfp_span is a known difference, off: see
  * known_difference(). rfp_bigoff (file pages past 2^32) is off: umm's file
  * ptes hold 32 bits of pgoff, -EOVERFLOW where the host maps (documented).
+ * rfp_reset: remap_file_pages in the third of the sequences run under a
+ * small host VMA budget (host resets); off while a remapped page can show
+ * its old contents after a reset (a bug reported to be fixed).
  */
 static struct kind_info {
 	const char *name;
@@ -147,6 +152,7 @@ static struct kind_info {
 	[K_MADV_POPULATE] = {"madv_populate", false, 0},
 	[K_RFP_BIGOFF] = {"rfp_bigoff", false, 0},
 	[K_RFP_SPAN] = {"rfp_span", false, 0},
+	[K_RFP_RESET] = {"rfp_reset", false, 0},
 };
 
 struct step {
@@ -192,7 +198,7 @@ static unsigned long budget;
 /* Statistics, to show the sequences reach what they aim at. */
 static struct {
 	unsigned long steps, calls_ok, calls_err, reads, signals, forks, rfp_ok;
-	unsigned long mmaps_ok, seqs, kscans;
+	unsigned long mmaps_ok, seqs, kscans, resets;
 } stats;
 
 /* ---- the generator ---- */
@@ -1178,6 +1184,7 @@ static long umm_step(struct umm_side *u, const struct step *s, struct res *r,
 static bool run_umm(const struct step *steps, int n, long *incoherent)
 {
 	struct umm_side u;
+	struct umm_stats st;
 	bool nonlinear = false;
 	int i;
 
@@ -1212,6 +1219,8 @@ static bool run_umm(const struct step *steps, int n, long *incoherent)
 		r->mmcheck = check_each ? umm_mm_check(u.mm) : 0;
 	}
 	*incoherent = umm_mm_check(u.mm);
+	umm_mm_stats(u.mm, &st);
+	stats.resets += st.host_resets;
 	if (u.kept)
 		umm_mm_put(u.kept);
 	umm_mm_put(u.mm);
@@ -1692,8 +1701,8 @@ static bool run_seq(uint64_t seed)
 	print_divergence(&steps[at], at, what);
 	n = shrink(steps, n, at);
 	at = first_divergence(steps, n, &what, &incoherent, &frames_ok);
-	diag("shrunk to %d steps (replay the whole with --one %" PRIu64 "):", n,
-	     seed);
+	diag("shrunk to %d steps (replay the whole with --one %" PRIu64 "%s):",
+	     n, seed, budget == SMALL_BUDGET ? " --budget 64" : "");
 	print_seq(steps, n, at);
 	if (at >= 0)
 		print_divergence(&steps[at], at, what);
@@ -1766,7 +1775,7 @@ int main(int argc, char **argv)
 {
 	unsigned long nr_seqs = 300, i, failed = 0;
 	uint64_t seed = 1, one = 0;
-	bool have_one = false;
+	bool have_one = false, budget_given, rfp_on = kinds[K_RFP].on;
 	const char *env;
 	int a, k;
 
@@ -1807,6 +1816,7 @@ int main(int argc, char **argv)
 	ures = calloc(MAX_STEPS + 1, sizeof(*ures));
 	if (!phys || nlog == MAP_FAILED || !ures)
 		BAIL_OUT("setup: %s", strerror(errno));
+	budget_given = budget;
 	if (budget && umm_set_host_vma_budget(budget))
 		BAIL_OUT("budget %lu", budget);
 	for (k = K_MREMAP; k <= K_MADV_POPULATE; k++) {
@@ -1821,8 +1831,23 @@ int main(int argc, char **argv)
 		verbose = 1;
 		ok(run_seq(one), "sequence %" PRIu64 " agrees", one);
 	} else {
-		for (i = 0; i < nr_seqs; i++)
+		for (i = 0; i < nr_seqs; i++) {
+			/*
+			 * The last third under a small budget, unless one was
+			 * given: host mappings reset and refill.
+			 */
+			if (!budget_given && i == nr_seqs - nr_seqs / 3) {
+				budget = SMALL_BUDGET;
+				if (umm_set_host_vma_budget(budget))
+					BAIL_OUT("budget");
+				rfp_on = kinds[K_RFP].on;
+				kinds[K_RFP].on =
+					rfp_on && kinds[K_RFP_RESET].on;
+			}
 			failed += !run_seq(seed + i);
+		}
+		if (!budget_given)
+			kinds[K_RFP].on = rfp_on;
 		ok(!(failed - nr_incoherent - nr_leaky),
 		   "%lu sequences of %d steps from seed %" PRIu64
 		   " agree with the host kernel (%lu differ)",
@@ -1832,10 +1857,11 @@ int main(int argc, char **argv)
 		ok(!nr_leaky, "every frame is free after every sequence");
 		diag("%lu steps: %lu calls succeeded, %lu failed, %lu accesses "
 		     "(%lu signals), %lu forks (%lu scans of a kept child); "
-		     "%lu mmaps and %lu remap_file_pages succeeded",
+		     "%lu mmaps and %lu remap_file_pages succeeded; %lu host "
+		     "resets",
 		     stats.steps, stats.calls_ok, stats.calls_err, stats.reads,
 		     stats.signals, stats.forks, stats.kscans, stats.mmaps_ok,
-		     stats.rfp_ok);
+		     stats.rfp_ok, stats.resets);
 		if (nr_known)
 			diag("%lu sequences stopped at a known difference "
 			     "(rfp_span: a remap over two vmas of umm)",
