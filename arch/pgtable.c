@@ -66,6 +66,8 @@ int pgtable_init(struct pgtable *pt)
 {
 	pt->nr_tables = 0;
 	pt->host_gen = 0;
+	pt->tlbs = NULL;
+	pt->stlb_wait = false;
 	pt->pgd = table_alloc(pt);
 	return pt->pgd ? 0 : -ENOMEM;
 }

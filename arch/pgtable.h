@@ -46,7 +46,14 @@ typedef uint64_t pte_t;
  * change of protection alone be an mprotect instead of a new mapping.
  */
 #define _PAGE_HOST (1ULL << 52)
-#define _PAGE_NX   (1ULL << 63)
+/*
+ * Software: the host may hold this pte's frame. What _PAGE_HOST becomes
+ * after a reset of the host space: a mapping made after the reset in the
+ * same flush is still there, so "not known to be held" is not "not held".
+ * Good enough to know a remap must drop the old page, not for an mprotect.
+ */
+#define _PAGE_MAYHOST (1ULL << 57)
+#define _PAGE_NX      (1ULL << 63)
 
 #define PTE_PFN_SHIFT PAGE_SHIFT
 #define PTE_PFN_MASK  0x000ffffffffff000ULL
@@ -138,7 +145,7 @@ static inline int pte_guest_prot(pte_t pte)
 /* @pte as copied into another page table: unknown to that one's host. */
 static inline pte_t pte_copy_clean(pte_t pte)
 {
-	return pte & ~(_PAGE_CHG_BITS | _PAGE_HOST);
+	return pte & ~(_PAGE_CHG_BITS | _PAGE_HOST | _PAGE_MAYHOST);
 }
 
 /* The pte protection bits for a PROT_* value (write as given). */
@@ -217,10 +224,15 @@ static inline int pte_host_prot(pte_t pte)
 
 /* ---- tables ---- */
 
+struct stlb_link;
+
 struct pgtable {
 	uint64_t *pgd;
 	uint64_t nr_tables; /* table pages, pgd included */
 	uint32_t host_gen; /* reset generation its _PAGE_HOST bits are from */
+	/* software TLBs with entries for these ptes (arch/softtlb.h) */
+	struct stlb_link *tlbs;
+	bool stlb_wait; /* a shootdown hit: wait before the change returns */
 };
 
 /* 0 or -ENOMEM. */

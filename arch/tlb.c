@@ -13,11 +13,14 @@
  * the host keeps its page tables (fork write-protects the parent this way).
  * A reset of the host space drops mappings without the page tables
  * knowing, so _PAGE_HOST is only trusted at the reset generation it was set
- * in; at another, every _PAGE_HOST bit is cleared first.
+ * in; at another, every _PAGE_HOST bit becomes _PAGE_MAYHOST first (the
+ * host may have mapped the page again after the reset, in the same flush).
  */
+#include "arch/softtlb.h"
 #include "arch/tlb.h"
 
 struct update_arg {
+	struct pgtable *pt;
 	struct host_as *as;
 	unsigned int op_flags;
 	bool protect; /* may use HOST_OP_PROTECT */
@@ -31,7 +34,8 @@ static int forget_ptes(pte_t *ptes, uint64_t va, unsigned int nr, void *arg)
 	(void)va;
 	(void)arg;
 	for (i = 0; i < nr; i++)
-		ptes[i] &= ~_PAGE_HOST;
+		if (ptes[i] & _PAGE_HOST)
+			ptes[i] = (ptes[i] & ~_PAGE_HOST) | _PAGE_MAYHOST;
 	return 0;
 }
 
@@ -47,6 +51,8 @@ static int update_ptes(pte_t *ptes, uint64_t va, unsigned int nr, void *arg)
 
 		if (!pte_changed(pte))
 			continue;
+		if (u->pt->tlbs)
+			stlb_shoot_page(u->pt, va);
 		ptes[i] = pte & ~_PAGE_CHG_BITS;
 		prot = pte_host_prot(pte);
 		if (zero)
@@ -54,7 +60,7 @@ static int update_ptes(pte_t *ptes, uint64_t va, unsigned int nr, void *arg)
 		if (prot == PROT_NONE) {
 			host_as_queue(u->as, HOST_OP_UNMAP, va, PAGE_SIZE, 0, 0,
 				      0);
-			ptes[i] &= ~_PAGE_HOST;
+			ptes[i] &= ~(_PAGE_HOST | _PAGE_MAYHOST);
 			continue;
 		}
 		if (u->protect && (pte & _PAGE_HOST) &&
@@ -70,7 +76,7 @@ static int update_ptes(pte_t *ptes, uint64_t va, unsigned int nr, void *arg)
 			host_as_queue(u->as, HOST_OP_MAP, va, PAGE_SIZE,
 				      (uint64_t)pte_pfn(pte) << PAGE_SHIFT,
 				      prot, u->op_flags);
-		ptes[i] |= _PAGE_HOST;
+		ptes[i] = (ptes[i] & ~_PAGE_MAYHOST) | _PAGE_HOST;
 	}
 	return 0;
 }
@@ -79,6 +85,7 @@ void tlb_update_range(struct pgtable *pt, struct host_as *as, uint64_t start,
 		      uint64_t end, unsigned int flags)
 {
 	struct update_arg u = {
+		.pt = pt,
 		.as = as,
 		.op_flags = (flags & TLB_POPULATE) ? HOST_OP_POPULATE : 0,
 		/* the fault path wants the host's page tables filled: a map */
@@ -94,13 +101,18 @@ void tlb_update_range(struct pgtable *pt, struct host_as *as, uint64_t start,
 	pgtable_walk(pt, start, end, false, update_ptes, &u);
 }
 
-void tlb_zap_range(struct host_as *as, uint64_t start, uint64_t end)
+void tlb_zap_range(struct pgtable *pt, struct host_as *as, uint64_t start,
+		   uint64_t end)
 {
-	if (start < end)
-		host_as_queue(as, HOST_OP_UNMAP, start, end - start, 0, 0, 0);
+	if (start >= end)
+		return;
+	if (pt->tlbs)
+		stlb_shoot_range(pt, start, end);
+	host_as_queue(as, HOST_OP_UNMAP, start, end - start, 0, 0, 0);
 }
 
-void tlb_sync(struct host_as *as)
+void tlb_sync(struct pgtable *pt, struct host_as *as)
 {
 	host_as_flush(as);
+	stlb_shoot_wait(pt);
 }

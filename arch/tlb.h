@@ -19,9 +19,16 @@
  */
 void tlb_update_range(struct pgtable *pt, struct host_as *as, uint64_t start,
 		      uint64_t end, unsigned int flags);
-/* The range is gone from the guest: queue its unmapping from the host. */
-void tlb_zap_range(struct host_as *as, uint64_t start, uint64_t end);
-/* Carry out what is queued. */
-void tlb_sync(struct host_as *as);
+/*
+ * The range is gone from the guest: queue its unmapping from the host (and
+ * drop it from the software TLBs). Context: as tlb_update_range.
+ */
+void tlb_zap_range(struct pgtable *pt, struct host_as *as, uint64_t start,
+		   uint64_t end);
+/*
+ * Carry out what is queued, and wait until no vCPU can still use a
+ * software TLB entry shot down since the last sync (arch/softtlb.h).
+ */
+void tlb_sync(struct pgtable *pt, struct host_as *as);
 
 #endif

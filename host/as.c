@@ -166,6 +166,29 @@ static bool can_merge(const struct host_op *last, enum host_op_kind kind,
 	return kind != HOST_OP_MAP || last->off + last->len == off;
 }
 
+/* Merging off: one op per page, each its own host call. */
+static void queue_pages(struct host_as *as, enum host_op_kind kind, uint64_t va,
+			uint64_t len, uint64_t off, int prot,
+			unsigned int flags)
+{
+	uint64_t done;
+
+	for (done = 0; done < len; done += PAGE_SIZE) {
+		struct host_op *op;
+
+		if (as->nr_queued == HOST_AS_QUEUE)
+			host_as_flush(as);
+		op = &as->queue[as->nr_queued++];
+		op->kind = (uint8_t)kind;
+		op->flags = (uint8_t)flags;
+		op->prot = (uint8_t)prot;
+		op->va = va + done;
+		op->len = PAGE_SIZE;
+		op->off = kind == HOST_OP_MAP ? off + done : 0;
+		op->gen = kind == HOST_OP_PROTECT ? (uint32_t)off : 0;
+	}
+}
+
 /* For HOST_OP_PROTECT, @off carries the generation. */
 static void queue_op(struct host_as *as, enum host_op_kind kind, uint64_t va,
 		     uint64_t len, uint64_t off, int prot, unsigned int flags)
@@ -174,6 +197,10 @@ static void queue_op(struct host_as *as, enum host_op_kind kind, uint64_t va,
 
 	BUG_ON(va + len > as->size || va + len < va || !len);
 	as->stats.ops++;
+	if (__atomic_load_n(&as->no_merge, __ATOMIC_RELAXED)) {
+		queue_pages(as, kind, va, len, off, prot, flags);
+		return;
+	}
 	if (as->nr_queued) {
 		op = &as->queue[as->nr_queued - 1];
 		if (can_merge(op, kind, va, off, prot, flags)) {
@@ -191,6 +218,11 @@ static void queue_op(struct host_as *as, enum host_op_kind kind, uint64_t va,
 	op->len = len;
 	op->off = kind == HOST_OP_PROTECT ? 0 : off;
 	op->gen = kind == HOST_OP_PROTECT ? (uint32_t)off : 0;
+}
+
+void host_as_set_merge(struct host_as *as, bool merge)
+{
+	__atomic_store_n(&as->no_merge, !merge, __ATOMIC_RELAXED);
 }
 
 void host_as_queue(struct host_as *as, enum host_op_kind kind, uint64_t va,

@@ -23,6 +23,13 @@
 		if (__builtin_expect(!!(cond), 0))                     \
 			host_bug(__FILE__, __func__, __LINE__, #cond); \
 	} while (0)
+/*
+ * A full memory barrier on every running thread of this process (membarrier).
+ * 0, or -errno when the host has none (ENOSYS, or EPERM in a sandbox): then
+ * the caller's threads must fence for themselves.
+ */
+int host_barrier_all(void);
+
 void host_bug(const char *file, const char *func, int line, const char *what)
 	__attribute__((noreturn));
 
@@ -62,6 +69,13 @@ unsigned int phys_alloc(struct phys *phys, uint32_t hint, unsigned int nr,
  * the copy.
  */
 void phys_copy(struct phys *phys, uint32_t dst, uint32_t src, unsigned int nr);
+/*
+ * Scatter allocation: each frame handed out leaves a free frame after it,
+ * and hints and free runs are ignored, so that no two frames allocated one
+ * after the other are contiguous in the file. A strategy to measure what
+ * contiguity buys (umm bench), never a default. Context: any.
+ */
+void phys_set_scatter(struct phys *phys, bool scatter);
 void phys_get(struct phys *phys, uint32_t pfn);
 unsigned int phys_refcount(const struct phys *phys, uint32_t pfn);
 /*
@@ -142,6 +156,7 @@ struct host_as {
 	 */
 	pthread_rwlock_t reset_lock;
 	uint32_t reset_gen;
+	bool no_merge; /* one host call per page: see host_as_set_merge() */
 	unsigned int nr_queued;
 	struct host_op queue[HOST_AS_QUEUE];
 	struct host_stats stats;
@@ -170,6 +185,14 @@ void host_as_free(struct host_as *as);
  */
 void host_as_queue(struct host_as *as, enum host_op_kind kind, uint64_t va,
 		   uint64_t len, uint64_t off, int prot, unsigned int flags);
+
+/*
+ * Merging on (the default) or off. Off, every operation is queued page by
+ * page and none merges, so each page costs its own host call: a strategy
+ * to measure what merged batches buy (umm bench), with the same results.
+ * Context: any (read atomically); operations queued before keep their form.
+ */
+void host_as_set_merge(struct host_as *as, bool merge);
 
 /*
  * Queue a change of protection of [va, va+len), which the caller knew to be

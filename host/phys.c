@@ -30,6 +30,7 @@ struct phys {
 	uint64_t *free_map; /* bit set: frame is free */
 	uint64_t cursor;
 	uint64_t nr_free;
+	bool scatter; /* see phys_set_scatter() */
 };
 
 static bool frame_free(const struct phys *phys, uint64_t pfn)
@@ -188,6 +189,42 @@ void *phys_kaddr(const struct phys *phys, uint32_t pfn)
 	return phys->kmap + ((uint64_t)pfn << PAGE_SHIFT);
 }
 
+void phys_set_scatter(struct phys *phys, bool scatter)
+{
+	pthread_mutex_lock(&phys->lock);
+	phys->scatter = scatter;
+	pthread_mutex_unlock(&phys->lock);
+}
+
+/*
+ * Scatter: next-fit, stepping over one frame after each taken, so no two
+ * frames handed out in a row are neighbours (until the file is so full that
+ * only neighbours are left). Context: lock held.
+ */
+static unsigned int alloc_scattered_locked(struct phys *phys, unsigned int nr,
+					   uint32_t *pfns)
+{
+	uint64_t pfn = phys->cursor, scanned = 0;
+	unsigned int got = 0;
+
+	while (got < nr && phys->nr_free && scanned <= 2 * phys->nr_total) {
+		uint64_t next = next_free_locked(phys, pfn);
+
+		if (next >= phys->nr_total) { /* wrap */
+			scanned +=
+				pfn < phys->nr_total ? phys->nr_total - pfn : 0;
+			pfn = 1;
+			continue;
+		}
+		scanned += next - pfn + 2;
+		frame_take(phys, next);
+		pfns[got++] = (uint32_t)next;
+		pfn = next + 2;
+	}
+	phys->cursor = pfn < phys->nr_total ? pfn : 1;
+	return got;
+}
+
 unsigned int phys_alloc(struct phys *phys, uint32_t hint, unsigned int nr,
 			uint32_t *pfns)
 {
@@ -195,6 +232,11 @@ unsigned int phys_alloc(struct phys *phys, uint32_t hint, unsigned int nr,
 	uint64_t pfn, scanned = 0;
 
 	pthread_mutex_lock(&phys->lock);
+	if (phys->scatter) {
+		got = alloc_scattered_locked(phys, nr, pfns);
+		pthread_mutex_unlock(&phys->lock);
+		return got;
+	}
 	if (hint && hint < phys->nr_total) {
 		for (pfn = hint;
 		     got < nr && pfn < phys->nr_total && frame_free(phys, pfn);

@@ -56,6 +56,18 @@ void *umm_host_addr(struct umm_mm *mm, uint64_t va);
  */
 int umm_mm_set_fault_around(struct umm_mm *mm, unsigned int nr_pages);
 
+/*
+ * Strategies, to measure what each design choice buys (umm bench); the
+ * defaults are the fast ones, and neither changes what the guest sees.
+ * Host merging (default on): neighbouring host operations (contiguous
+ * addresses and file offsets, one protection) go out as one host call;
+ * off, every page costs its own call. Scatter (default off): frames are
+ * allocated so that no two in a row are neighbours in the file, so guest
+ * runs cannot merge into one host mapping. 0.
+ */
+int umm_mm_set_host_merge(struct umm_mm *mm, bool merge);
+int umm_phys_set_scatter(struct umm_phys *phys, bool scatter);
+
 /* Files: shmem (read/write, zero-filled) or a read-only host file. */
 struct umm_file *umm_shmem_new(struct umm_phys *phys, uint64_t size);
 struct umm_file *umm_file_open(struct umm_phys *phys, const char *host_path);
@@ -80,9 +92,14 @@ int umm_mprotect(struct umm_mm *mm, uint64_t addr, uint64_t len, int prot);
 long umm_brk(struct umm_mm *mm, uint64_t brk);
 /*
  * madvise with Linux's MADV_* values and errnos. Supported: NORMAL,
- * RANDOM, SEQUENTIAL, WILLNEED, DONTNEED, FREE, DONTFORK, DOFORK,
- * HUGEPAGE, NOHUGEPAGE, DONTDUMP, DODUMP, WIPEONFORK, KEEPONFORK, COLD,
- * PAGEOUT; others: -EINVAL. A hole in the range: -ENOMEM, after the rest.
+ * RANDOM, SEQUENTIAL, WILLNEED, DONTNEED, DONTNEED_LOCKED, FREE, REMOVE,
+ * POPULATE_READ, POPULATE_WRITE, DONTFORK, DOFORK, HUGEPAGE, NOHUGEPAGE,
+ * DONTDUMP, DODUMP, WIPEONFORK, KEEPONFORK, COLD, PAGEOUT; others:
+ * -EINVAL. A hole in the range: -ENOMEM, after the rest (POPULATE_*: at
+ * the hole). REMOVE: -EACCES unless a shared mapping of a writable file,
+ * -EINVAL on anonymous private or nonlinear mappings. POPULATE_*: -EINVAL
+ * where the mapping forbids the access, -EFAULT where the fault would
+ * raise a signal.
  */
 int umm_madvise(struct umm_mm *mm, uint64_t addr, uint64_t len, int advice);
 
@@ -247,6 +264,55 @@ int umm_set_host_vma_budget(unsigned long nr_vmas);
  */
 long umm_mm_check(struct umm_mm *mm);
 unsigned long umm_host_vma_budget(void);
+
+/*
+ * Software TLBs, for emulators that translate every guest access (QEMU's
+ * softmmu does): per vCPU, a table of guest page -> host pointer (through
+ * the physical memory's linear map), filled from the mm's page tables.
+ *
+ * umm_tlb_new: @entries a power of two in [16, 65536]; NULL and errno
+ * (EINVAL, ENOMEM). The TLB starts on @mm and holds a reference to each
+ * mm it has entries for (up to 8, least recently switched-to dropped).
+ *
+ * umm_tlb_lookup: @access is PROT_READ, PROT_WRITE or PROT_EXEC. Returns
+ * the host address of @va, faulting as the guest access would on a miss;
+ * NULL with errno EFAULT when the guest would get a signal, EINVAL for a
+ * bad @access. The pointer may be used for accesses within @va's page
+ * until the calling thread's next umm call (a lookup, or anything else).
+ * One thread looks up through a TLB at a time (its vCPU); a vCPU that
+ * stops looking up for a while (waits, sleeps) calls umm_tlb_quiesce
+ * first, or changes to the mm wait for it. Every change of the mm that
+ * narrows access (munmap, mprotect, fork's write-protect, copy-on-write,
+ * MADV_DONTNEED, remap, truncation) removes the page from every TLB and
+ * waits until no vCPU can still use it before it returns.
+ *
+ * umm_tlb_switch: look up in @mm's address space from now on; entries of
+ * the others stay (tagged), so switching back needs no flush.
+ * umm_tlb_flush_asid: drop @mm's entries, and the TLB's reference to it
+ * unless it is the current mm. 0 or -ENOENT.
+ * umm_tlb_free: by its vCPU thread, or once that thread has exited.
+ */
+struct umm_tlb;
+struct umm_tlb_stats {
+	uint64_t hits, misses, victim_hits; /* victim hits count as hits */
+	uint64_t fills_read, fills_write, fills_exec;
+	uint64_t faults; /* misses the page tables could not serve */
+	uint64_t flushes_all, flushes_page, flushes_range, flushes_asid;
+	uint64_t shootdowns; /* entries removed by changes of the mm */
+	uint64_t flushes_elided; /* flushes that found nothing to remove */
+	uint64_t shootdown_waits; /* changes that waited for this vCPU */
+	uint32_t entries;
+};
+struct umm_tlb *umm_tlb_new(struct umm_mm *mm, unsigned int entries);
+void umm_tlb_free(struct umm_tlb *tlb);
+void *umm_tlb_lookup(struct umm_tlb *tlb, uint64_t va, int access);
+void umm_tlb_quiesce(struct umm_tlb *tlb);
+int umm_tlb_switch(struct umm_tlb *tlb, struct umm_mm *mm);
+void umm_tlb_flush_all(struct umm_tlb *tlb);
+void umm_tlb_flush_page(struct umm_tlb *tlb, uint64_t va);
+void umm_tlb_flush_range(struct umm_tlb *tlb, uint64_t start, uint64_t end);
+int umm_tlb_flush_asid(struct umm_tlb *tlb, struct umm_mm *mm);
+void umm_tlb_stats(struct umm_tlb *tlb, struct umm_tlb_stats *stats);
 
 const char *umm_version(void);
 

@@ -8,6 +8,7 @@
  * Lock order: mm->lock, then file->lock. Truncation therefore never holds
  * file->lock while it takes an mm's lock: it publishes the new size first
  * (so no fault maps past it again), then zaps each mm, then frees the cache.
+ * Punching a hole (MADV_REMOVE) frees the cache first, then zaps each mm.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -244,66 +245,106 @@ void file_unlink_vma(struct file *file, struct vma *vma)
 	pthread_mutex_unlock(&file->lock);
 }
 
-/* Drop the cache from page @from on. Context: file->lock held. */
-static void cache_drop_locked(struct file *file, uint64_t from)
+/* Drop the cache of pages [from, to). Context: file->lock held. */
+static void cache_drop_range_locked(struct file *file, uint64_t from,
+				    uint64_t to)
 {
-	uint64_t leaf;
+	uint64_t leaf, pgoff;
 	unsigned int i;
 
-	for (leaf = from / LEAF_PAGES; leaf < file->nr_leaves; leaf++) {
+	for (leaf = from / LEAF_PAGES;
+	     leaf < file->nr_leaves && leaf * LEAF_PAGES < to; leaf++) {
 		uint32_t *l = file->cache[leaf];
 
 		if (!l)
 			continue;
 		for (i = 0; i < LEAF_PAGES; i++) {
-			if (leaf * LEAF_PAGES + i < from || !l[i])
+			pgoff = leaf * LEAF_PAGES + i;
+			if (pgoff < from || pgoff >= to || !l[i])
 				continue;
 			phys_put(file->mem->phys, l[i]);
 			l[i] = 0;
 		}
-		if (leaf * LEAF_PAGES >= from) {
+		if (leaf * LEAF_PAGES >= from &&
+		    (leaf + 1) * LEAF_PAGES <= to) {
 			free(l);
 			file->cache[leaf] = NULL;
 		}
 	}
 }
 
-/* Zap the pages from @pgoff on in every vma of @mm mapping @file. */
-static void zap_file_pages(struct mm *mm, struct file *file, uint64_t pgoff)
+/*
+ * Add to @mms (*nrp of them) each mm mapping @file not in it yet, with a
+ * reference. Returns the array, grown. Context: file->lock held.
+ */
+static struct mm **file_mms_locked(struct file *file, struct mm **mms,
+				   unsigned int *nrp)
+{
+	unsigned int nr = *nrp, n = 0, i;
+	struct vma *vma;
+
+	for (vma = file->vmas; vma; vma = vma->file_next)
+		n++;
+	mms = realloc(mms, (nr + n + 1) * sizeof(*mms));
+	BUG_ON(!mms);
+	for (vma = file->vmas; vma; vma = vma->file_next) {
+		for (i = 0; i < nr && mms[i] != vma->mm; i++)
+			;
+		/* An mm being torn down unmaps its vmas anyway. */
+		if (i == nr && mm_tryget(vma->mm))
+			mms[nr++] = vma->mm;
+	}
+	*nrp = nr;
+	return mms;
+}
+
+static void zap_mm_file(struct mm *mm, struct file *file, uint64_t first,
+			uint64_t last, bool even_cows)
 {
 	unsigned int i;
 
 	mm_lock(mm);
-	for (i = 0; i < mm->nr_vmas; i++) {
-		struct vma *vma = mm->vmas[i];
-		uint64_t start;
-
-		if (vma->file != file)
-			continue;
-		/* Any page may sit anywhere: keep the layout, as Linux did. */
-		if (vma->flags & VM_NONLINEAR) {
-			zap_nonlinear_locked(mm, vma, vma->start, vma->end,
-					     pgoff);
-			continue;
-		}
-		if (vma_pgoff(vma, vma->end) <= pgoff)
-			continue;
-		start = pgoff > vma->pgoff ? vma->start + ((pgoff - vma->pgoff)
-							   << PAGE_SHIFT)
-					   : vma->start;
-		/* Private copies go too, as Linux's truncate does. */
-		zap_range_locked(mm, vma, start, vma->end);
-	}
+	for (i = 0; i < mm->nr_vmas; i++)
+		if (mm->vmas[i]->file == file)
+			zap_file_range_locked(mm, mm->vmas[i], first, last,
+					      even_cows);
 	mm_sync_locked(mm);
 	mm_unlock(mm);
 }
 
+/*
+ * Zap the pages [first, last) of @file in every mm mapping it, once the
+ * file no longer hands them out. An mm forked meanwhile from one not zapped
+ * yet has copied its ptes: so the mms are looked up again until no new one
+ * shows up. Fork links the child's vmas to the file before it copies a pte,
+ * under the parent's lock, so a child forked before its parent was zapped
+ * is found on the next pass, and one forked after copies nothing to zap.
+ * Context: no mm lock held.
+ */
+static void file_zap_all(struct file *file, uint64_t first, uint64_t last,
+			 bool even_cows)
+{
+	unsigned int nr = 0, zapped = 0, i;
+	struct mm **mms = NULL;
+
+	for (;;) {
+		pthread_mutex_lock(&file->lock);
+		mms = file_mms_locked(file, mms, &nr);
+		pthread_mutex_unlock(&file->lock);
+		if (nr == zapped)
+			break;
+		for (; zapped < nr; zapped++)
+			zap_mm_file(mms[zapped], file, first, last, even_cows);
+	}
+	/* Held to the end: a freed mm's address may come back as a new mm. */
+	for (i = 0; i < nr; i++)
+		mm_put(mms[i]);
+	free(mms);
+}
+
 int file_truncate(struct file *file, uint64_t size)
 {
-	struct mm **mms = NULL;
-	unsigned int nr = 0, i;
 	uint64_t old_pages, new_pages;
-	struct vma *vma;
 
 	if (!file->writable)
 		return -EINVAL;
@@ -321,31 +362,35 @@ int file_truncate(struct file *file, uint64_t size)
 	}
 	file->size = size;
 	new_pages = file_pages(file);
-	if (new_pages < old_pages) {
-		for (vma = file->vmas; vma; vma = vma->file_next)
-			nr++;
-		mms = calloc(nr ? nr : 1, sizeof(*mms));
-		nr = 0;
-		for (vma = file->vmas; mms && vma; vma = vma->file_next) {
-			for (i = 0; i < nr && mms[i] != vma->mm; i++)
-				;
-			/* An mm being torn down unmaps its vmas anyway. */
-			if (i == nr && mm_tryget(vma->mm))
-				mms[nr++] = vma->mm;
-		}
-	}
 	pthread_mutex_unlock(&file->lock);
 	if (new_pages >= old_pages)
 		return 0;
-	BUG_ON(!mms);
-	for (i = 0; i < nr; i++) {
-		zap_file_pages(mms[i], file, new_pages);
-		mm_put(mms[i]);
-	}
-	free(mms);
+	/* Private copies go too, as Linux's truncate does. */
+	file_zap_all(file, new_pages, UINT64_MAX, true);
 	pthread_mutex_lock(&file->lock);
-	cache_drop_locked(file, file_pages(file));
+	cache_drop_range_locked(file, file_pages(file), UINT64_MAX);
 	pthread_mutex_unlock(&file->lock);
+	return 0;
+}
+
+/*
+ * Unlike truncate, nothing stops a fault from mapping the hole's pages
+ * again while the mms are zapped one by one. So the cache goes first: a
+ * fault from then on finds a hole and maps a new zero page (which the zap
+ * may drop again, harmlessly: the cache keeps it), never the old one, and
+ * the zap then drops every old page still mapped. Linux's shmem_fallocate
+ * unmaps before and after it truncates, to the same end.
+ */
+int file_punch_hole(struct file *file, uint64_t pgoff, uint64_t nr_pages)
+{
+	uint64_t last = pgoff + nr_pages;
+
+	BUG_ON(!file->writable);
+	pthread_mutex_lock(&file->lock);
+	cache_drop_range_locked(file, pgoff, last);
+	pthread_mutex_unlock(&file->lock);
+	/* Private copies stay: Linux's punch unmaps with even_cows off. */
+	file_zap_all(file, pgoff, last, false);
 	return 0;
 }
 
@@ -356,7 +401,7 @@ void file_put(struct file *file)
 	if (!file || __atomic_sub_fetch(&file->refcount, 1, __ATOMIC_ACQ_REL))
 		return;
 	BUG_ON(file->vmas);
-	cache_drop_locked(file, 0);
+	cache_drop_range_locked(file, 0, UINT64_MAX);
 	for (leaf = 0; leaf < file->nr_leaves; leaf++)
 		free(file->cache[leaf]);
 	free(file->cache);

@@ -98,6 +98,11 @@ static int dup_vma(struct mm *parent, struct mm *child, struct vma *vma)
 
 	if (!new)
 		return -ENOMEM;
+	/* Linux's anon_vma_fork: an anon_vma of the child's own, chained. */
+	if (vma->anon_vma && !(vma->flags & VM_WIPEONFORK)) {
+		new->anon_vma = anon_vma_new_id();
+		new->anon_forked = true;
+	}
 	err = vma_insert(child, new);
 	if (err) {
 		vma_free(new);

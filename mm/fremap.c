@@ -10,8 +10,8 @@
  * (and VM_MANYPROTS when a page may differ in protection from its vma).
  *
  * Host work is deferred and merged like any other. The host only hears of
- * a remap where it held the old page (_PAGE_HOST). Without MAP_NONBLOCK it
- * then maps the new page in its place and fills its page tables, as the
+ * a remap where it may hold the old page (_PAGE_HOST, or _PAGE_MAYHOST
+ * after a reset). Without MAP_NONBLOCK it then maps the new page in its place and fills its page tables, as the
  * host's own remap_file_pages populates: one call, merged with its
  * neighbours', and no fault when the guest goes on to use the page. With
  * MAP_NONBLOCK it only drops the old page. Elsewhere the new pte is present
@@ -62,7 +62,8 @@ static int remap_one(struct mm *mm, struct vma *vma, uint64_t va,
 		page_remove_map(mm->mem, pte_pfn(old));
 		gather_add(&mm->gather, pte_pfn(old));
 	}
-	held = pte_present(old) && ((old & _PAGE_HOST) || pte_changed(old));
+	held = pte_present(old) &&
+	       ((old & (_PAGE_HOST | _PAGE_MAYHOST)) || pte_changed(old));
 	new = pgoff_to_pte(pgoff, prot);
 	/* Populate errors are ignored, as mmap's are: the fault reports. */
 	if (populate && !file_get_page(vma->file, pgoff, &pfn)) {
@@ -120,12 +121,13 @@ int mm_remap_file_pages(struct mm *mm, uint64_t start, uint64_t size, int prot,
 	nr = size >> PAGE_SHIFT;
 	if (end <= start || pgoff + nr < pgoff)
 		return -EINVAL;
-	if (pgoff + nr > (1ULL << PTE_FILE_MAX_BITS))
-		return -EOVERFLOW;
 
 	mm_lock(mm);
 	vma = vma_lookup(mm, start);
 	err = remap_check(vma, start, end, prot, flags);
+	/* After the vma's checks, as the host's emulation judges a range. */
+	if (!err && pgoff + nr > (1ULL << PTE_FILE_MAX_BITS))
+		err = -EOVERFLOW;
 	if (err)
 		goto out;
 	if (!manyprots)

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "arch/pgtable.h"
+#include "arch/softtlb.h"
 #include "arch/tlb.h"
 #include "host/host.h"
 #include "mm/mm.h"
@@ -25,6 +26,7 @@
 #define VM_SEQ_READ	0x00008000UL
 #define VM_RAND_READ	0x00010000UL
 #define VM_DONTCOPY	0x00020000UL
+#define VM_ACCOUNT	0x00100000UL /* private writable: committed memory */
 #define VM_NORESERVE	0x00200000UL
 #define VM_NONLINEAR	0x00800000UL /* remap_file_pages (Linux < 4.0) */
 #define VM_MANYPROTS	0x01000000UL /* nonlinear, a protection per pte */
@@ -156,6 +158,13 @@ int file_get_page(struct file *file, uint64_t pgoff, uint32_t *pfn);
  */
 void file_find_pages(struct file *file, uint64_t pgoff, unsigned int nr,
 		     uint32_t *pfns);
+/*
+ * Punch [pgoff, pgoff + nr_pages) out of a shmem file (fallocate's
+ * PUNCH_HOLE | KEEP_SIZE): every mm mapping it loses those pages (private
+ * copies stay), which read zero again; their frames are freed. 0.
+ * Context: takes each mapping mm's lock: the caller holds none.
+ */
+int file_punch_hole(struct file *file, uint64_t pgoff, uint64_t nr_pages);
 void file_link_vma(struct file *file, struct vma *vma);
 void file_unlink_vma(struct file *file, struct vma *vma);
 static inline uint64_t file_pages(const struct file *file)
@@ -168,8 +177,21 @@ static inline uint64_t file_pages(const struct file *file)
 struct vma {
 	uint64_t start, end; /* [start, end) */
 	unsigned long flags;
-	uint64_t pgoff; /* file page of start; anon: start >> 12 */
+	/*
+	 * File page of start; anonymous: start >> 12 when mapped, kept
+	 * through mremap once the vma has an anon_vma (its pages' index).
+	 */
+	uint64_t pgoff;
 	struct file *file;
+	/*
+	 * Linux's anon_vma, as far as merging sees it: 0 until the first
+	 * anonymous page of the vma (or a neighbour's it may share), then an
+	 * id that splits and moves keep. Two vmas with different ids never
+	 * merge. anon_forked: the id came from fork (Linux's anon_vma_chain
+	 * of more than one), which merges with no vma without one.
+	 */
+	uint64_t anon_vma;
+	bool anon_forked;
 	struct mm *mm;
 	struct vma *file_prev, *file_next; /* file->vmas, under file->lock */
 };
@@ -257,6 +279,13 @@ int vma_split(struct mm *mm, unsigned int idx, uint64_t addr);
 int vma_isolate(struct mm *mm, unsigned int *idx, uint64_t start, uint64_t end);
 /* Merge the vma at @idx with compatible neighbours; its new index. */
 unsigned int vma_merge(struct mm *mm, unsigned int idx);
+/*
+ * Give @vma an anon_vma before its first anonymous page: a compatible
+ * neighbour's, else a new one (Linux's anon_vma_prepare).
+ */
+void vma_anon_prepare(struct mm *mm, struct vma *vma);
+/* A new anon_vma id. */
+uint64_t anon_vma_new_id(void);
 
 /* memory.c. Context: mm->lock held. */
 #define FAULT_FLAG_WRITE       0x01
@@ -270,6 +299,8 @@ unsigned int vma_merge(struct mm *mm, unsigned int idx);
  */
 int handle_mm_fault_locked(struct mm *mm, uint64_t va, unsigned int flags,
 			   int *si_code);
+/* The PROT_* a manyprots vma's pte gives (none: the vma's own). */
+int nonlinear_pte_prot(const struct vma *vma, pte_t pte);
 /* The same for a guest access (PROT_READ, PROT_WRITE or PROT_EXEC): 0 or a
  * signal. */
 int handle_fault_locked(struct mm *mm, uint64_t va, int access, int *si_code);
@@ -283,6 +314,13 @@ void zap_range_locked(struct mm *mm, struct vma *vma, uint64_t start,
 /* The same in a nonlinear vma for pages of pgoff >= @first_pgoff only. */
 void zap_nonlinear_locked(struct mm *mm, struct vma *vma, uint64_t start,
 			  uint64_t end, uint64_t first_pgoff);
+/*
+ * Drop what @vma maps of its file's pages [first, last), as Linux's
+ * unmap_mapping_range: a nonlinear vma keeps its layout (file ptes);
+ * private copies go only if @even_cows (truncate, not a hole punch).
+ */
+void zap_file_range_locked(struct mm *mm, struct vma *vma, uint64_t first,
+			   uint64_t last, bool even_cows);
 /* Empty every pte of [start, end), file ptes too (munmap). */
 void unmap_range_locked(struct mm *mm, uint64_t start, uint64_t end);
 /* Fault in [start, end) of @vma as MAP_POPULATE does. */
@@ -298,6 +336,12 @@ int access_remote_locked(struct mm *mm, uint64_t va, void *buf, size_t len,
 
 /* mmap.c */
 int do_munmap_locked(struct mm *mm, uint64_t start, uint64_t end);
+/*
+ * Where a mapping of @len may go, as mmap places it: @addr itself with
+ * MAP_FIXED, else @addr as a hint, else a search. The address, or
+ * -ENOMEM, -EINVAL (MAP_FIXED unaligned) or -EPERM (below mmap_min_addr).
+ */
+long get_unmapped_area(struct mm *mm, uint64_t addr, uint64_t len, int flags);
 int expand_stack_locked(struct mm *mm, unsigned int idx, uint64_t addr);
 
 #endif

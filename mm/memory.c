@@ -91,6 +91,7 @@ static int do_anonymous_write(struct fault *vmf)
 	pte_t prot = vma_pte_prot(vmf->vma->flags, true) | _PAGE_ACCESSED |
 		     _PAGE_DIRTY;
 
+	vma_anon_prepare(vmf->mm, vmf->vma);
 	for (i = 0; i < block_pages(vmf); i++) {
 		pte_t pte = vmf->ptes[i];
 
@@ -155,6 +156,7 @@ static int copy_page_to_new(struct fault *vmf, uint32_t src)
 	uint32_t pfn;
 	pte_t prot;
 
+	vma_anon_prepare(vmf->mm, vmf->vma);
 	if (!phys_alloc(phys,
 			anon_hint(vmf, (unsigned int)((vmf->va - vmf->start) >>
 						      PAGE_SHIFT)),
@@ -219,8 +221,7 @@ static int do_file_fault(struct fault *vmf)
 	return 0;
 }
 
-/* The protection a manyprots vma's pte gives (none: the vma's own). */
-static int nonlinear_pte_prot(const struct vma *vma, pte_t pte)
+int nonlinear_pte_prot(const struct vma *vma, pte_t pte)
 {
 	if (pte_file(pte))
 		return pte_file_prot(pte);
@@ -332,6 +333,7 @@ static int do_cow_block(struct fault *vmf)
 	}
 	if (k <= 1)
 		return -EAGAIN;
+	vma_anon_prepare(vmf->mm, vmf->vma);
 	got = phys_alloc(phys, anon_hint(vmf, idx[0]), k, dst);
 	if (got < k) {
 		if (got)
@@ -578,24 +580,26 @@ static int zap_ptes(pte_t *ptes, uint64_t va, unsigned int nr, void *arg)
 void unmap_range_locked(struct mm *mm, uint64_t start, uint64_t end)
 {
 	pgtable_walk(&mm->pt, start, end, false, zap_ptes, mm);
-	tlb_zap_range(mm->as, start, end);
+	tlb_zap_range(&mm->pt, mm->as, start, end);
 }
 
-struct nonlinear_zap {
+struct file_zap {
 	struct mm *mm;
-	struct vma *vma;
-	uint64_t first; /* pages from this pgoff on go */
+	uint64_t first, last; /* pages of pgoff in [first, last) go */
+	bool nonlinear; /* keep the layout: a file pte in each page's place */
+	bool even_cows; /* private copies go too (truncate) */
 };
 
 /*
- * Drop the pages of a nonlinear vma but keep its layout: each present page
- * (of pgoff >= first) becomes the file pte that names it, with its
- * protection; file ptes stay. Linux's zap with details->nonlinear_vma.
+ * Drop the file pages of [first, last) that these ptes map, as Linux's
+ * zap_pte_range does for unmap_mapping_range: in a nonlinear vma each such
+ * page becomes the file pte that names it, with its protection (its layout
+ * survives; Linux's details->nonlinear_vma); elsewhere the pte is emptied.
+ * Private anonymous copies stay unless even_cows. File ptes stay.
  */
-static int zap_nonlinear_ptes(pte_t *ptes, uint64_t va, unsigned int nr,
-			      void *arg)
+static int zap_file_ptes(pte_t *ptes, uint64_t va, unsigned int nr, void *arg)
 {
-	struct nonlinear_zap *z = arg;
+	struct file_zap *z = arg;
 	struct mem *mem = z->mm->mem;
 	unsigned int i;
 
@@ -603,28 +607,72 @@ static int zap_nonlinear_ptes(pte_t *ptes, uint64_t va, unsigned int nr,
 	for (i = 0; i < nr; i++) {
 		pte_t pte = ptes[i];
 		uint32_t pfn = pte_pfn(pte);
-		uint32_t index;
+		struct page *page;
 
 		if (!pte_present(pte) || pte_special(pte))
 			continue;
-		index = pfn_page(mem, pfn)->index;
-		if (index < z->first)
+		page = pfn_page(mem, pfn);
+		if (page_anon(page)) {
+			if (!z->even_cows)
+				continue;
+		} else if (page->index < z->first || page->index >= z->last) {
 			continue;
+		}
 		page_remove_map(mem, pfn);
 		gather_add(&z->mm->gather, pfn);
-		ptes[i] = pgoff_to_pte(index, pte_guest_prot(pte)) |
-			  _PAGE_NEWPAGE;
+		if (z->nonlinear)
+			ptes[i] =
+				pgoff_to_pte(page->index, pte_guest_prot(pte)) |
+				_PAGE_NEWPAGE;
+		else /* empty, marked: the update unmaps it and clears it */
+			ptes[i] = _PAGE_NEWPAGE;
 	}
 	return 0;
+}
+
+static void zap_file_ptes_range(struct mm *mm, uint64_t start, uint64_t end,
+				struct file_zap *z)
+{
+	pgtable_walk(&mm->pt, start, end, false, zap_file_ptes, z);
+	tlb_update_range(&mm->pt, mm->as, start, end, 0);
 }
 
 void zap_nonlinear_locked(struct mm *mm, struct vma *vma, uint64_t start,
 			  uint64_t end, uint64_t first_pgoff)
 {
-	struct nonlinear_zap z = {.mm = mm, .vma = vma, .first = first_pgoff};
+	struct file_zap z = {.mm = mm,
+			     .first = first_pgoff,
+			     .last = UINT64_MAX,
+			     .nonlinear = true};
 
-	pgtable_walk(&mm->pt, start, end, false, zap_nonlinear_ptes, &z);
-	tlb_update_range(&mm->pt, mm->as, start, end, 0);
+	(void)vma;
+	zap_file_ptes_range(mm, start, end, &z);
+}
+
+void zap_file_range_locked(struct mm *mm, struct vma *vma, uint64_t first,
+			   uint64_t last, bool even_cows)
+{
+	struct file_zap z = {.mm = mm,
+			     .first = first,
+			     .last = last,
+			     .nonlinear = vma->flags & VM_NONLINEAR,
+			     .even_cows = even_cows};
+	uint64_t start = vma->start, end = vma->end;
+
+	if (z.nonlinear) { /* any page may sit anywhere */
+		zap_file_ptes_range(mm, start, end, &z);
+		return;
+	}
+	if (first >= vma_pgoff(vma, end) || last <= vma->pgoff)
+		return;
+	if (first > vma->pgoff)
+		start += (first - vma->pgoff) << PAGE_SHIFT;
+	if (last < vma_pgoff(vma, end))
+		end = vma->start + ((last - vma->pgoff) << PAGE_SHIFT);
+	if (even_cows || vma_is_shared(vma))
+		unmap_range_locked(mm, start, end);
+	else
+		zap_file_ptes_range(mm, start, end, &z);
 }
 
 void zap_range_locked(struct mm *mm, struct vma *vma, uint64_t start,

@@ -146,6 +146,7 @@ int mm_set_fault_around(struct mm *mm, unsigned int nr_pages)
 
 void mm_lock(struct mm *mm)
 {
+	stlb_quiesce_current();
 	pthread_mutex_lock(&mm->lock);
 	mm_locks_held++;
 }
@@ -180,7 +181,7 @@ void gather_add(struct gather *g, uint32_t pfn)
 
 void mm_sync_locked(struct mm *mm)
 {
-	tlb_sync(mm->as);
+	tlb_sync(&mm->pt, mm->as);
 	if (mm->gather.nr) {
 		phys_put_many(mm->mem->phys, mm->gather.pfns, mm->gather.nr);
 		mm->gather.nr = 0;

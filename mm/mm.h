@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "arch/softtlb.h"
 #include "host/host.h"
 #include "include/umm.h"
 
@@ -86,5 +87,38 @@ void file_get(struct file *file);
 void file_put(struct file *file);
 int file_truncate(struct file *file, uint64_t size);
 uint64_t file_size(struct file *file);
+
+/* Software TLBs (mm/softtlb.c, arch/softtlb.h). */
+struct mm_tlb;
+struct mm_tlb *mm_tlb_new(struct mm *mm, unsigned int entries);
+void mm_tlb_free(struct mm_tlb *t);
+void mm_tlb_switch(struct mm_tlb *t, struct mm *mm);
+int mm_tlb_flush_asid(struct mm_tlb *t, struct mm *mm);
+void mm_tlb_flush_all(struct mm_tlb *t);
+void mm_tlb_flush_page(struct mm_tlb *t, uint64_t va);
+void mm_tlb_flush_range(struct mm_tlb *t, uint64_t start, uint64_t end);
+void mm_tlb_stats(struct mm_tlb *t, struct umm_tlb_stats *stats);
+/* The slow path of a lookup. */
+void *mm_tlb_miss(struct mm_tlb *t, uint64_t va, int access);
+
+static inline void *mm_tlb_lookup(struct mm_tlb *t, uint64_t va, int access)
+{
+	/* struct soft_tlb is the first member of struct mm_tlb */
+	struct soft_tlb *s = (struct soft_tlb *)t;
+	int kind = stlb_kind(access);
+	void *host;
+
+	if (kind >= 0) {
+		host = stlb_lookup(s, va, kind);
+		if (host)
+			return host;
+	}
+	return mm_tlb_miss(t, va, access);
+}
+
+static inline void mm_tlb_quiesce(struct mm_tlb *t)
+{
+	stlb_quiesce((struct soft_tlb *)t);
+}
 
 #endif

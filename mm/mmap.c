@@ -164,9 +164,11 @@ static long unmapped_area_32bit(struct mm *mm, uint64_t addr, uint64_t len)
 	return unmapped_area_bottomup(mm, len, begin, end);
 }
 
-/* Linux's __get_unmapped_area with x86's arch_get_unmapped_area_topdown. */
-static long get_unmapped_area(struct mm *mm, uint64_t addr, uint64_t len,
-			      int flags)
+/*
+ * Linux's __get_unmapped_area with x86's arch_get_unmapped_area_topdown;
+ * mremap places its moves here too. Context: mm->lock held.
+ */
+long get_unmapped_area(struct mm *mm, uint64_t addr, uint64_t len, int flags)
 {
 	if (len > mm->task_size)
 		return -ENOMEM;
@@ -183,9 +185,14 @@ static long get_unmapped_area(struct mm *mm, uint64_t addr, uint64_t len,
 		return unmapped_area_32bit(mm, addr, len);
 	if (addr) {
 		addr = PAGE_ALIGN(addr);
+		/*
+		 * mmap raised a low hint to mmap_min_addr already; mremap's
+		 * (MREMAP_DONTUNMAP) is taken as it is, and refused there as
+		 * Linux's security_mmap_addr refuses it.
+		 */
 		if (addr && addr <= mm->task_size - len &&
-		    addr >= MM_MMAP_MIN_ADDR && hint_fits(mm, addr, len))
-			return (long)addr;
+		    hint_fits(mm, addr, len))
+			return addr < MM_MMAP_MIN_ADDR ? -EPERM : (long)addr;
 	}
 	return unmapped_area(mm, len);
 }
@@ -381,6 +388,9 @@ long mm_mmap(struct mm *mm, uint64_t addr, uint64_t len, int prot, int flags,
 		goto out;
 	if (flags & MAP_NORESERVE)
 		vm_flags |= VM_NORESERVE;
+	/* Linux's accountable_mapping: only the merging rules see it. */
+	if ((vm_flags & (VM_NORESERVE | VM_SHARED | VM_WRITE)) == VM_WRITE)
+		vm_flags |= VM_ACCOUNT;
 	if (!file && !(vm_flags & VM_SHARED))
 		pgoff = addr >> PAGE_SHIFT;
 	ret = mmap_region(mm, addr, len, vm_flags, file, pgoff, flags);
@@ -453,8 +463,8 @@ int mm_munmap(struct mm *mm, uint64_t addr, uint64_t len)
 /* Grow the heap over [start, end). Context: mm->lock held. */
 static int do_brk(struct mm *mm, uint64_t start, uint64_t end)
 {
-	unsigned long flags =
-		VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
+	unsigned long flags = VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE |
+			      VM_MAYEXEC | VM_ACCOUNT;
 	struct vma *vma;
 	int err;
 

@@ -133,6 +133,20 @@ int mm_mprotect(struct mm *mm, uint64_t start, uint64_t len, int prot)
 			break;
 		}
 		newflags = vm_prot | (vma->flags & ~VM_ACCESS_FLAGS);
+		/*
+		 * Linux charges a private mapping made writable, and gives
+		 * the charge back on the way down only while no anonymous
+		 * page exists. VM_ACCOUNT changes no access, but vmas that
+		 * differ in it do not merge, so the layout shows it.
+		 */
+		if (newflags & VM_WRITE) {
+			if (!(vma->flags & (VM_ACCOUNT | VM_WRITE | VM_SHARED |
+					    VM_NORESERVE)))
+				newflags |= VM_ACCOUNT;
+		} else if ((vma->flags & VM_ACCOUNT) && vma_is_anon(vma) &&
+			   !vma->anon_vma) {
+			newflags &= ~VM_ACCOUNT;
+		}
 		/* VM_MAY* is VM_* << 4: nothing beyond what the vma may. */
 		if ((newflags & ~(newflags >> 4)) & VM_ACCESS_FLAGS) {
 			err = -EACCES;

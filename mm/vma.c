@@ -152,6 +152,8 @@ int vma_split(struct mm *mm, unsigned int idx, uint64_t addr)
 		      vma_pgoff(vma, addr));
 	if (!new)
 		return -ENOMEM;
+	new->anon_vma = vma->anon_vma;
+	new->anon_forked = vma->anon_forked;
 	vma->end = addr;
 	memmove(&mm->vmas[idx + 2], &mm->vmas[idx + 1],
 		(mm->nr_vmas - idx - 1) * sizeof(*mm->vmas));
@@ -162,26 +164,111 @@ int vma_split(struct mm *mm, unsigned int idx, uint64_t addr)
 	return 0;
 }
 
+/*
+ * May vmas with these anon_vmas become one? When they share one, or when
+ * one has none and the other's is not a fork's (Linux 6.16+'s
+ * is_mergeable_anon_vma and are_anon_vmas_compatible).
+ */
+static bool anon_vmas_compatible(const struct vma *a, const struct vma *b)
+{
+	if (a->anon_vma == b->anon_vma)
+		return true;
+	if (a->anon_vma && b->anon_vma)
+		return false;
+	return !(a->anon_vma && a->anon_forked) &&
+	       !(b->anon_vma && b->anon_forked);
+}
+
+/*
+ * Anonymous vmas check pgoff too, as Linux's do: it is start >> 12 until
+ * mremap moves a vma that has pages, so a moved vma merges again only
+ * where its pages' index lines up (back where it came from).
+ */
 static bool vma_can_merge(const struct vma *a, const struct vma *b)
 {
 	if (a->end != b->start || a->flags != b->flags || a->file != b->file)
 		return false;
-	return vma_pgoff(a, a->end) == b->pgoff || !a->file;
+	if (!anon_vmas_compatible(a, b))
+		return false;
+	return vma_pgoff(a, a->end) == b->pgoff;
 }
 
+/* Make the vma at @idx and the next one a single vma. */
+static void vma_join(struct mm *mm, unsigned int idx)
+{
+	struct vma *a = mm->vmas[idx], *b = mm->vmas[idx + 1];
+
+	a->end = b->end;
+	if (!a->anon_vma) {
+		a->anon_vma = b->anon_vma;
+		a->anon_forked = b->anon_forked;
+	}
+	vma_remove(mm, idx + 1);
+}
+
+/*
+ * Both neighbours merge only if their anon_vmas agree too; else the one
+ * before wins, as in Linux's vma_merge_new_range.
+ */
 unsigned int vma_merge(struct mm *mm, unsigned int idx)
 {
-	if (idx + 1 < mm->nr_vmas &&
-	    vma_can_merge(mm->vmas[idx], mm->vmas[idx + 1])) {
-		mm->vmas[idx]->end = mm->vmas[idx + 1]->end;
-		vma_remove(mm, idx + 1);
-	}
-	if (idx > 0 && vma_can_merge(mm->vmas[idx - 1], mm->vmas[idx])) {
-		mm->vmas[idx - 1]->end = mm->vmas[idx]->end;
-		vma_remove(mm, idx);
+	struct vma *vma = mm->vmas[idx];
+	struct vma *prev = idx > 0 ? mm->vmas[idx - 1] : NULL;
+	struct vma *next = idx + 1 < mm->nr_vmas ? mm->vmas[idx + 1] : NULL;
+	bool left = prev && vma_can_merge(prev, vma);
+	bool right = next && vma_can_merge(vma, next);
+
+	if (left && right && !anon_vmas_compatible(prev, next))
+		right = false;
+	if (right)
+		vma_join(mm, idx);
+	if (left) {
+		vma_join(mm, idx - 1);
 		idx--;
 	}
 	return idx;
+}
+
+uint64_t anon_vma_new_id(void)
+{
+	static uint64_t last;
+
+	return __atomic_add_fetch(&last, 1, __ATOMIC_RELAXED);
+}
+
+/*
+ * Could @a (just below @b) and @b share an anon_vma? Linux's
+ * anon_vma_compatible: touching, the same file, flags equal but for
+ * access, pages' index in line.
+ */
+static bool anon_vma_shareable(const struct vma *a, const struct vma *b)
+{
+	return a->end == b->start && a->file == b->file &&
+	       !((a->flags ^ b->flags) & ~VM_ACCESS_FLAGS) &&
+	       b->pgoff == vma_pgoff(a, b->start);
+}
+
+/* Linux's find_mergeable_anon_vma: the next vma first, then the one before. */
+void vma_anon_prepare(struct mm *mm, struct vma *vma)
+{
+	unsigned int i;
+	struct vma *n;
+
+	if (vma->anon_vma)
+		return;
+	i = vma_index(mm, vma->start);
+	BUG_ON(i >= mm->nr_vmas || mm->vmas[i] != vma);
+	n = i + 1 < mm->nr_vmas ? mm->vmas[i + 1] : NULL;
+	if (n && n->anon_vma && !n->anon_forked && anon_vma_shareable(vma, n)) {
+		vma->anon_vma = n->anon_vma;
+		return;
+	}
+	n = i > 0 ? mm->vmas[i - 1] : NULL;
+	if (n && n->anon_vma && !n->anon_forked && anon_vma_shareable(n, vma)) {
+		vma->anon_vma = n->anon_vma;
+		return;
+	}
+	vma->anon_vma = anon_vma_new_id();
 }
 
 /*

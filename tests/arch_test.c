@@ -399,7 +399,7 @@ static void update(struct pgtable *pt, struct host_as *as, uint64_t start,
 {
 	host_as_clear_record(as);
 	tlb_update_range(pt, as, start, end, flags);
-	tlb_sync(as);
+	tlb_sync(pt, as);
 }
 
 static void test_tlb(void)
@@ -596,9 +596,9 @@ static void test_tlb(void)
 
 	/* tlb_zap_range. */
 	host_as_clear_record(as);
-	tlb_zap_range(as, va, va + 8 * PG);
-	tlb_zap_range(as, va + 8 * PG, va + 8 * PG);
-	tlb_sync(as);
+	tlb_zap_range(&pt, as, va, va + 8 * PG);
+	tlb_zap_range(&pt, as, va + 8 * PG, va + 8 * PG);
+	tlb_sync(&pt, as);
 	ok(nr_recorded(as) == 1 &&
 	   is_op(as, 0, HOST_OP_UNMAP, va, 8 * PG, 0, 0, 0),
 	   "tlb_zap_range: one UNMAP; an empty range: nothing");

@@ -27,10 +27,20 @@ t "demo: SIGBUS past the end of a truncated file" grep -q "SIGBUS (si_code BUS_A
 t "demo: maps show the heap" grep -q "\[heap\]" "$out"
 t "demo: every frame free at the end" sh -c "grep 'After the mm is gone' '$out' | grep -qE ': ([0-9]+) of \1 frames free'"
 t "umm bench fault --quick runs" sh -c "'$umm' bench fault --quick > '$out'"
-t "bench: reports ratios against the host" grep -q "first touch, sequential" "$out"
+t "bench fault: page_fault1 against the host, with strategies" sh -c "grep -q '^page_fault1 ' '$out' && grep -q '^page_fault1:fault-around=off' '$out' && grep -q '^fault_isolated ' '$out'"
+t "bench: reports the goals" grep -q "page_fault1_ratio" "$out"
 t "umm bench nonlinear --quick runs" sh -c "'$umm' bench nonlinear --quick > '$out'"
-t "bench nonlinear: reports the host's remap_file_pages" grep -q "host remap_file_pages" "$out"
+t "bench nonlinear: against the host's remap_file_pages and mmap" sh -c "grep -q '^nonlinear ' '$out' && grep -q '^nonlinear:host=mmap' '$out' && grep -q 'nonlinear_rate' '$out'"
+t "umm bench --list names every scenario" sh -c "'$umm' bench --list > '$out' && for s in page_fault1 page_fault2 page_fault3 mmap1 mmap2 tlb_remap tlb_cycle tlb_mprotect fork_heavy scattered nonlinear; do grep -q \"^  \$s \" '$out' || exit 1; done"
+t "umm bench --help exits 0" "$umm" bench --help
 t "umm bench bogus exits 2" sh -c "'$umm' bench bogus; test \$? -eq 2"
+t "umm bench --reps 0 exits 2" sh -c "'$umm' bench --reps 0; test \$? -eq 2"
+t "umm bench --merge maybe exits 2" sh -c "'$umm' bench --merge maybe; test \$? -eq 2"
+t "umm bench --plot without gnuplot: exit 1, says so" sh -c "PATH=/nonexistent '$umm' bench --quick --plot '$out.png' mmap1 2>&1 >/dev/null | grep -q 'needs gnuplot'; test \$? -eq 0 && ! test -e '$out.png'"
+if command -v gnuplot >/dev/null 2>&1; then
+	t "umm bench --plot draws a PNG with gnuplot" sh -c "'$umm' bench --quick --plot '$out.png' mmap1 tlb_cycle > /dev/null && head -c 8 '$out.png' | od -c | grep -q 'P   N   G'"
+	rm -f "$out.png"
+fi
 rm -f "$out"
 echo "1..$n"
 exit $fail

@@ -521,6 +521,88 @@ static void test_queue_full(struct phys *phys)
 	host_as_free(as);
 }
 
+/* Merging off: every page its own op, offsets and generations kept. */
+static void test_queue_no_merge(struct phys *phys)
+{
+	const int rw = PROT_READ | PROT_WRITE;
+	struct host_as *as = record_new(phys);
+	uint32_t gen = host_as_gen(as);
+	unsigned int i;
+	bool bad = false;
+
+	host_as_set_merge(as, false);
+	for (i = 0; i < 4; i++)
+		host_as_queue(as, HOST_OP_MAP, 0x10000 + i * PG, PG,
+			      (5 + i) * PG, rw, HOST_OP_POPULATE);
+	is(as->nr_queued, 4, "merging off: 4 contiguous maps stay 4 ops");
+	host_as_queue(as, HOST_OP_UNMAP, 0x20000, 3 * PG, 0, 0, 0);
+	is(as->nr_queued, 7, "an unmap of 3 pages is queued as 3 ops");
+	host_as_queue_protect(as, 0x30000, 2 * PG, PROT_READ, gen);
+	host_as_flush(as);
+	is(nr_recorded(as), 9, "9 ops carried out");
+	for (i = 0; i < 4; i++)
+		bad |= !is_op(as, i, HOST_OP_MAP, 0x10000 + i * PG, PG,
+			      (5 + i) * PG, rw, HOST_OP_POPULATE);
+	ok(!bad, "each map one page at its own offset, populate kept");
+	ok(is_op(as, 6, HOST_OP_UNMAP, 0x22000, PG, 0, 0, 0),
+	   "the unmap's last page");
+	ok(is_op(as, 8, HOST_OP_PROTECT, 0x31000, PG, 0, PROT_READ, 0),
+	   "the protect's second page");
+	is(as->stats.syscalls, 9, "stats.syscalls: one per page");
+	is(as->stats.ops, 6, "stats.ops: the 6 ops queued");
+	host_as_clear_record(as);
+
+	/* A full queue is flushed page by page as it fills. */
+	host_as_queue(as, HOST_OP_UNMAP, 0, (HOST_AS_QUEUE + 3) * PG, 0, 0, 0);
+	is(nr_recorded(as), HOST_AS_QUEUE, "a long unmap flushes a full queue");
+	is(as->nr_queued, 3, "and queues the rest");
+	host_as_set_merge(as, true);
+	host_as_queue(as, HOST_OP_UNMAP, (HOST_AS_QUEUE + 3) * PG, PG, 0, 0,
+		      0);
+	is(as->nr_queued, 3, "merging on again: the next page merges");
+	host_as_flush(as);
+	ok(is_op(as, HOST_AS_QUEUE + 2, HOST_OP_UNMAP,
+		 (HOST_AS_QUEUE + 2) * PG, 2 * PG, 0, 0, 0),
+	   "into the last queued op");
+	host_as_free(as);
+}
+
+/* Scatter allocation: no two frames in a row are neighbours. */
+static void test_phys_scatter(void)
+{
+	struct phys *phys = phys_new(64 * PG);
+	uint32_t pfns[63];
+	unsigned int i, got;
+	bool bad = false, seen[64] = { false };
+
+	if (!phys)
+		BAIL_OUT("phys_new: %s", strerror(errno));
+	phys_set_scatter(phys, true);
+	is(phys_alloc(phys, 10, 8, pfns), 8, "scatter: allocate 8, hint 10");
+	for (i = 1; i < 8; i++)
+		bad |= pfns[i] == pfns[i - 1] + 1 || pfns[i] == pfns[i - 1] - 1;
+	ok(!bad, "no two neighbours (%u %u %u ...)", pfns[0], pfns[1],
+	   pfns[2]);
+	got = phys_alloc(phys, 0, 63, pfns + 8);
+	is(got, 55, "the other 55 still come out");
+	for (bad = false, i = 0; i < 63; i++) {
+		bad |= pfns[i] == PHYS_ZERO_PFN || pfns[i] > 63 ||
+		       seen[pfns[i]];
+		seen[pfns[i]] = true;
+	}
+	ok(!bad, "each frame once, never the zero page");
+	is(phys_nr_free(phys), 0, "none left");
+	phys_put_many(phys, pfns, 63);
+	phys_set_scatter(phys, false);
+	is(phys_alloc(phys, 0, 8, pfns), 8, "scatter off: allocate 8");
+	for (bad = false, i = 1; i < 8; i++)
+		bad |= pfns[i] != pfns[i - 1] + 1;
+	ok(!bad, "contiguous again");
+	phys_put_many(phys, pfns, 8);
+	is(phys_nr_free(phys), 63, "all free");
+	phys_free(phys);
+}
+
 /* ---- the local backend ---- */
 
 static void test_local_window(struct phys *phys)
@@ -779,12 +861,14 @@ int main(void)
 	test_phys_alloc();
 	test_phys_zero_and_punch();
 	test_phys_refcount();
+	test_phys_scatter();
 
 	phys = phys_new(1024 * PG);
 	if (!phys)
 		BAIL_OUT("phys_new: %s", strerror(errno));
 	test_queue_merge(phys);
 	test_queue_full(phys);
+	test_queue_no_merge(phys);
 	test_local_window(phys);
 	test_local_map(phys);
 	test_local_count(phys);

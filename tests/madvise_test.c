@@ -10,8 +10,12 @@
  *
  * - contents: MADV_DONTNEED empties private pages (anonymous ones read
  *   zero, private file pages read the file again) and leaves shared ones;
- *   natively the page is read in this process, in the guest through
+ *   MADV_REMOVE punches the file for every mapping of it, in this mm or a
+ *   forked one; MADV_POPULATE_WRITE copies a private file page, READ does
+ *   not. Natively the page is read in this process, in the guest through
  *   umm_guest_call;
+ * - what is populated: natively as mincore says, in the guest whether a
+ *   read takes no fault (MADV_POPULATE_*, MADV_WILLNEED);
  * - fork: MADV_WIPEONFORK, MADV_DONTFORK and their undoing show in a child.
  *   Natively this process forks and the child reads (a SIGSEGV is caught
  *   there and reported with its si_code); in the guest umm_fork makes the
@@ -26,6 +30,10 @@
  * What happens to pinned pages is checked in umm alone (test_pinned): the
  * host cannot pin from user space.
  *
+ * On purpose, umm differs for nonlinear vmas (remap_file_pages), which
+ * Linux has emulated with linear ones since 4.0: MADV_REMOVE refuses them
+ * as Linux did before (checked in umm alone).
+ *
  * Known differences umm cannot fix in mm/madvise.c are TAP TODO lines (see
  * todo()): they show without failing the suite, and fail it once they pass,
  * so that the TODO is taken away. They are advice Linux knows and umm does
@@ -38,6 +46,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -339,12 +349,12 @@ static void map_both(uint64_t off, uint64_t len, int prot, int flags,
 
 /* As map_both, for setting up many cases: a failure ends the test. */
 static void map_quiet(uint64_t off, uint64_t len, int prot, int flags,
-		      enum file_kind f)
+		      enum file_kind f, uint64_t foff)
 {
 	long n = nat_mmap(nat.base + off, len, prot, flags | MAP_FIXED,
-			  nat_fd(f), 0);
+			  nat_fd(f), foff);
 	long g = umm_mmap(mm, gst.base + off, len, prot, flags | MAP_FIXED,
-			  gst_file(f), 0);
+			  gst_file(f), foff);
 
 	if (n != (long)(nat.base + off) || g != (long)(gst.base + off))
 		BAIL_OUT("mmap at B+%#llx: native %ld, umm %ld",
@@ -406,14 +416,37 @@ static void child_fault(int sig, siginfo_t *si, void *uc)
 	siglongjmp(child_env, 1);
 }
 
+/* In a native child: read each B+offs[i] into shared[i], signals caught. */
+static void nat_child_body(const uint64_t *offs, unsigned int nr)
+{
+	struct sigaction sa = { .sa_sigaction = child_fault,
+				.sa_flags = SA_SIGINFO | SA_NODEFER };
+
+	prctl(PR_SET_DUMPABLE, 0);	/* no core file */
+	sigaction(SIGSEGV, &sa, NULL);
+	sigaction(SIGBUS, &sa, NULL);
+	for (child_i = 0; child_i < nr; child_i++) {
+		if (!sigsetjmp(child_env, 1))
+			shared[child_i] = nat_peek(nat.base + offs[child_i]);
+	}
+}
+
+static void nat_child_wait(pid_t pid, const char *what)
+{
+	int status;
+
+	if (waitpid(pid, &status, 0) != pid)
+		BAIL_OUT("waitpid: %s", strerror(errno));
+	if (!WIFEXITED(status) || WEXITSTATUS(status))
+		BAIL_OUT("the native child %s failed (status %#x)", what,
+			 status);
+}
+
 /* Natively: fork, and read each B+offs[i] in the child. */
 static void nat_child_reads(const uint64_t *offs, unsigned int nr,
 			    long *out)
 {
-	struct sigaction sa = { .sa_sigaction = child_fault,
-				.sa_flags = SA_SIGINFO | SA_NODEFER };
 	unsigned int i;
-	int status;
 	pid_t pid;
 
 	fflush(stdout);
@@ -421,20 +454,10 @@ static void nat_child_reads(const uint64_t *offs, unsigned int nr,
 	if (pid < 0)
 		BAIL_OUT("fork: %s", strerror(errno));
 	if (!pid) {
-		prctl(PR_SET_DUMPABLE, 0);	/* no core file */
-		sigaction(SIGSEGV, &sa, NULL);
-		sigaction(SIGBUS, &sa, NULL);
-		for (child_i = 0; child_i < nr; child_i++) {
-			if (!sigsetjmp(child_env, 1))
-				shared[child_i] =
-					nat_peek(nat.base + offs[child_i]);
-		}
+		nat_child_body(offs, nr);
 		_exit(0);
 	}
-	if (waitpid(pid, &status, 0) != pid)
-		BAIL_OUT("waitpid: %s", strerror(errno));
-	if (!WIFEXITED(status) || WEXITSTATUS(status))
-		BAIL_OUT("the native child failed (status %#x)", status);
+	nat_child_wait(pid, "reading");
 	for (i = 0; i < nr; i++)
 		out[i] = shared[i];
 }
@@ -474,6 +497,105 @@ static void child_reads(const char *what, const uint64_t *offs,
 /* After a fork, compare what the child reads at each scratch offset. */
 #define CHILD_READS(what, ...) \
 	child_reads(what, OFFS(__VA_ARGS__), NR_OFFS(__VA_ARGS__))
+
+/*
+ * A child forked before a call and read after it, to see what the call did
+ * to another mm: hold_child forks on both sides and each child reads
+ * B+offs[i] (so its page tables map them); held_reads has each read them
+ * again and compares.
+ */
+struct held {
+	pid_t pid;
+	int go;	/* the native child reads again when this pipe speaks */
+	struct umm_mm *child;
+};
+
+static void hold_child(struct held *h, const uint64_t *offs, unsigned int nr)
+{
+	unsigned int i;
+	int fds[2];
+	char c;
+
+	if (nr > MAX_PEEK || pipe(fds))
+		BAIL_OUT("hold_child: %s", strerror(errno));
+	fflush(stdout);
+	h->pid = fork();
+	if (h->pid < 0)
+		BAIL_OUT("fork: %s", strerror(errno));
+	if (!h->pid) {
+		close(fds[1]);
+		nat_child_body(offs, nr);
+		if (read(fds[0], &c, 1) != 1)
+			_exit(1);
+		nat_child_body(offs, nr);
+		_exit(0);
+	}
+	close(fds[0]);
+	h->go = fds[1];
+	h->child = umm_fork(mm);
+	if (!h->child)
+		BAIL_OUT("umm_fork: %s", strerror(errno));
+	for (i = 0; i < nr; i++)
+		gst_peek(h->child, gst.base + offs[i]);
+}
+
+static void held_reads(struct held *h, const char *what,
+		       const uint64_t *offs, unsigned int nr)
+{
+	unsigned int i;
+
+	if (write(h->go, "", 1) != 1)
+		BAIL_OUT("write: %s", strerror(errno));
+	close(h->go);
+	nat_child_wait(h->pid, "held");
+	for (i = 0; i < nr; i++)
+		compare(shared[i], gst_peek(h->child, gst.base + offs[i]),
+			PROBE, "%s: a child forked before reads B+%#llx", what,
+			(unsigned long long)offs[i]);
+	check_mm_coherent(h->child);
+	umm_mm_put(h->child);
+}
+
+#define HOLD_CHILD(h, ...) hold_child(h, OFFS(__VA_ARGS__), NR_OFFS(__VA_ARGS__))
+#define HELD_READS(h, what, ...) \
+	held_reads(h, what, OFFS(__VA_ARGS__), NR_OFFS(__VA_ARGS__))
+
+/* ---- what is populated ---- */
+
+/* Every fault umm counted and every host operation it queued. */
+static uint64_t gst_work(struct umm_mm *m)
+{
+	struct umm_stats st;
+
+	umm_mm_stats(m, &st);
+	return st.fault_anon_zero + st.fault_anon + st.fault_file +
+	       st.fault_cow + st.fault_wp_reuse + st.fault_dirty +
+	       st.fault_host_miss + st.fault_sigsegv + st.fault_sigbus +
+	       st.host_ops;
+}
+
+/*
+ * Is the page at @addr in memory, mapped for this process? Natively as
+ * mincore says; in the guest, whether a read of it goes without a fault
+ * (the host maps it: the guest pte is there and the host knows it). The
+ * guest's read maps the page if it was not: ask once, at the end of a case.
+ */
+static long nat_resident(uint64_t addr)
+{
+	unsigned char v;
+
+	return mincore((void *)addr, PG, &v) ? -errno : v & 1;
+}
+
+static long gst_resident(uint64_t va)
+{
+	uint64_t before = gst_work(mm);
+	long r = gst_peek(mm, va);
+
+	return r < 0 ? r : gst_work(mm) == before;
+}
+
+#define RESIDENT(addr) BOTH(nat_resident(addr), gst_resident(addr))
 
 /* ---- counting vmas ---- */
 
@@ -589,6 +711,10 @@ static const struct advice {
 	{ MADV_KEEPONFORK, "MADV_KEEPONFORK" },
 	{ MADV_COLD, "MADV_COLD" },
 	{ MADV_PAGEOUT, "MADV_PAGEOUT" },
+	{ MADV_REMOVE, "MADV_REMOVE" },
+	{ MADV_POPULATE_READ, "MADV_POPULATE_READ" },
+	{ MADV_POPULATE_WRITE, "MADV_POPULATE_WRITE" },
+	{ MADV_DONTNEED_LOCKED, "MADV_DONTNEED_LOCKED" },
 };
 
 /*
@@ -605,18 +731,10 @@ static const struct lacking {
 	bool unsafe;
 	const char *why;
 } lacking[] = {
-	{ MADV_REMOVE, "MADV_REMOVE", false,
-	  "umm cannot punch holes in shmem from madvise yet" },
 	{ MADV_MERGEABLE, "MADV_MERGEABLE", false,
 	  "umm has no KSM (VM_MERGEABLE)" },
 	{ MADV_UNMERGEABLE, "MADV_UNMERGEABLE", false,
 	  "umm has no KSM (VM_MERGEABLE)" },
-	{ MADV_POPULATE_READ, "MADV_POPULATE_READ", false,
-	  "umm does not populate from madvise yet" },
-	{ MADV_POPULATE_WRITE, "MADV_POPULATE_WRITE", false,
-	  "umm does not populate from madvise yet" },
-	{ MADV_DONTNEED_LOCKED, "MADV_DONTNEED_LOCKED", false,
-	  "umm has no VM_LOCKED: would be MADV_DONTNEED" },
 	{ MADV_COLLAPSE, "MADV_COLLAPSE", false,
 	  "umm has no transparent huge pages" },
 	{ MADV_GUARD_INSTALL, "MADV_GUARD_INSTALL", false,
@@ -748,22 +866,32 @@ static const struct mapping_kind {
 	const char *name;
 	int prot, flags;
 	enum file_kind file;
+	uint64_t foff;
 } kinds[] = {
-	{ "private anonymous memory", RW, ANON, NOFILE },
-	{ "read-only private anonymous memory", PROT_READ, ANON, NOFILE },
-	{ "PROT_NONE private anonymous memory", PROT_NONE, ANON, NOFILE },
-	{ "a MAP_GROWSDOWN stack", RW, ANON | MAP_GROWSDOWN, NOFILE },
-	{ "shared anonymous memory", RW, SHANON, NOFILE },
-	{ "a shared memfd", RW, MAP_SHARED, MEMFD },
-	{ "a private memfd", RW, MAP_PRIVATE, MEMFD },
-	{ "a private read-only file", PROT_READ, MAP_PRIVATE, ROFILE },
-	{ "a shared read-only file", PROT_READ, MAP_SHARED, ROFILE },
+	{ "private anonymous memory", RW, ANON, NOFILE, 0 },
+	{ "read-only private anonymous memory", PROT_READ, ANON, NOFILE, 0 },
+	{ "write-only private anonymous memory", PROT_WRITE, ANON, NOFILE, 0 },
+	{ "PROT_NONE private anonymous memory", PROT_NONE, ANON, NOFILE, 0 },
+	{ "a MAP_GROWSDOWN stack", RW, ANON | MAP_GROWSDOWN, NOFILE, 0 },
+	{ "shared anonymous memory", RW, SHANON, NOFILE, 0 },
+	{ "a shared memfd", RW, MAP_SHARED, MEMFD, 0 },
+	{ "a read-only shared memfd", PROT_READ, MAP_SHARED, MEMFD, 0 },
+	{ "a PROT_NONE shared memfd", PROT_NONE, MAP_SHARED, MEMFD, 0 },
+	{ "a private memfd", RW, MAP_PRIVATE, MEMFD, 0 },
+	{ "a private read-only file", PROT_READ, MAP_PRIVATE, ROFILE, 0 },
+	{ "a shared read-only file", PROT_READ, MAP_SHARED, ROFILE, 0 },
+	/* The last of the three pages lies past the end of the file (the
+	 * read-only file has two pages: so do its kinds above). */
+	{ "a shared memfd ending past EOF", RW, MAP_SHARED, MEMFD,
+	  (FILE_PAGES - 2) * PG },
 };
 
 /*
- * Each advice on the middle page of three, for each kind of mapping: the
- * result, the vmas, what the page reads after (but after MADV_FREE, see
- * test_free) and, for the fork advice, what a child reads.
+ * Each advice on each kind of mapping, three pages of it: on the middle
+ * page, then on the middle page, the last one and a hole after them. The
+ * result, the vmas, what the middle page reads after (but after MADV_FREE,
+ * see test_free) and, for the fork advice, what a child reads. umm's host
+ * mappings are checked after each call, reported once per kind.
  */
 static void test_matrix(void)
 {
@@ -773,27 +901,42 @@ static void test_matrix(void)
 	diag("madvise: every advice on every kind of mapping");
 	for (k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
 		const struct mapping_kind *m = &kinds[k];
+		long bad = 0;
 
 		for (i = 0; i < sizeof(supported) / sizeof(supported[0]);
 		     i++) {
 			const struct advice *a = &supported[i];
+			bool peek = m->prot && a->advice != MADV_FREE;
 
-			map_quiet(s, 3 * PG, m->prot, m->flags, m->file);
+			map_quiet(s, 3 * PG, m->prot, m->flags, m->file,
+				  m->foff);
 			if (m->prot & PROT_WRITE)
 				poke(mid, (uint8_t)(0x50 + i));
 			same(MADVISE(B + mid, PG, a->advice),
 			     "%s of the middle of %s", a->name, m->name);
+			bad += umm_mm_check(mm);
 			same(VMAS(s, 3 * PG), "%s of %s: vmas after it",
 			     a->name, m->name);
-			if (m->prot && a->advice != MADV_FREE)
+			if (peek)
 				same_probe(PEEK(B + mid),
 					   "%s of %s: the page reads",
 					   a->name, m->name);
 			if (a->advice == MADV_DONTFORK ||
 			    a->advice == MADV_WIPEONFORK)
 				CHILD_READS(a->name, mid);
-			reserve(s, 3 * PG);
+			hole(s + 3 * PG, PG);
+			same(MADVISE(B + mid, 3 * PG, a->advice),
+			     "%s of the end of %s and a hole", a->name,
+			     m->name);
+			bad += umm_mm_check(mm);
+			if (peek)
+				same_probe(PEEK(B + mid),
+					   "%s of %s and a hole: the page reads",
+					   a->name, m->name);
+			reserve(s, 4 * PG);
 		}
+		is(bad, 0, "%s: umm's host mappings agreed after each call",
+		   m->name);
 	}
 }
 
@@ -1199,6 +1342,14 @@ static void test_dontneed(void)
 	todo(r.n, r.g, VAL, no_locked, "MADV_PAGEOUT of a locked page");
 	same(MADVISE(B + s + 60 * PG, PG, MADV_WILLNEED),
 	     "MADV_WILLNEED of a locked page");
+	same(MADVISE(B + s + 60 * PG, PG, MADV_DONTNEED_LOCKED),
+	     "MADV_DONTNEED_LOCKED of a locked page");
+	same_probe(PEEK(B + s + 60 * PG), "it reads zero");
+	map_both(s + 62 * PG, PG, RW, MAP_SHARED | MAP_LOCKED, MEMFD,
+		 (FILE_PAGES - 1) * PG, "a locked shared memfd page");
+	poke(s + 62 * PG, 0x72);
+	r = MADVISE(B + s + 62 * PG, PG, MADV_REMOVE);
+	todo(r.n, r.g, VAL, no_locked, "MADV_REMOVE of a locked page");
 	reserve(s, 64 * PG);
 }
 
@@ -1206,18 +1357,23 @@ static void test_dontneed(void)
 
 /*
  * MADV_FREE frees lazily: Linux keeps the data until memory runs short,
- * umm may free it at once (it does). Both are allowed, so what a freed page
- * reads is not compared; that a write after it sticks is.
+ * umm never reclaims and keeps it. Linux may read zero under memory
+ * pressure, so natively either is accepted; umm must keep the data.
  */
 static void test_free(void)
 {
 	uint64_t s = SLOT(7);
+	struct res r;
 
 	diag("madvise: MADV_FREE");
 	map_both(s, 2 * PG, RW, ANON, NOFILE, 0, "two private pages");
 	poke(s, 0x21);
 	same(MADVISE(B + s, 2 * PG, MADV_FREE),
 	     "MADV_FREE of private anonymous memory");
+	r = PEEK(B + s);
+	ok(r.g == 0x21 && (r.n == 0x21 || r.n == 0),
+	   "the page keeps its data until reclaim: native %#lx, umm %#lx",
+	   r.n, r.g);
 	poke(s, 0x22);
 	same_probe(PEEK(B + s), "a write after it sticks");
 	same(VMAS(s, 2 * PG), "no vma was split");
@@ -1258,6 +1414,370 @@ static void test_free(void)
 	same(MADVISE(B + s + 28 * PG, 2 * PG, MADV_FREE),
 	     "MADV_FREE of the PROT_NONE reservation");
 	reserve(s, 32 * PG);
+}
+
+/* ---- MADV_REMOVE ---- */
+
+static long nat_remap(uint64_t addr, uint64_t len, uint64_t pgoff)
+{
+	return sys_ret(syscall(SYS_remap_file_pages, addr, len, 0L, pgoff,
+			       0L));
+}
+
+/*
+ * MADV_REMOVE punches the file: every mapping of it, in this mm or a
+ * forked one, reads zero there after, private copies made before stay,
+ * and umm's frames of the hole are free at once. umm refuses a nonlinear
+ * vma as Linux did before 4.0 (since then Linux emulates remap_file_pages
+ * with linear vmas, which it punches): checked in umm alone.
+ */
+static void test_remove(void)
+{
+	uint64_t s = SLOT(10), a = s, b = s + 8 * PG, p = s + 16 * PG;
+	uint64_t n = s + 24 * PG, free_before;
+	struct held h;
+
+	diag("madvise: MADV_REMOVE");
+	map_both(a, 4 * PG, RW, MAP_SHARED, MEMFD, 0, "a shared memfd");
+	map_both(b, 4 * PG, RW, MAP_SHARED, MEMFD, 0,
+		 "a second shared mapping of it");
+	map_both(p, 4 * PG, RW, MAP_PRIVATE, MEMFD, 0,
+		 "a private mapping of it");
+	poke_pages(a, 4, NULL, 0);
+	poke(p + 2 * PG, 'p');
+	same_probe(PEEK(B + b + PG), "the second mapping reads page 1");
+	same_probe(PEEK(B + p + PG), "the private mapping reads page 1");
+	HOLD_CHILD(&h, a + PG, a + 3 * PG, b + 2 * PG, p + 2 * PG);
+	free_before = umm_phys_frames_free(phys);
+	same(MADVISE(B + a + PG, 2 * PG, MADV_REMOVE),
+	     "MADV_REMOVE of pages 1-2 of the shared mapping");
+	is(umm_phys_frames_free(phys) - free_before, 2,
+	   "umm: the two frames of the hole are free");
+	check_mm_coherent(mm);
+	HELD_READS(&h, "MADV_REMOVE", a + PG, a + 3 * PG, b + 2 * PG,
+		   p + 2 * PG);
+	same_probe(PEEK(B + a), "page 0 keeps its data");
+	same_probe(PEEK(B + a + PG), "page 1 reads zero");
+	same_probe(PEEK(B + a + 3 * PG), "page 3 keeps its data");
+	same_probe(PEEK(B + b + PG), "the second mapping reads zero at page 1");
+	same_probe(PEEK(B + b + 2 * PG), "and at page 2");
+	same_probe(PEEK(B + p + PG), "the private mapping reads the hole");
+	same_probe(PEEK(B + p + 2 * PG), "its private copy of page 2 stays");
+	poke(b + PG, 0x77);
+	same_probe(PEEK(B + a + PG), "a write through one mapping fills the "
+				     "hole for the other");
+	same_probe(PEEK(B + p + PG), "and for the private one");
+	check_mm_coherent(mm);
+
+	/* [memfd page 4][hole][memfd page 6][private anonymous] */
+	map_both(s + 32 * PG, PG, RW, MAP_SHARED, MEMFD, 4 * PG,
+		 "a page of the memfd");
+	map_both(s + 34 * PG, PG, RW, MAP_SHARED, MEMFD, 6 * PG,
+		 "another, after a hole");
+	map_both(s + 35 * PG, PG, RW, ANON, NOFILE, 0,
+		 "a private page after it");
+	poke(s + 32 * PG, 0x34);
+	poke(s + 34 * PG, 0x36);
+	poke(s + 35 * PG, 0x37);
+	hole(s + 33 * PG, PG);
+	same(MADVISE(B + s + 32 * PG, 3 * PG, MADV_REMOVE),
+	     "MADV_REMOVE of a page, a hole and a page");
+	same_probe(PEEK(B + s + 34 * PG), "the page after the hole reads zero");
+	poke(s + 34 * PG, 0x36);
+	same(MADVISE(B + s + 34 * PG, 2 * PG, MADV_REMOVE),
+	     "MADV_REMOVE of it and the private page after it");
+	same_probe(PEEK(B + s + 34 * PG), "it reads zero");
+	same_probe(PEEK(B + s + 35 * PG), "the private page keeps its data");
+	check_mm_coherent(mm);
+
+	/* The memfd has FILE_PAGES pages: map two in it and one past it. */
+	map_both(s + 40 * PG, 3 * PG, RW, MAP_SHARED, MEMFD,
+		 (FILE_PAGES - 2) * PG, "the memfd's end and past it");
+	poke(s + 41 * PG, 0x41);
+	same(MADVISE(B + s + 40 * PG, 3 * PG, MADV_REMOVE),
+	     "MADV_REMOVE up to past the end of the file");
+	CHILD_READS("MADV_REMOVE up to past the end", s + 41 * PG, s + 42 * PG);
+
+	map_both(s + 44 * PG, 2 * PG, RW, SHANON, NOFILE, 0,
+		 "shared anonymous memory");
+	poke(s + 45 * PG, 0x45);
+	HOLD_CHILD(&h, s + 45 * PG);
+	free_before = umm_phys_frames_free(phys);
+	same(MADVISE(B + s + 44 * PG, 2 * PG, MADV_REMOVE),
+	     "MADV_REMOVE of shared anonymous memory");
+	is(umm_phys_frames_free(phys) - free_before, 1,
+	   "umm: its frame is free");
+	HELD_READS(&h, "MADV_REMOVE of shared anonymous memory", s + 45 * PG);
+	same_probe(PEEK(B + s + 45 * PG), "it reads zero");
+	check_mm_coherent(mm);
+
+	/* umm alone: a software TLB loses the punched page too. */
+	{
+		struct umm_tlb *tlb = umm_tlb_new(mm, 16);
+		volatile uint8_t *hp;
+
+		if (!tlb)
+			BAIL_OUT("umm_tlb_new: %s", strerror(errno));
+		poke(a + 2 * PG, 0x52);
+		hp = umm_tlb_lookup(tlb, gst.base + a + 2 * PG, PROT_READ);
+		ok(hp && *hp == 0x52, "umm: a software TLB reads the page");
+		is(umm_madvise(mm, gst.base + b + 2 * PG, PG, MADV_REMOVE), 0,
+		   "umm: MADV_REMOVE of it through the second mapping");
+		hp = umm_tlb_lookup(tlb, gst.base + a + 2 * PG, PROT_READ);
+		ok(hp && *hp == 0, "umm: the software TLB reads the hole");
+		umm_tlb_free(tlb);
+	}
+
+	diag("madvise: MADV_REMOVE and a nonlinear mapping");
+	map_both(n, 4 * PG, RW, MAP_SHARED, MEMFD, 0, "the memfd to remap");
+	same(BOTH(nat_remap(B + n, PG, 3),
+		  umm_remap_file_pages(mm, B + n, PG, 0, 3, 0)),
+	     "remap_file_pages of its page 0 to file page 3");
+	poke(a + 3 * PG, 'Z');
+	same_probe(PEEK(B + n), "it reads file page 3");
+	same(MADVISE(B + a + 3 * PG, PG, MADV_REMOVE),
+	     "MADV_REMOVE of file page 3 through a linear mapping");
+	same_probe(PEEK(B + n), "the remapped page reads the hole");
+	poke(a + 3 * PG, 'Y');
+	same_probe(PEEK(B + n), "it still maps file page 3");
+	is(umm_madvise(mm, gst.base + n, PG, MADV_REMOVE), -EINVAL,
+	   "umm: MADV_REMOVE of a nonlinear page: -EINVAL, as Linux < 4.0");
+	same_probe(PEEK(B + n), "which stays");
+	check_mm_coherent(mm);
+	reserve(s, 48 * PG);
+}
+
+/*
+ * umm alone: a punch must reach an mm forked while it runs. One thread
+ * forks the mm again and again while another punches the page the mm wrote
+ * (or truncates the file and extends it again: the same zap of every mm);
+ * once that returned, no mm, old or new, may still read the old page.
+ */
+#define RACE_CHILDREN 32
+
+static struct umm_mm *race_children[RACE_CHILDREN];
+static unsigned int race_nr;
+static volatile int race_stop;
+
+static void *race_fork(void *arg)
+{
+	(void)arg;
+	while (!race_stop && race_nr < RACE_CHILDREN) {
+		race_children[race_nr] = umm_fork(mm);
+		if (!race_children[race_nr])
+			break;
+		race_nr++;
+	}
+	return NULL;
+}
+
+static void test_remove_fork_race(void)
+{
+	uint64_t va = gst.base + SLOT(13);
+	unsigned int round, i, stale = 0, forked = 0;
+	pthread_t t;
+
+	diag("madvise: MADV_REMOVE while the mm forks (umm only)");
+	if (umm_mmap(mm, va, PG, RW, MAP_SHARED | MAP_FIXED, shm, 0) !=
+	    (long)va)
+		BAIL_OUT("mmap for the race");
+	for (round = 0; round < 50; round++) {
+		guest_write(mm, va, 0xaa);
+		race_nr = 0;
+		race_stop = 0;
+		if (pthread_create(&t, NULL, race_fork, NULL))
+			BAIL_OUT("pthread_create");
+		while (!__atomic_load_n(&race_nr, __ATOMIC_ACQUIRE))
+			sched_yield();
+		if (round & 1) {
+			umm_file_truncate(shm, 0);
+			umm_file_truncate(shm, FILE_PAGES * PG);
+		} else {
+			umm_madvise(mm, va, PG, MADV_REMOVE);
+		}
+		race_stop = 1;
+		pthread_join(t, NULL);
+		stale += gst_peek(mm, va) != 0;
+		for (i = 0; i < race_nr; i++) {
+			stale += gst_peek(race_children[i], va) != 0;
+			umm_mm_put(race_children[i]);
+		}
+		forked += race_nr;
+	}
+	ok(stale == 0, "umm: after MADV_REMOVE or a truncation no mm reads "
+		       "the old page (%u stale of %u mms forked meanwhile)",
+	   stale, forked);
+	umm_munmap(mm, va, PG);
+}
+
+/* ---- MADV_POPULATE_READ, MADV_POPULATE_WRITE ---- */
+
+/*
+ * Populating faults pages in as the process's own accesses would: a read
+ * leaves a private file mapping on the file's page, a write copies it. The
+ * range is done in order up to the first page it cannot do (a hole:
+ * ENOMEM, a vma that forbids the access: EINVAL, a fault that would raise a
+ * signal: EFAULT), which RESIDENT shows.
+ */
+static void test_populate(void)
+{
+	uint64_t s = SLOT(11), before;
+	unsigned int i;
+
+	diag("madvise: MADV_POPULATE_READ, MADV_POPULATE_WRITE");
+	map_both(s, 2 * PG, RW, MAP_SHARED, MEMFD, 4 * PG, "a shared memfd");
+	map_both(s + 2 * PG, 2 * PG, RW, MAP_PRIVATE, MEMFD, 4 * PG,
+		 "a private mapping of it");
+	poke(s, 'r');
+	same(MADVISE(B + s + 2 * PG, 2 * PG, MADV_POPULATE_READ),
+	     "MADV_POPULATE_READ of the private mapping");
+	check_mm_coherent(mm);
+	poke(s, 's');
+	same_probe(PEEK(B + s + 2 * PG), "it still reads the file");
+	same(MADVISE(B + s + 2 * PG, 2 * PG, MADV_POPULATE_WRITE),
+	     "MADV_POPULATE_WRITE of it");
+	check_mm_coherent(mm);
+	poke(s, 't');
+	poke(s + PG, 'u');
+	same_probe(PEEK(B + s + 2 * PG), "it has its own copy now");
+	same_probe(PEEK(B + s + 3 * PG), "of the second page too");
+
+	/* umm alone: the point of populating is no fault after. */
+	map_both(s + 8 * PG, 16 * PG, RW, ANON, NOFILE, 0,
+		 "sixteen private pages");
+	same(MADVISE(B + s + 8 * PG, 8 * PG, MADV_POPULATE_WRITE),
+	     "MADV_POPULATE_WRITE of half of them");
+	check_mm_coherent(mm);
+	before = gst_work(mm);
+	for (i = 0; i < 8; i++)
+		guest_write(mm, gst.base + s + (8 + i) * PG, (uint8_t)i);
+	is(gst_work(mm) - before, 0, "umm: writing them takes no fault");
+	for (i = 8; i < 16; i++)
+		guest_write(mm, gst.base + s + (8 + i) * PG, (uint8_t)i);
+	ok(gst_work(mm) > before, "umm: writing the other half does");
+
+	/* [0][hole][2][3]: 0 is populated, then ENOMEM */
+	map_both(s + 24 * PG, 4 * PG, RW, ANON, NOFILE, 0, "four pages");
+	hole(s + 25 * PG, PG);
+	same(MADVISE(B + s + 24 * PG, 4 * PG, MADV_POPULATE_WRITE),
+	     "MADV_POPULATE_WRITE of a page, a hole and two pages");
+	same(RESIDENT(B + s + 24 * PG), "the page before the hole is in");
+	same(RESIDENT(B + s + 26 * PG), "the page after it is not");
+
+	/* [0][1] read-write, [2][3] PROT_NONE */
+	map_both(s + 28 * PG, 2 * PG, RW, ANON, NOFILE, 0, "two pages");
+	map_both(s + 30 * PG, 2 * PG, PROT_NONE, ANON, NOFILE, 0,
+		 "two PROT_NONE pages after them");
+	same(MADVISE(B + s + 28 * PG, 4 * PG, MADV_POPULATE_WRITE),
+	     "MADV_POPULATE_WRITE of both");
+	same(RESIDENT(B + s + 29 * PG), "the last writable page is in");
+
+	/* The memfd's last page, then one past its end: a SIGBUS is EFAULT. */
+	map_both(s + 32 * PG, 2 * PG, RW, MAP_SHARED, MEMFD,
+		 (FILE_PAGES - 1) * PG, "the memfd's last page and past it");
+	same(MADVISE(B + s + 32 * PG, 2 * PG, MADV_POPULATE_READ),
+	     "MADV_POPULATE_READ up to past the end of the file");
+	same(MADVISE(B + s + 32 * PG, 2 * PG, MADV_POPULATE_WRITE),
+	     "MADV_POPULATE_WRITE of it");
+	same(RESIDENT(B + s + 32 * PG), "the last page is in");
+
+	/* A stack is not grown: the page below it is a hole. */
+	map_both(s + 38 * PG, 2 * PG, RW, ANON | MAP_GROWSDOWN, NOFILE, 0,
+		 "a MAP_GROWSDOWN stack");
+	hole(s + 37 * PG, PG);
+	same(MADVISE(B + s + 37 * PG, 2 * PG, MADV_POPULATE_WRITE),
+	     "MADV_POPULATE_WRITE from the page below it");
+	same(VMAS(s + 36 * PG, 4 * PG), "the stack did not grow");
+	check_mm_coherent(mm);
+
+	/* umm alone: a manyprots page populates as its own pte allows. */
+	map_both(s + 40 * PG, 2 * PG, RW, MAP_SHARED, MEMFD, 0,
+		 "a shared memfd");
+	is(umm_remap_file_pages(mm, gst.base + s + 40 * PG, PG, PROT_READ, 0,
+				UMM_MAP_MANYPROTS),
+	   0, "umm: its first page made read-only (UMM_MAP_MANYPROTS)");
+	is(umm_madvise(mm, gst.base + s + 40 * PG, 2 * PG,
+		       MADV_POPULATE_READ),
+	   0, "umm: MADV_POPULATE_READ of it");
+	is(umm_madvise(mm, gst.base + s + 40 * PG, 2 * PG,
+		       MADV_POPULATE_WRITE),
+	   -EINVAL, "umm: MADV_POPULATE_WRITE of it: EINVAL");
+	map_both(s + 42 * PG, 4 * PG, PROT_NONE, MAP_SHARED, MEMFD, 0,
+		 "a PROT_NONE shared memfd");
+	is(umm_remap_file_pages(mm, gst.base + s + 43 * PG, PG, RW, 1,
+				UMM_MAP_MANYPROTS),
+	   0, "umm: one page of it opened up");
+	is(umm_madvise(mm, gst.base + s + 43 * PG, PG, MADV_POPULATE_WRITE), 0,
+	   "umm: MADV_POPULATE_WRITE of that page");
+	before = gst_work(mm);
+	guest_write(mm, gst.base + s + 43 * PG, 0x43);
+	is(gst_work(mm) - before, 0, "umm: writing it takes no fault");
+	is(umm_madvise(mm, gst.base + s + 42 * PG, 2 * PG, MADV_POPULATE_READ),
+	   -EINVAL, "umm: MADV_POPULATE_READ of the page before it: EINVAL");
+	check_mm_coherent(mm);
+	reserve(s, 48 * PG);
+}
+
+/* ---- MADV_WILLNEED ---- */
+
+/*
+ * WILLNEED brings in what the file holds, which umm maps at once: a later
+ * read needs no fault. A shmem file's holes stay holes (Linux's shmem
+ * WILLNEED only swaps in), and anonymous memory has nothing to bring in.
+ */
+static void test_willneed(void)
+{
+	uint64_t s = SLOT(12), free_before;
+
+	diag("madvise: MADV_WILLNEED");
+	map_both(s, 2 * PG, PROT_READ, MAP_PRIVATE, ROFILE, 0,
+		 "a read-only file");
+	same(MADVISE(B + s, 2 * PG, MADV_WILLNEED), "MADV_WILLNEED of it");
+	check_mm_coherent(mm);
+	same(RESIDENT(B + s + PG), "its second page is in");
+	same_probe(PEEK(B + s + PG), "and reads the file");
+
+	map_both(s + 4 * PG, 4 * PG, RW, MAP_SHARED, MEMFD, 0,
+		 "a shared memfd");
+	map_both(s + 8 * PG, 4 * PG, RW, MAP_SHARED, MEMFD, 0,
+		 "a second mapping of it");
+	poke(s + 4 * PG, 0x44);
+	poke(s + 5 * PG, 0x45);
+	free_before = umm_phys_frames_free(phys);
+	same(MADVISE(B + s + 8 * PG, 4 * PG, MADV_WILLNEED),
+	     "MADV_WILLNEED of the second mapping");
+	is(umm_phys_frames_free(phys), free_before,
+	   "umm: the file's holes got no frame");
+	check_mm_coherent(mm);
+	same(RESIDENT(B + s + 9 * PG), "a page of the file is in");
+	same(RESIDENT(B + s + 11 * PG), "a hole of the file is not");
+	same_probe(PEEK(B + s + 9 * PG), "the page reads the file");
+
+	map_both(s + 12 * PG, 2 * PG, RW, ANON, NOFILE, 0,
+		 "two private pages");
+	same(MADVISE(B + s + 12 * PG, 2 * PG, MADV_WILLNEED),
+	     "MADV_WILLNEED of private anonymous memory");
+	same(RESIDENT(B + s + 13 * PG), "it brought nothing in");
+	poke(s + 12 * PG, 0x46);
+	same(MADVISE(B + s + 12 * PG, 2 * PG, MADV_WILLNEED),
+	     "MADV_WILLNEED of it written");
+	same_probe(PEEK(B + s + 12 * PG), "it keeps its data");
+	check_mm_coherent(mm);
+
+	/* umm alone: a manyprots page is brought in if it may be read. */
+	map_both(s + 16 * PG, 4 * PG, PROT_NONE, MAP_SHARED, MEMFD, 0,
+		 "a PROT_NONE shared memfd");
+	is(umm_remap_file_pages(mm, gst.base + s + 17 * PG, 2 * PG, PROT_READ,
+				1, UMM_MAP_MANYPROTS | MAP_NONBLOCK),
+	   0, "umm: two pages of it opened up on file pages 1-2, not mapped");
+	is(umm_madvise(mm, gst.base + s + 16 * PG, 4 * PG, MADV_WILLNEED), 0,
+	   "umm: MADV_WILLNEED of all of it");
+	is(gst_resident(gst.base + s + 17 * PG), 1,
+	   "umm: the file's page opened up is in");
+	is(gst_resident(gst.base + s + 18 * PG), 0,
+	   "umm: the file's hole opened up is not");
+	check_mm_coherent(mm);
+	reserve(s, 20 * PG);
 }
 
 /* ---- vmas split and merge ---- */
@@ -1670,6 +2190,10 @@ int main(void)
 	run(test_dontfork);
 	run(test_dontneed);
 	run(test_free);
+	run(test_remove);
+	run(test_remove_fork_race);
+	run(test_populate);
+	run(test_willneed);
 	run(test_split);
 	run(test_pinned);
 	run(test_map_limit);

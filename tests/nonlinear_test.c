@@ -211,6 +211,8 @@ static void test_errors(void)
 	   -EINVAL, "MANYPROTS with an unknown prot bit: EINVAL");
 	is(umm_remap_file_pages(mm, 0x10000, PG, 0, 0, 0), -EINVAL,
 	   "no vma at all: EINVAL");
+	is(umm_remap_file_pages(mm, 0x10000, PG, 0, 1ULL << 40, 0), -EINVAL,
+	   "no vma and a pgoff a pte cannot hold: EINVAL first, as the host");
 	check_mm_coherent(mm);
 	munmap(hs, 8 * PG);
 	munmap(hp, 8 * PG);
@@ -488,6 +490,58 @@ static void test_racing_faults(void)
 	check_frames_free(phys);
 }
 
+/*
+ * Remaps while the host space keeps resetting (a budget of 64 host VMAs,
+ * scattered file pages): a page the host mapped after a reset in the same
+ * flush is still held, and a remap of it must drop it. Every read sees
+ * the file page its pte names.
+ */
+static void test_remap_across_resets(void)
+{
+	const unsigned int n = 512;
+	struct umm_mm *mm = umm_mm_new(phys, 1ULL << 32);
+	struct umm_file *f = numbered_file(mm, n);
+	unsigned long budget = umm_host_vma_budget();
+	unsigned int i, bad = 0, where[512];
+	unsigned int seed = 12345;
+	long a;
+
+	a = umm_mmap(mm, 0, n * PG, PROT_READ, MAP_SHARED, f, 0);
+	ok(a > 0, "a shared mapping of %u pages", n);
+	ok(umm_set_host_vma_budget(64) == 0, "a budget of 64 host VMAs");
+	for (i = 0; i < n; i++)
+		where[i] = i;
+	for (i = 0; i < 20000; i++) {
+		unsigned int pg = (seed = seed * 1103515245 + 12345) >> 8;
+		unsigned int to = (seed = seed * 1103515245 + 12345) >> 8;
+		int flags = (i & 1) ? 0 : MAP_NONBLOCK;
+
+		pg %= n;
+		to %= n;
+		if (umm_remap_file_pages(mm, (uint64_t)a + pg * PG, PG, 0, to,
+					 flags)) {
+			bad++;
+			continue;
+		}
+		where[pg] = to;
+		pg = (seed = seed * 1103515245 + 12345) >> 8;
+		pg %= n;
+		if (rd(mm, (uint64_t)a + pg * PG) != (uint8_t)(where[pg] + 1))
+			bad++;
+	}
+	for (i = 0; i < n; i++)
+		if (rd(mm, (uint64_t)a + i * PG) != (uint8_t)(where[i] + 1))
+			bad++;
+	ok(bad == 0, "20000 remaps and reads: every page reads its file page "
+	   "(%u wrong)", bad);
+	check_mm_coherent(mm);
+	ok(umm_set_host_vma_budget(budget) == 0, "the budget restored");
+	umm_munmap(mm, (uint64_t)a, n * PG);
+	umm_file_put(f);
+	umm_mm_put(mm);
+	check_frames_free(phys);
+}
+
 int main(void)
 {
 	phys = umm_phys_new(64 << 20);
@@ -499,6 +553,7 @@ int main(void)
 	test_host_merge();
 	test_fork_truncate_dontneed();
 	test_racing_faults();
+	test_remap_across_resets();
 	umm_phys_put(phys);
 	return done_testing();
 }

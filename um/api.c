@@ -92,6 +92,18 @@ int umm_mm_set_fault_around(struct umm_mm *mm, unsigned int nr_pages)
 	return mm_set_fault_around(MM(mm), nr_pages);
 }
 
+int umm_mm_set_host_merge(struct umm_mm *mm, bool merge)
+{
+	host_as_set_merge(mm_host_as(MM(mm)), merge);
+	return 0;
+}
+
+int umm_phys_set_scatter(struct umm_phys *phys, bool scatter)
+{
+	phys_set_scatter(mem_phys(MEM(phys)), scatter);
+	return 0;
+}
+
 struct umm_file *umm_shmem_new(struct umm_phys *phys, uint64_t size)
 {
 	return (struct umm_file *)file_shmem_new(MEM(phys), size);
@@ -255,4 +267,66 @@ unsigned long umm_host_vma_budget(void)
 const char *umm_version(void)
 {
 	return PACKAGE_VERSION;
+}
+
+static struct mm_tlb *TLB(struct umm_tlb *t)
+{
+	return (struct mm_tlb *)t;
+}
+
+struct umm_tlb *umm_tlb_new(struct umm_mm *mm, unsigned int entries)
+{
+	if (!mm) {
+		errno = EINVAL;
+		return NULL;
+	}
+	return (struct umm_tlb *)mm_tlb_new(MM(mm), entries);
+}
+
+void umm_tlb_free(struct umm_tlb *tlb)
+{
+	mm_tlb_free(TLB(tlb));
+}
+
+void *umm_tlb_lookup(struct umm_tlb *tlb, uint64_t va, int access)
+{
+	return mm_tlb_lookup(TLB(tlb), va, access);
+}
+
+void umm_tlb_quiesce(struct umm_tlb *tlb)
+{
+	mm_tlb_quiesce(TLB(tlb));
+}
+
+int umm_tlb_switch(struct umm_tlb *tlb, struct umm_mm *mm)
+{
+	if (!tlb || !mm)
+		return -EINVAL;
+	mm_tlb_switch(TLB(tlb), MM(mm));
+	return 0;
+}
+
+void umm_tlb_flush_all(struct umm_tlb *tlb)
+{
+	mm_tlb_flush_all(TLB(tlb));
+}
+
+void umm_tlb_flush_page(struct umm_tlb *tlb, uint64_t va)
+{
+	mm_tlb_flush_page(TLB(tlb), va);
+}
+
+void umm_tlb_flush_range(struct umm_tlb *tlb, uint64_t start, uint64_t end)
+{
+	mm_tlb_flush_range(TLB(tlb), start, end);
+}
+
+int umm_tlb_flush_asid(struct umm_tlb *tlb, struct umm_mm *mm)
+{
+	return mm_tlb_flush_asid(TLB(tlb), MM(mm));
+}
+
+void umm_tlb_stats(struct umm_tlb *tlb, struct umm_tlb_stats *stats)
+{
+	mm_tlb_stats(TLB(tlb), stats);
 }

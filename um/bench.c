@@ -1,33 +1,42 @@
 // SPDX-License-Identifier: MIT
 /*
- * umm bench fault: what a guest fault costs, beside the host kernel doing
- * the same work natively in the same run. Each figure is the median of
- * several repetitions after a warm-up, with the spread; ratios are taken
- * pair by pair (umm's run i against the host's run i), so that a burst of
- * noise on a shared machine skews one pair, not the ratio.
+ * umm bench: the core. It runs each scenario (um/bench_mm.c, bench_nl.c)
+ * under a strategy, a warm-up and then N repetitions, each repetition the
+ * guest run and the native run back to back (their order alternating), so
+ * that the ratio is taken pair by pair and a burst of noise on a shared
+ * machine skews one pair, not the result. Figures are medians with the
+ * spread (min-max) over the repetitions; output is a table, JSON, or a
+ * gnuplot chart.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/syscall.h>
-#include <time.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
-#include "include/umm.h"
+#include "um/bench.h"
 #include "um/um.h"
 
-struct bench_opts {
-	uint64_t size; /* bytes of the region */
-	unsigned int reps;
-	unsigned int stride; /* pages between isolated faults */
-};
+#define MAX_REPS 63
 
-static uint64_t now_ns(void)
+/* bench_stats_*() walk struct umm_stats as counters, guest_vmas last. */
+_Static_assert(sizeof(struct umm_stats) ==
+		       offsetof(struct umm_stats, guest_vmas) +
+			       sizeof(uint64_t),
+	       "umm_stats: guest_vmas must be the last field");
+_Static_assert(sizeof(struct umm_stats) % sizeof(uint64_t) == 0,
+	       "umm_stats: only uint64_t counters");
+
+/* ---- helpers for the scenarios ---- */
+
+uint64_t bench_now_ns(void)
 {
 	struct timespec ts;
 
@@ -35,41 +44,16 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
-static int cmp_double(const void *a, const void *b)
+uint32_t *bench_order(uint64_t n, bool random)
 {
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-struct figure {
-	double med, min, max;
-};
-
-static struct figure summarize(const double *v, unsigned int n)
-{
-	double s[64];
-	struct figure f;
-
-	memcpy(s, v, n * sizeof(*s));
-	qsort(s, n, sizeof(*s), cmp_double);
-	f.min = s[0];
-	f.max = s[n - 1];
-	f.med = n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
-	return f;
-}
-
-/* A fixed pseudo-random order of @n page indices. */
-static uint32_t *page_order(uint64_t n, bool random)
-{
-	uint32_t *order = malloc(n * sizeof(*order));
+	uint32_t *order = malloc((n ? n : 1) * sizeof(*order));
 	uint64_t i, x = 0x9e3779b97f4a7c15ULL;
 
 	if (!order)
 		return NULL;
 	for (i = 0; i < n; i++)
 		order[i] = (uint32_t)i;
-	for (i = n - 1; random && i > 0; i--) {
+	for (i = n ? n - 1 : 0; random && i > 0; i--) {
 		uint64_t j;
 		uint32_t t;
 
@@ -84,823 +68,1109 @@ static uint32_t *page_order(uint64_t n, bool random)
 	return order;
 }
 
-struct touch {
-	volatile uint8_t *base;
-	const uint32_t *order;
-	uint64_t n;
-	uint64_t stride; /* pages */
-};
-
-static void touch_pages(void *arg)
+struct umm_mm *bench_mm_new(struct bench_ctx *ctx)
 {
-	struct touch *t = arg;
-	uint64_t i;
-
-	for (i = 0; i < t->n; i++)
-		t->base[((uint64_t)t->order[i] * t->stride) << 12] = 1;
-}
-
-/* Host: first touch of a fresh private anonymous region. ns per page. */
-static double native_touch(uint64_t size, const uint32_t *order,
-			   uint64_t stride)
-{
-	uint64_t n = (size >> 12) / stride, t0;
-	struct touch t = {.order = order, .n = n, .stride = stride};
-	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-	if (p == MAP_FAILED)
-		return -1;
-	t.base = p;
-	t0 = now_ns();
-	touch_pages(&t);
-	t0 = now_ns() - t0;
-	munmap(p, size);
-	return (double)t0 / (double)n;
-}
-
-struct guest_run {
-	double ns; /* per page touched */
-	double syscalls; /* host syscalls per guest fault */
-	double faults; /* guest faults per page touched */
-	long host_vmas;
-};
-
-/* umm: the same on a guest mm. */
-static int guest_touch(struct umm_phys *phys, uint64_t size,
-		       const uint32_t *order, uint64_t stride,
-		       unsigned int fault_around, struct guest_run *r)
-{
-	uint64_t n = (size >> 12) / stride, t0, faults;
-	struct umm_mm *mm = umm_mm_new(phys, 1ULL << 36);
-	struct touch t = {.order = order, .n = n, .stride = stride};
-	struct umm_stats s0, s1;
-	siginfo_t si;
-	long a;
-	int sig;
+	struct umm_mm *mm = umm_mm_new(ctx->phys, 1ULL << 36);
 
 	if (!mm)
-		return -errno;
-	umm_mm_set_fault_around(mm, fault_around);
-	a = umm_mmap(mm, 0, size, PROT_READ | PROT_WRITE,
-		     MAP_PRIVATE | MAP_ANONYMOUS, NULL, 0);
-	if (a < 0) {
-		umm_mm_put(mm);
-		return (int)a;
+		return NULL;
+	umm_mm_set_host_merge(mm, ctx->cfg.merge);
+	umm_mm_set_fault_around(mm, ctx->cfg.fault_around);
+	return mm;
+}
+
+void bench_sample_vmas(struct umm_mm *mm, struct bench_sample *s)
+{
+	struct umm_stats st;
+	long n = umm_host_vmas(mm);
+
+	umm_mm_stats(mm, &st);
+	if (n > s->peak_vmas) {
+		s->peak_vmas = n;
+		s->guest_vmas = (long)st.guest_vmas;
+	} else if (!s->guest_vmas) {
+		s->guest_vmas = (long)st.guest_vmas;
 	}
-	t.base = umm_host_addr(mm, (uint64_t)a);
-	umm_mm_stats(mm, &s0);
-	t0 = now_ns();
-	sig = umm_guest_call(mm, touch_pages, &t, &si);
-	t0 = now_ns() - t0;
-	umm_mm_stats(mm, &s1);
-	r->host_vmas = umm_host_vmas(mm);
-	umm_mm_put(mm);
-	if (sig)
-		return -EFAULT;
-	faults = (s1.fault_anon + s1.fault_anon_zero + s1.fault_host_miss +
-		  s1.fault_dirty) -
-		 (s0.fault_anon + s0.fault_anon_zero + s0.fault_host_miss +
-		  s0.fault_dirty);
-	r->ns = (double)t0 / (double)n;
-	r->faults = (double)faults / (double)n;
-	r->syscalls = faults ? (double)(s1.host_syscalls - s0.host_syscalls) /
-				       (double)faults
-			     : 0;
-	return 0;
 }
 
-/* ---- the bare host round trip: SIGSEGV, mmap one page, return ---- */
-
-static uintptr_t bare_base, bare_end;
-static int bare_fd;
-
-static void bare_handler(int sig, siginfo_t *si, void *ctx)
+void bench_stats_add(struct umm_mm *mm, struct bench_sample *s)
 {
-	uintptr_t a = (uintptr_t)si->si_addr & ~4095UL;
+	struct umm_stats st;
+	const uint64_t *b = (const uint64_t *)&st;
+	uint64_t *a = (uint64_t *)&s->acc;
+	unsigned int i;
 
-	(void)ctx;
-	if (a < bare_base || a >= bare_end) {
-		signal(sig, SIG_DFL);
-		return;
+	umm_mm_stats(mm, &st);
+	for (i = 0; i < sizeof(st) / sizeof(uint64_t) - 1; i++)
+		a[i] += b[i];
+}
+
+void bench_stats_since(struct umm_mm *mm, const struct umm_stats *before,
+		       struct bench_sample *s)
+{
+	const uint64_t *b = (const uint64_t *)before;
+	uint64_t *a = (uint64_t *)&s->st;
+	unsigned int i;
+
+	umm_mm_stats(mm, &s->st);
+	/* every field but guest_vmas (the last) is a counter */
+	for (i = 0; i < sizeof(s->st) / sizeof(uint64_t) - 1; i++)
+		a[i] = a[i] - b[i] + ((const uint64_t *)&s->acc)[i];
+}
+
+/* ---- the scenarios and strategies ---- */
+
+struct bench_entry {
+	const struct bench_scenario *sc;
+	const char *variant; /* NULL: the configured strategies */
+	/* overrides; -1: as configured */
+	int merge, scatter, fault_around, host_mmap;
+};
+
+#define BASE(s)                            \
+	{                                  \
+		&(s), NULL, -1, -1, -1, -1 \
 	}
-	if (mmap((void *)a, 4096, PROT_READ | PROT_WRITE,
-		 MAP_SHARED | MAP_FIXED | MAP_POPULATE, bare_fd,
-		 (off_t)(a - bare_base)) == MAP_FAILED)
-		signal(sig, SIG_DFL);
-}
+#define VARIANT(s, v, m, c, f, h)   \
+	{                           \
+		&(s), v, m, c, f, h \
+	}
 
-/* ns per fault for @n faults @stride pages apart. */
-static double bare_round_trip(const uint32_t *order, uint64_t n,
-			      uint64_t stride)
+static const struct bench_entry entries[] = {
+	BASE(bench_page_fault1),
+	VARIANT(bench_page_fault1, "fault-around=off", -1, -1, 1, -1),
+	VARIANT(bench_page_fault1, "merge=off", 0, -1, -1, -1),
+	VARIANT(bench_page_fault1, "scatter", -1, 1, -1, -1),
+	BASE(bench_page_fault2),
+	BASE(bench_page_fault3),
+	BASE(bench_mmap1),
+	BASE(bench_mmap2),
+	BASE(bench_fault_isolated),
+	VARIANT(bench_fault_isolated, "fault-around=off", -1, -1, 1, -1),
+	BASE(bench_tlb_remap),
+	VARIANT(bench_tlb_remap, "host=mmap", -1, -1, -1, 1),
+	BASE(bench_tlb_cycle),
+	VARIANT(bench_tlb_cycle, "merge=off", 0, -1, -1, -1),
+	VARIANT(bench_tlb_cycle, "scatter", -1, 1, -1, -1),
+	BASE(bench_tlb_mprotect),
+	BASE(bench_fork_heavy),
+	BASE(bench_scattered),
+	VARIANT(bench_scattered, "fault-around=off", -1, -1, 1, -1),
+	BASE(bench_nonlinear),
+	VARIANT(bench_nonlinear, "host=mmap", -1, -1, -1, 1),
+	BASE(bench_nonlinear_again),
+	BASE(bench_nonlinear_touch),
+	BASE(bench_nonlinear_nonblock),
+	BASE(bench_stlb_seq),
+	BASE(bench_stlb_random),
+	BASE(bench_stlb_thrash),
+	BASE(bench_stlb_fill),
+	BASE(bench_fault_threads1),
+	BASE(bench_fault_threads2),
+};
+
+#define NR_ENTRIES (sizeof(entries) / sizeof(entries[0]))
+
+struct bench_opts {
+	struct bench_cfg cfg; /* the configured strategies */
+	unsigned int reps;
+	uint64_t size; /* MiB; 0: each scenario's own */
+	bool quick, json, list, variants;
+	const char *plot;
+	bool selected[NR_ENTRIES];
+};
+
+struct result {
+	const struct bench_entry *e;
+	char name[96];
+	struct bench_cfg cfg;
+	uint64_t size; /* bytes */
+	unsigned int iters, reps;
+	uint64_t ops; /* per repetition */
+	double g[MAX_REPS], n[MAX_REPS], r[MAX_REPS]; /* ns/op; ratio */
+	double calls[MAX_REPS]; /* host syscalls per op */
+	bool native;
+	long peak_vmas, guest_vmas, budget;
+	struct umm_stats st; /* the last repetition */
+	uint64_t tlb_lookups, tlb_hits; /* the last repetition */
+	long rss_guest, rss_native; /* kB, peak over the repetitions */
+	int err;
+	const char *err_side;
+	int native_err; /* the host refused the native run: -errno */
+};
+
+/* ---- peak RSS: VmHWM, reset before each run through clear_refs ---- */
+
+static bool rss_resettable;
+
+static void rss_reset(void)
 {
-	uint64_t size = n * stride * 4096, t0;
-	struct sigaction sa, old;
-	struct touch t = {.order = order, .n = n, .stride = stride};
-	void *p;
+	int fd = open("/proc/self/clear_refs", O_WRONLY | O_CLOEXEC);
 
-	bare_fd = memfd_create("umm-bench", MFD_CLOEXEC);
-	if (bare_fd < 0 || ftruncate(bare_fd, (off_t)size) < 0)
-		return -1;
-	p = mmap(NULL, size, PROT_NONE,
-		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (p == MAP_FAILED)
-		return -1;
-	bare_base = (uintptr_t)p;
-	bare_end = bare_base + size;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_sigaction = bare_handler;
-	sa.sa_flags = SA_SIGINFO;
-	sigaction(SIGSEGV, &sa, &old);
-	t.base = p;
-	t0 = now_ns();
-	touch_pages(&t);
-	t0 = now_ns() - t0;
-	sigaction(SIGSEGV, &old, NULL);
-	munmap(p, size);
-	close(bare_fd);
-	return (double)t0 / (double)n;
+	rss_resettable = fd >= 0 && write(fd, "5", 1) == 1;
+	if (fd >= 0)
+		close(fd);
 }
 
-static void print_row(const char *what, struct figure g, struct figure h,
-		      struct figure ratio)
+static long rss_peak_kb(void)
 {
-	printf("  %-40s %9.0f [%6.0f-%6.0f] %9.0f [%6.0f-%6.0f] %6.2f\n", what,
-	       g.med, g.min, g.max, h.med, h.min, h.max, ratio.med);
+	char line[256];
+	long kb = 0;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmHWM: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
 }
 
-static void progress(const char *what, unsigned int i, unsigned int n)
+/* ---- statistics ---- */
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+struct figure {
+	double med, min, max;
+};
+
+static struct figure summarize(const double *v, unsigned int n)
+{
+	double s[MAX_REPS];
+	struct figure f = {0, 0, 0};
+
+	if (!n)
+		return f;
+	memcpy(s, v, n * sizeof(*s));
+	qsort(s, n, sizeof(*s), cmp_double);
+	f.min = s[0];
+	f.max = s[n - 1];
+	f.med = n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+	return f;
+}
+
+/* ---- running ---- */
+
+static void progress(const struct bench_opts *o, unsigned int k,
+		     unsigned int nr, const char *name, unsigned int rep)
 {
 	if (!isatty(STDERR_FILENO))
 		return;
-	fprintf(stderr, "\r  %-40s %u/%u ", what, i, n);
-	if (i == n)
-		fprintf(stderr, "\r%60s\r", "");
+	if (!name) {
+		fprintf(stderr, "\r%70s\r", "");
+		return;
+	}
+	fprintf(stderr, "\r  [%u/%u] %-36s %s %u/%u   ", k, nr, name,
+		rep ? "repetition" : "warm-up   ", rep, o->reps);
 }
 
-static int bench_fault(const struct bench_opts *o)
+static struct bench_cfg entry_cfg(const struct bench_entry *e,
+				  const struct bench_cfg *base)
 {
-	uint64_t pages = o->size >> 12, iso_n = pages / o->stride;
-	uint32_t *seq = page_order(pages, false),
-		 *rnd = page_order(pages, true);
-	struct umm_phys *phys = umm_phys_new(o->size * 2);
-	double g[6][64], h[3][64], r[6][64], sys_seq[64], flt_seq[64];
-	long vmas = 0;
-	unsigned int i, k;
-	struct guest_run gr;
-	int err = 0;
+	struct bench_cfg c = *base;
 
-	if (!seq || !rnd || !phys) {
-		fprintf(stderr, "umm bench: out of memory\n");
-		return 1;
-	}
-	printf("umm bench fault: %llu MiB region, %u repetitions after a "
-	       "warm-up; median [min-max]\n",
-	       (unsigned long long)(o->size >> 20), o->reps);
-	for (i = 0; i <= o->reps && !err; i++) {
-		unsigned int j = i ? i - 1 : 0; /* run 0 is the warm-up */
-
-		progress("measuring", i, o->reps);
-		h[0][j] = native_touch(o->size, seq, 1);
-		err |= guest_touch(phys, o->size, seq, 1, 16, &gr);
-		g[0][j] = gr.ns;
-		sys_seq[j] = gr.syscalls;
-		flt_seq[j] = gr.faults;
-		vmas = gr.host_vmas;
-		h[1][j] = native_touch(o->size, rnd, 1);
-		err |= guest_touch(phys, o->size, rnd, 1, 16, &gr);
-		g[1][j] = gr.ns;
-		err |= guest_touch(phys, o->size, seq, 1, 1, &gr);
-		g[2][j] = gr.ns;
-		h[2][j] = bare_round_trip(seq, iso_n, o->stride);
-		err |= guest_touch(phys, o->size, seq, o->stride, 1, &gr);
-		g[3][j] = gr.ns;
-		err |= guest_touch(phys, o->size, seq, o->stride, 16, &gr);
-		g[4][j] = gr.ns;
-		r[0][j] = g[0][j] / h[0][j];
-		r[1][j] = g[1][j] / h[1][j];
-		r[2][j] = g[2][j] / h[0][j];
-		r[3][j] = g[3][j] / h[2][j];
-		r[4][j] = g[4][j] / h[2][j];
-	}
-	progress("measuring", o->reps, o->reps);
-	if (err) {
-		fprintf(stderr, "umm bench: a guest run failed (%s)\n",
-			strerror(-err));
-		return 1;
-	}
-	printf("\n  %-40s %26s %26s %6s\n", "", "umm", "host", "ratio");
-	print_row("first touch, sequential (ns/page)", summarize(g[0], o->reps),
-		  summarize(h[0], o->reps), summarize(r[0], o->reps));
-	print_row("first touch, random (ns/page)", summarize(g[1], o->reps),
-		  summarize(h[1], o->reps), summarize(r[1], o->reps));
-	print_row("  same, fault-around off, sequential",
-		  summarize(g[2], o->reps), summarize(h[0], o->reps),
-		  summarize(r[2], o->reps));
-	print_row("isolated fault (ns) vs SIGSEGV+mmap",
-		  summarize(g[3], o->reps), summarize(h[2], o->reps),
-		  summarize(r[3], o->reps));
-	print_row("  same, fault-around 16", summarize(g[4], o->reps),
-		  summarize(h[2], o->reps), summarize(r[4], o->reps));
-	for (k = 0; k < o->reps; k++)
-		g[5][k] = sys_seq[k];
-	printf("\n  host syscalls per guest fault (sequential): %.2f\n",
-	       summarize(g[5], o->reps).med);
-	for (k = 0; k < o->reps; k++)
-		g[5][k] = flt_seq[k] * 1000;
-	printf("  guest faults per 1000 pages (sequential):   %.1f\n",
-	       summarize(g[5], o->reps).med);
-	printf("  host VMAs after sequential touch: %ld (guest vmas: 1)\n",
-	       vmas);
-	printf("\n  host = the host kernel: first touch of a private anonymous "
-	       "region,\n  or a bare SIGSEGV handler that mmaps one memfd page "
-	       "(MAP_POPULATE).\n  isolated = %u pages apart. ratio < 1: umm "
-	       "is faster.\n",
-	       o->stride);
-	if (umm_phys_frames_free(phys) != umm_phys_frames_total(phys)) {
-		fprintf(stderr, "umm bench: frames leaked\n");
-		err = 1;
-	}
-	umm_phys_put(phys);
-	free(seq);
-	free(rnd);
-	return err ? 1 : 0;
+	if (e->merge >= 0)
+		c.merge = e->merge;
+	if (e->scatter >= 0)
+		c.scatter = e->scatter;
+	if (e->fault_around >= 0)
+		c.fault_around = (unsigned int)e->fault_around;
+	if (e->host_mmap >= 0)
+		c.host_mmap = e->host_mmap;
+	return c;
 }
 
-/* ---- umm bench fork ---- */
+static void run_side(struct bench_ctx *ctx, bool guest, struct result *res,
+		     struct bench_sample *s, long *rss)
+{
+	const struct bench_scenario *sc = res->e->sc;
+	long kb;
+	int err;
 
-struct fork_run {
-	double fork_ns; /* the fork itself */
-	double cow_ns; /* per page, first write after fork */
-	double iso_ns; /* per fault, one page in every 64 */
-	double iso1_ns; /* the same, fault-around off */
+	memset(s, 0, sizeof(*s));
+	rss_reset();
+	err = guest ? sc->guest(ctx, s) : sc->native(ctx, s);
+	kb = rss_peak_kb();
+	if (kb > *rss)
+		*rss = kb;
+	if (!err && (!s->ops || !s->ns))
+		err = -EIO;
+	/* A host that refuses the native work (seccomp, an old call gone):
+	 * umm's figures stand alone, without a ratio. */
+	if (!guest && (err == -ENOSYS || err == -EPERM || err == -EACCES)) {
+		res->native = false;
+		res->native_err = err;
+		return;
+	}
+	if (err && !res->err) {
+		res->err = err;
+		res->err_side = guest ? "umm" : "native";
+	}
+}
+
+static void run_entry(const struct bench_opts *o, struct result *res,
+		      unsigned int k, unsigned int nr)
+{
+	const struct bench_scenario *sc = res->e->sc;
+	struct bench_ctx ctx = {
+		.size = res->size,
+		.iters = res->iters,
+		.cfg = res->cfg,
+		.arg = sc->arg,
+	};
+	unsigned int i;
+
+	ctx.phys = umm_phys_new(3 * res->size + (64ULL << 20));
+	if (!ctx.phys) {
+		res->err = -errno;
+		res->err_side = "setup";
+		return;
+	}
+	umm_phys_set_scatter(ctx.phys, res->cfg.scatter);
+	if (sc->setup && (res->err = sc->setup(&ctx)))
+		res->err_side = "setup";
+	for (i = 0; i <= o->reps && !res->err; i++) { /* 0: the warm-up */
+		struct bench_sample g, n;
+		bool native_first = i % 2;
+
+		progress(o, k, nr, res->name, i);
+		if (native_first && res->native)
+			run_side(&ctx, false, res, &n, &res->rss_native);
+		run_side(&ctx, true, res, &g, &res->rss_guest);
+		if (!native_first && res->native)
+			run_side(&ctx, false, res, &n, &res->rss_native);
+		if (res->err || !i)
+			continue;
+		res->ops = g.ops;
+		res->g[i - 1] = (double)g.ns / (double)g.ops;
+		res->calls[i - 1] = (double)g.st.host_syscalls / (double)g.ops;
+		if (res->native) {
+			res->n[i - 1] = (double)n.ns / (double)n.ops;
+			res->r[i - 1] = res->g[i - 1] / res->n[i - 1];
+		}
+		if (g.peak_vmas >= res->peak_vmas) {
+			res->peak_vmas = g.peak_vmas;
+			res->guest_vmas = g.guest_vmas;
+		}
+		res->budget = g.budget ? g.budget : (long)umm_host_vma_budget();
+		res->st = g.st;
+		res->tlb_lookups = g.tlb_lookups;
+		res->tlb_hits = g.tlb_hits;
+	}
+	if (sc->teardown)
+		sc->teardown(&ctx);
+	if (!res->err &&
+	    umm_phys_frames_free(ctx.phys) != umm_phys_frames_total(ctx.phys)) {
+		res->err = -EUCLEAN;
+		res->err_side = "frames leaked";
+	}
+	umm_phys_put(ctx.phys);
+}
+
+/* ---- goals ---- */
+
+struct goal {
+	const char *name;
+	const char *target;
+	double value;
+	int met; /* 1, 0, or -1: not measured in this run */
+	char how[160];
 };
 
-static void touch_fill(void *arg)
+static const struct result *find(const struct result *res, unsigned int nr,
+				 const char *name)
 {
-	struct touch *t = arg;
-	uint64_t i;
+	unsigned int i;
 
-	for (i = 0; i < t->n; i++)
-		t->base[(uint64_t)i * t->stride << 12] += 1;
+	for (i = 0; i < nr; i++)
+		if (!res[i].err && !strcmp(res[i].name, name))
+			return &res[i];
+	return NULL;
 }
 
-/* Host: a process with @size touched forks; the parent then COW-writes. */
-static int native_fork(uint64_t size, struct fork_run *r)
+static unsigned int eval_goals(const struct result *res, unsigned int nr,
+			       struct goal *g)
 {
-	uint64_t n = size >> 12, t0, t1;
-	struct touch t = {.n = n, .stride = 1};
-	uint8_t *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
-			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	int go[2], st;
-	pid_t pid;
-	char c = 0;
+	const struct result *a, *b;
+	unsigned int n = 0;
 
-	if (p == MAP_FAILED || pipe(go) < 0)
-		return -1;
-	memset(p, 1, size);
-	t.base = p;
-	t0 = now_ns();
-	pid = fork();
-	if (pid == 0) { /* keep the pages shared until the parent is done */
-		ssize_t rd = read(go[0], &c, 1);
-
-		_exit(rd == 1 ? 0 : 1);
+	a = find(res, nr, "page_fault1");
+	g[n] = (struct goal){"page_fault1_ratio", "<= 1.0", 0, -1, ""};
+	if (a && a->native) {
+		g[n].value = summarize(a->r, a->reps).med;
+		g[n].met = g[n].value <= 1.0;
+		snprintf(g[n].how, sizeof(g[n].how),
+			 "umm/native ns per page, median of pairs");
 	}
-	t1 = now_ns();
-	if (pid < 0)
+	n++;
+
+	a = find(res, nr, "tlb_cycle");
+	b = find(res, nr, "tlb_cycle:merge=off");
+	g[n] = (struct goal){"merged_syscalls", ">= 10x fewer", 0, -1, ""};
+	if (a && b && summarize(a->calls, a->reps).med > 0) {
+		double m = summarize(a->calls, a->reps).med;
+		double p = summarize(b->calls, b->reps).med;
+
+		g[n].value = p / m;
+		g[n].met = g[n].value >= 10;
+		snprintf(g[n].how, sizeof(g[n].how),
+			 "tlb_cycle host calls per page: %.3f merged, %.3f "
+			 "one per page",
+			 m, p);
+	}
+	n++;
+
+	a = find(res, nr, "page_fault1");
+	g[n] = (struct goal){"page_fault1_vmas", "<= guest vmas + 2", 0, -1,
+			     ""};
+	if (a) {
+		g[n].value = (double)a->peak_vmas;
+		g[n].met = a->peak_vmas <= a->guest_vmas + 2;
+		snprintf(g[n].how, sizeof(g[n].how),
+			 "host VMAs at the peak %ld, guest vmas %ld",
+			 a->peak_vmas, a->guest_vmas);
+	}
+	n++;
+
+	a = find(res, nr, "scattered");
+	g[n] = (struct goal){"scattered_vmas", "<= budget", 0, -1, ""};
+	if (a) {
+		g[n].value = (double)a->peak_vmas;
+		g[n].met = a->peak_vmas <= a->budget;
+		snprintf(g[n].how, sizeof(g[n].how),
+			 "host VMAs at the peak %ld (sampled %d times), budget "
+			 "%ld, resident pages %llu",
+			 a->peak_vmas, 16, a->budget,
+			 (unsigned long long)a->ops);
+	}
+	n++;
+
+	a = find(res, nr, "nonlinear");
+	g[n] = (struct goal){"nonlinear_rate", ">= 2x the host's rfp", 0, -1,
+			     ""};
+	if (a && a->native && !a->cfg.host_mmap) {
+		double r = summarize(a->r, a->reps).med;
+
+		g[n].value = 1 / r;
+		g[n].met = g[n].value >= 2;
+		b = find(res, nr, "nonlinear_again");
+		snprintf(g[n].how, sizeof(g[n].how),
+			 "remaps/s, umm over the host's remap_file_pages, "
+			 "median of pairs");
+		if (b && b->native)
+			snprintf(g[n].how + strlen(g[n].how),
+				 sizeof(g[n].how) - strlen(g[n].how),
+				 " (nonlinear_again: %.2fx)",
+				 1 / summarize(b->r, b->reps).med);
+	}
+	n++;
+	return n;
+}
+
+/* ---- the environment ---- */
+
+struct env {
+	char kernel[256];
+	char cpu[128];
+	long nproc;
+	unsigned long max_map_count;
+	double load;
+};
+
+static void get_env(struct env *e)
+{
+	struct utsname u;
+	char line[512];
+	FILE *f;
+
+	memset(e, 0, sizeof(*e));
+	if (!uname(&u))
+		snprintf(e->kernel, sizeof(e->kernel), "%s %s %s", u.sysname,
+			 u.release, u.machine);
+	strcpy(e->cpu, "unknown");
+	f = fopen("/proc/cpuinfo", "r");
+	while (f && fgets(line, sizeof(line), f)) {
+		char *c = strchr(line, ':');
+
+		if (!strncmp(line, "model name", 10) && c) {
+			snprintf(e->cpu, sizeof(e->cpu), "%s", c + 2);
+			e->cpu[strcspn(e->cpu, "\n")] = 0;
+			break;
+		}
+	}
+	if (f)
+		fclose(f);
+	e->nproc = sysconf(_SC_NPROCESSORS_ONLN);
+	f = fopen("/proc/sys/vm/max_map_count", "r");
+	if (f) {
+		if (fscanf(f, "%lu", &e->max_map_count) != 1)
+			e->max_map_count = 0;
+		fclose(f);
+	}
+	f = fopen("/proc/loadavg", "r");
+	if (f) {
+		if (fscanf(f, "%lf", &e->load) != 1)
+			e->load = 0;
+		fclose(f);
+	}
+}
+
+static const char *build_config(void)
+{
+#if defined(__SANITIZE_ADDRESS__)
+	return "gcc " __VERSION__ ", ASan";
+#elif defined(__OPTIMIZE__)
+	return "cc " __VERSION__ ", optimised";
+#else
+	return "cc " __VERSION__ ", not optimised";
+#endif
+}
+
+/* ---- output: the table ---- */
+
+static void cfg_string(const struct bench_cfg *c, char *buf, size_t len)
+{
+	snprintf(buf, len, "merge=%s alloc=%s fault-around=%u host-remap=%s",
+		 c->merge ? "on" : "off", c->scatter ? "scatter" : "contig",
+		 c->fault_around, c->host_mmap ? "mmap" : "rfp");
+}
+
+static uint64_t faults_total(const struct umm_stats *st)
+{
+	return st->fault_anon_zero + st->fault_anon + st->fault_file +
+	       st->fault_cow + st->fault_wp_reuse + st->fault_dirty +
+	       st->fault_host_miss;
+}
+
+/* Guest faults by kind in the last repetition, the kinds that occurred. */
+static void print_faults(const struct result *res, unsigned int nr)
+{
+	unsigned int i, k;
+
+	printf("\nguest faults by kind (one repetition):\n");
+	for (i = 0; i < nr; i++) {
+		const struct umm_stats *st = &res[i].st;
+		const struct {
+			const char *name;
+			uint64_t n;
+		} kinds[] = {
+			{"zero", st->fault_anon_zero},
+			{"anon", st->fault_anon},
+			{"file", st->fault_file},
+			{"cow", st->fault_cow},
+			{"reuse", st->fault_wp_reuse},
+			{"dirty", st->fault_dirty},
+			{"host-miss", st->fault_host_miss},
+			{"SIGSEGV", st->fault_sigsegv},
+			{"SIGBUS", st->fault_sigbus},
+			{"pages mapped around", st->pages_faulted_around},
+			{"host resets", st->host_resets},
+		};
+		bool any = false;
+
+		if (res[i].err)
+			continue;
+		printf("  %-32s", res[i].name);
+		for (k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+			if (!kinds[k].n)
+				continue;
+			printf("%s %s %llu", any ? "," : "", kinds[k].name,
+			       (unsigned long long)kinds[k].n);
+			any = true;
+		}
+		if (res[i].tlb_lookups) {
+			printf("%s software TLB hits %llu of %llu (%.1f%%)",
+			       any ? "," : "",
+			       (unsigned long long)res[i].tlb_hits,
+			       (unsigned long long)res[i].tlb_lookups,
+			       100.0 * (double)res[i].tlb_hits /
+				       (double)res[i].tlb_lookups);
+			any = true;
+		}
+		printf("%s\n", any ? "" : " none");
+	}
+}
+
+static void print_table(const struct bench_opts *o, const struct env *e,
+			const struct result *res, unsigned int nr,
+			const struct goal *g, unsigned int ng)
+{
+	char cfg[128];
+	unsigned int i;
+
+	cfg_string(&o->cfg, cfg, sizeof(cfg));
+	printf("umm bench %s: %ld CPUs, %s, %s, vm.max_map_count %lu, load "
+	       "%.2f\n%u repetitions after a warm-up, median [min-max]; "
+	       "strategies: %s\n\n",
+	       umm_version(), e->nproc, e->cpu, e->kernel, e->max_map_count,
+	       e->load, o->reps, cfg);
+	printf("%-32s %6s %22s %10s %9s %18s %8s %11s %7s %11s\n", "scenario",
+	       "MiB", "umm ns/op [min-max]", "umm ops/s", "host ns",
+	       "ratio [min-max]", "calls/op", "VMAs (vmas)", "flt/op",
+	       "RSS MiB u/h");
+	for (i = 0; i < nr; i++) {
+		const struct result *r = &res[i];
+		struct figure gf = summarize(r->g, r->reps);
+		struct figure nf = summarize(r->n, r->reps);
+		struct figure rf = summarize(r->r, r->reps);
+		char vmas[32];
+
+		if (r->err) {
+			printf("%-32s %6llu  failed (%s): %s\n", r->name,
+			       (unsigned long long)(r->size >> 20), r->err_side,
+			       strerror(-r->err));
+			continue;
+		}
+		snprintf(vmas, sizeof(vmas), "%ld (%ld)", r->peak_vmas,
+			 r->guest_vmas);
+		printf("%-32s %6llu %8.0f [%5.0f-%5.0f] %10.0f", r->name,
+		       (unsigned long long)(r->size >> 20), gf.med, gf.min,
+		       gf.max, 1e9 / gf.med);
+		if (r->native)
+			printf(" %9.0f %6.2f [%4.2f-%4.2f]", nf.med, rf.med,
+			       rf.min, rf.max);
+		else
+			printf(" %9s %18s", r->native_err ? "refused" : "-",
+			       "-");
+		printf(" %8.2f %11s %7.3f %5ld/%-5ld\n",
+		       summarize(r->calls, r->reps).med, vmas,
+		       (double)faults_total(&r->st) / (double)r->ops,
+		       r->rss_guest >> 10, r->native ? r->rss_native >> 10 : 0);
+	}
+	print_faults(res, nr);
+	printf("\ngoals (this run, this machine):\n");
+	for (i = 0; i < ng; i++) {
+		if (g[i].met < 0) {
+			printf("  %-20s %-22s not measured (scenario not run)\n",
+			       g[i].name, g[i].target);
+			continue;
+		}
+		printf("  %-20s %-22s %8.2f  %-5s  %s\n", g[i].name,
+		       g[i].target, g[i].value, g[i].met ? "met" : "UNMET",
+		       g[i].how);
+	}
+	printf("\nratio: umm ns/op over the host's for the same work, "
+	       "repetition by repetition\n(< 1: umm is faster). calls/op: "
+	       "host system calls per guest operation.\nVMAs: host VMAs of "
+	       "the window at the peak (guest vmas then). flt/op: guest\n"
+	       "faults per operation. RSS: the process's peak (VmHWM, reset "
+	       "through\n/proc/self/clear_refs before each run%s), umm / "
+	       "host. --list says what each\nscenario does.\n",
+	       rss_resettable ? "" : "; not resettable here: lifetime peak");
+}
+
+/* ---- output: JSON ---- */
+
+static void json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			fprintf(f, "\\%c", *s);
+		else if ((unsigned char)*s < 0x20)
+			fprintf(f, "\\u%04x", *s);
+		else
+			fputc(*s, f);
+	}
+	fputc('"', f);
+}
+
+static void json_num(FILE *f, const char *key, double v, bool comma)
+{
+	fprintf(f, "\"%s\": %.6g%s", key, isfinite(v) ? v : -1.0,
+		comma ? ", " : "");
+}
+
+static void json_figure(FILE *f, const char *key, struct figure x)
+{
+	fprintf(f, "\"%s\": %.6g, \"%s_min\": %.6g, \"%s_max\": %.6g", key,
+		x.med, key, x.min, key, x.max);
+}
+
+static void json_result(FILE *f, const struct result *r)
+{
+	struct figure gf = summarize(r->g, r->reps);
+	char cfg[128];
+
+	fprintf(f, "    {\"name\": ");
+	json_str(f, r->name);
+	fprintf(f, ", \"scenario\": ");
+	json_str(f, r->e->sc->name);
+	fprintf(f, ", \"variant\": ");
+	json_str(f, r->e->variant ? r->e->variant : "");
+	fprintf(f, ",\n     \"what\": ");
+	json_str(f, r->e->sc->what);
+	fprintf(f, ", \"native\": ");
+	json_str(f, r->native ? r->e->sc->native_what : "");
+	if (r->native_err) {
+		fprintf(f, ", \"native_error\": ");
+		json_str(f, strerror(-r->native_err));
+	}
+	fprintf(f, ", \"unit\": ");
+	json_str(f, r->e->sc->unit);
+	cfg_string(&r->cfg, cfg, sizeof(cfg));
+	fprintf(f,
+		",\n     \"configuration\": {\"merge\": %s, \"alloc\": "
+		"\"%s\", \"fault_around\": %u, \"host_remap\": \"%s\", "
+		"\"size_mib\": %llu, \"iterations\": %u, "
+		"\"repetitions\": %u, \"ops_per_repetition\": %llu},\n",
+		r->cfg.merge ? "true" : "false",
+		r->cfg.scatter ? "scatter" : "contig", r->cfg.fault_around,
+		r->cfg.host_mmap ? "mmap" : "rfp",
+		(unsigned long long)(r->size >> 20), r->iters, r->reps,
+		(unsigned long long)r->ops);
+	if (r->err) {
+		fprintf(f, "     \"error\": ");
+		json_str(f, strerror(-r->err));
+		fprintf(f, "}");
+		return;
+	}
+	fprintf(f, "     \"figures\": {");
+	json_num(f, "ops_per_s", 1e9 / gf.med, true);
+	json_num(f, "ops_per_s_min", 1e9 / gf.max, true);
+	json_num(f, "ops_per_s_max", 1e9 / gf.min, true);
+	json_figure(f, "ns_per_op", gf);
+	if (r->native) {
+		struct figure nf = summarize(r->n, r->reps);
+
+		fprintf(f, ",\n       ");
+		json_num(f, "native_ops_per_s", 1e9 / nf.med, true);
+		json_figure(f, "native_ns_per_op", nf);
+		fprintf(f, ", ");
+		json_figure(f, "ratio", summarize(r->r, r->reps));
+		fprintf(f, ", ");
+		json_num(f, "native_peak_rss_kb", (double)r->rss_native, false);
+	}
+	fprintf(f, ",\n       ");
+	json_num(f, "peak_rss_kb", (double)r->rss_guest, false);
+	fprintf(f, "},\n     \"counts\": {");
+	json_num(f, "host_syscalls_per_op", summarize(r->calls, r->reps).med,
+		 true);
+	json_num(f, "host_vmas_peak", (double)r->peak_vmas, true);
+	json_num(f, "guest_vmas_at_peak", (double)r->guest_vmas, true);
+	json_num(f, "host_vma_budget", (double)r->budget, true);
+	json_num(f, "host_resets", (double)r->st.host_resets, true);
+	json_num(f, "host_ops", (double)r->st.host_ops, true);
+	json_num(f, "host_syscalls", (double)r->st.host_syscalls, true);
+	json_num(f, "tlb_lookups", (double)r->tlb_lookups, true);
+	json_num(f, "tlb_hits", (double)r->tlb_hits, false);
+	fprintf(f, "},\n     \"faults\": {");
+	json_num(f, "anon_zero", (double)r->st.fault_anon_zero, true);
+	json_num(f, "anon", (double)r->st.fault_anon, true);
+	json_num(f, "file", (double)r->st.fault_file, true);
+	json_num(f, "cow", (double)r->st.fault_cow, true);
+	json_num(f, "wp_reuse", (double)r->st.fault_wp_reuse, true);
+	json_num(f, "dirty", (double)r->st.fault_dirty, true);
+	json_num(f, "host_miss", (double)r->st.fault_host_miss, true);
+	json_num(f, "sigsegv", (double)r->st.fault_sigsegv, true);
+	json_num(f, "sigbus", (double)r->st.fault_sigbus, true);
+	json_num(f, "pages_faulted_around", (double)r->st.pages_faulted_around,
+		 false);
+	fprintf(f, "}}");
+}
+
+static void print_json(const struct bench_opts *o, const struct env *e,
+		       const struct result *res, unsigned int nr,
+		       const struct goal *g, unsigned int ng)
+{
+	unsigned int i;
+
+	printf("{\"environment\": {\"kernel\": ");
+	json_str(stdout, e->kernel);
+	printf(", \"cpu_model\": ");
+	json_str(stdout, e->cpu);
+	printf(", \"nproc\": %ld, \"vm_max_map_count\": %lu, "
+	       "\"loadavg_1min\": %.2f,\n  \"umm_version\": ",
+	       e->nproc, e->max_map_count, e->load);
+	json_str(stdout, umm_version());
+	printf(", \"build\": ");
+	json_str(stdout, build_config());
+	printf(", \"repetitions\": %u, \"quick\": %s, \"rss_method\": ",
+	       o->reps, o->quick ? "true" : "false");
+	json_str(stdout, rss_resettable
+				 ? "VmHWM after resetting it through "
+				   "/proc/self/clear_refs before each run"
+				 : "VmHWM (lifetime peak: clear_refs refused)");
+	printf("},\n \"scenarios\": [\n");
+	for (i = 0; i < nr; i++) {
+		json_result(stdout, &res[i]);
+		printf("%s\n", i + 1 < nr ? "," : "");
+	}
+	printf(" ],\n \"goals\": [\n");
+	for (i = 0; i < ng; i++) {
+		printf("    {\"name\": \"%s\", \"target\": ", g[i].name);
+		json_str(stdout, g[i].target);
+		printf(", \"met\": %s, \"value\": %.6g, \"how\": ",
+		       g[i].met < 0 ? "null"
+		       : g[i].met   ? "true"
+				    : "false",
+		       g[i].value);
+		json_str(stdout, g[i].how);
+		printf("}%s\n", i + 1 < ng ? "," : "");
+	}
+	printf(" ]}\n");
+}
+
+/* ---- output: a chart through gnuplot ---- */
+
+/* gnuplot's path, found in $PATH now, or NULL. */
+static char *find_gnuplot(void)
+{
+	const char *path = getenv("PATH");
+	char *dirs, *d, *save = NULL;
+	static char found[4096];
+
+	if (!path)
+		return NULL;
+	dirs = strdup(path);
+	for (d = strtok_r(dirs, ":", &save); d;
+	     d = strtok_r(NULL, ":", &save)) {
+		snprintf(found, sizeof(found), "%s/gnuplot", *d ? d : ".");
+		if (!access(found, X_OK)) {
+			free(dirs);
+			return found;
+		}
+	}
+	free(dirs);
+	return NULL;
+}
+
+static int plot(const char *gnuplot, const char *png, const struct result *res,
+		unsigned int nr)
+{
+	char data[] = "/tmp/umm-bench-XXXXXX";
+	int fd = mkstemp(data), status;
+	unsigned int i, rows = 0;
+	FILE *f, *gp;
+	pid_t pid;
+	int pfd[2];
+
+	if (fd < 0 || !(f = fdopen(fd, "w")))
 		return -1;
-	r->fork_ns = (double)(t1 - t0);
-	t0 = now_ns();
-	touch_fill(&t);
-	r->cow_ns = (double)(now_ns() - t0) / (double)n;
-	if (write(go[1], &c, 1) != 1)
+	for (i = 0; i < nr; i++) {
+		if (res[i].err || !res[i].native)
+			continue;
+		fprintf(f, "\"%s\" %g %g %g\n", res[i].name,
+			summarize(res[i].r, res[i].reps).med,
+			summarize(res[i].r, res[i].reps).min,
+			summarize(res[i].r, res[i].reps).max);
+		rows++;
+	}
+	fclose(f);
+	if (pipe(pfd) < 0)
 		return -1;
-	waitpid(pid, &st, 0);
-	/* isolated: a fresh fork, every 64th page */
 	pid = fork();
 	if (pid == 0) {
-		ssize_t rd = read(go[0], &c, 1);
-
-		_exit(rd == 1 ? 0 : 1);
+		dup2(pfd[0], 0);
+		close(pfd[1]);
+		execl(gnuplot, "gnuplot", (char *)NULL);
+		_exit(127);
 	}
-	t.n = n / 64;
-	t.stride = 64;
-	t0 = now_ns();
-	touch_fill(&t);
-	r->iso_ns = (double)(now_ns() - t0) / (double)t.n;
-	if (write(go[1], &c, 1) != 1)
+	close(pfd[0]);
+	if (pid < 0) {
+		close(pfd[1]);
+		unlink(data);
 		return -1;
-	waitpid(pid, &st, 0);
-	close(go[0]);
-	close(go[1]);
-	munmap(p, size);
-	return 0;
+	}
+	gp = fdopen(pfd[1], "w");
+	if (!gp) { /* gnuplot reads EOF and exits */
+		close(pfd[1]);
+		waitpid(pid, &status, 0);
+		unlink(data);
+		return -1;
+	}
+	fprintf(gp,
+		"set terminal png size %u,600\nset output '%s'\n"
+		"set title 'umm bench: time per operation, umm over the host "
+		"kernel (median, min-max; < 1: umm faster)'\n"
+		"set logscale y\nset yrange [0.01:100]\nset grid y\n"
+		"set rmargin 14\nset bmargin 14\n"
+		"set xtics rotate by -40 noenhanced\nset key off\n"
+		"set style fill solid 0.5\nset boxwidth 0.6\n"
+		"plot '%s' using 0:2:xtic(1) with boxes, "
+		"'' using 0:2:3:4 with yerrorbars lc rgb 'black' pt 0, "
+		"1 with lines lc rgb 'red'\n",
+		rows * 45 + 300, png, data);
+	fclose(gp);
+	waitpid(pid, &status, 0);
+	unlink(data);
+	return WIFEXITED(status) && !WEXITSTATUS(status) ? 0 : -1;
 }
 
-/* umm: the same with a guest mm and umm_fork. */
-static int guest_fork(struct umm_phys *phys, uint64_t size, struct fork_run *r)
-{
-	uint64_t n = size >> 12, t0, t1;
-	struct umm_mm *mm = umm_mm_new(phys, 1ULL << 36), *child;
-	struct touch t = {.n = n, .stride = 1};
-	siginfo_t si;
-	long a;
-	int sig = 0;
+/* ---- options ---- */
 
-	if (!mm)
-		return -errno;
-	a = umm_mmap(mm, 0, size, PROT_READ | PROT_WRITE,
-		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, NULL, 0);
-	if (a < 0) {
-		umm_mm_put(mm);
-		return (int)a;
-	}
-	t.base = umm_host_addr(mm, (uint64_t)a);
-	sig |= umm_guest_call(mm, touch_fill, &t, &si);
-	t0 = now_ns();
-	child = umm_fork(mm);
-	t1 = now_ns();
-	if (!child) {
-		umm_mm_put(mm);
-		return -errno;
-	}
-	r->fork_ns = (double)(t1 - t0);
-	t0 = now_ns();
-	sig |= umm_guest_call(mm, touch_fill, &t, &si);
-	r->cow_ns = (double)(now_ns() - t0) / (double)n;
-	umm_mm_put(child);
-	child = umm_fork(mm);
-	if (!child) {
-		umm_mm_put(mm);
-		return -errno;
-	}
-	t.n = n / 64;
-	t.stride = 64;
-	t0 = now_ns();
-	sig |= umm_guest_call(mm, touch_fill, &t, &si);
-	r->iso_ns = (double)(now_ns() - t0) / (double)t.n;
-	umm_mm_put(child);
-	child = umm_fork(mm);
-	if (!child) {
-		umm_mm_put(mm);
-		return -errno;
-	}
-	umm_mm_set_fault_around(mm, 1);
-	t0 = now_ns();
-	sig |= umm_guest_call(mm, touch_fill, &t, &si);
-	r->iso1_ns = (double)(now_ns() - t0) / (double)t.n;
-	umm_mm_put(child);
-	umm_mm_put(mm);
-	return sig ? -EFAULT : 0;
-}
-
-static int bench_fork(const struct bench_opts *o)
+static void list(void)
 {
-	double g[4][64], h[3][64], r[4][64];
-	struct fork_run gr = {0}, hr = {0};
-	struct umm_phys *phys;
 	unsigned int i;
-	int err = 0;
 
-	printf("umm bench fork: %llu MiB touched, %u repetitions after a "
-	       "warm-up; median [min-max]\n",
-	       (unsigned long long)(o->size >> 20), o->reps);
-	/* The host's runs first, in a process without umm's memory yet. */
-	for (i = 0; i <= o->reps && !err; i++) {
-		progress("host", i, o->reps);
-		err = native_fork(o->size, &hr);
-		if (i) {
-			h[0][i - 1] = hr.fork_ns / 1000;
-			h[1][i - 1] = hr.cow_ns;
-			h[2][i - 1] = hr.iso_ns;
+	printf("scenarios (name[:strategy]); each runs on umm and natively "
+	       "in the same invocation:\n");
+	for (i = 0; i < NR_ENTRIES; i++) {
+		const struct bench_scenario *sc = entries[i].sc;
+
+		if (entries[i].variant) {
+			printf("  %s:%s\n", sc->name, entries[i].variant);
+			continue;
 		}
+		printf("  %-22s %s (%llu MiB", sc->name, sc->what,
+		       (unsigned long long)sc->size);
+		if (sc->iters)
+			printf(", %u times", sc->iters);
+		printf(")\n  %-22s   host: %s\n", "",
+		       sc->native_what ? sc->native_what : "none");
 	}
-	progress("host", o->reps, o->reps);
-	phys = umm_phys_new(o->size * 3);
-	if (!phys)
-		err = -errno;
-	for (i = 0; i <= o->reps && !err; i++) {
-		progress("umm", i, o->reps);
-		err = guest_fork(phys, o->size, &gr);
-		if (i) {
-			g[0][i - 1] = gr.fork_ns / 1000;
-			g[1][i - 1] = gr.cow_ns;
-			g[2][i - 1] = gr.iso_ns;
-			g[3][i - 1] = gr.iso1_ns;
-		}
-	}
-	progress("umm", o->reps, o->reps);
-	if (err) {
-		fprintf(stderr, "umm bench fork: a run failed (%s)\n",
-			strerror(err < 0 ? -err : errno));
-		return 1;
-	}
-	for (i = 0; i < o->reps; i++) {
-		r[0][i] = g[0][i] / h[0][i];
-		r[1][i] = g[1][i] / h[1][i];
-		r[2][i] = g[2][i] / h[2][i];
-		r[3][i] = g[3][i] / h[2][i];
-	}
-	printf("\n  %-40s %26s %26s %6s\n", "", "umm", "host", "ratio");
-	print_row("fork (us)", summarize(g[0], o->reps),
-		  summarize(h[0], o->reps), summarize(r[0], o->reps));
-	print_row("first write after fork (ns/page)", summarize(g[1], o->reps),
-		  summarize(h[1], o->reps), summarize(r[1], o->reps));
-	print_row("isolated COW fault, fault-around off (ns)",
-		  summarize(g[3], o->reps), summarize(h[2], o->reps),
-		  summarize(r[3], o->reps));
-	print_row("  same, fault-around 16 (copies 16)",
-		  summarize(g[2], o->reps), summarize(h[2], o->reps),
-		  summarize(r[2], o->reps));
-	printf("\n  host = fork(2) of this process with the same memory "
-	       "touched; its COW faults\n  in the parent while the child "
-	       "lives. isolated = one page in 64.\n");
-	if (umm_phys_frames_free(phys) != umm_phys_frames_total(phys)) {
-		fprintf(stderr, "umm bench: frames leaked\n");
-		err = 1;
-	}
-	umm_phys_put(phys);
-	return err ? 1 : 0;
 }
 
-/* ---- umm bench nonlinear: remap_file_pages of single pages ---- */
-
-#ifndef MAP_NONBLOCK
-#define MAP_NONBLOCK 0x10000
-#endif
-
-/* The pattern: remap page[i] to file page pgoff[i], read-only if ro[i]. */
-struct remap_pattern {
-	uint64_t n;
-	uint32_t *page, *pgoff;
-	uint8_t *ro;
-};
-
-static int make_pattern(struct remap_pattern *p, uint64_t pages)
+static void usage(FILE *out)
 {
-	uint64_t i, x = 0x2545f4914f6cdd1dULL;
+	fprintf(out,
+		"usage: umm bench [options] [SCENARIO...]\n"
+		"  SCENARIO         a name from --list (with its strategy "
+		"variants), name:variant,\n"
+		"                   or fault, fork (old names), tlb (software TLB and\n"
+		"                   threaded faults); default: all\n"
+		"  --list           name the scenarios and what each does\n"
+		"  --quick          small sizes, 3 repetitions: seconds\n"
+		"  --reps N         repetitions after the warm-up (default 5, "
+		"max %d)\n"
+		"  --size MiB       region size of every scenario (default: "
+		"each its own)\n"
+		"  --json           JSON instead of the table\n"
+		"  --plot FILE.png  draw the ratios with gnuplot\n"
+		"  --no-variants    only the configured strategies\n"
+		"strategies (umm's defaults first):\n"
+		"  --merge on|off           merged host calls, or one per "
+		"page\n"
+		"  --alloc contig|scatter   frames of a guest run contiguous, "
+		"or not\n"
+		"  --fault-around N         pages per anonymous fault (1: "
+		"off; default 16)\n"
+		"  --host-remap rfp|mmap    the host's side of nonlinear "
+		"scenarios\n",
+		MAX_REPS);
+}
 
-	p->n = pages;
-	p->page = malloc(pages * sizeof(*p->page));
-	p->pgoff = malloc(pages * sizeof(*p->pgoff));
-	p->ro = malloc(pages);
-	if (!p->page || !p->pgoff || !p->ro)
-		return -ENOMEM;
-	for (i = 0; i < pages; i++) {
-		x ^= x << 13;
-		x ^= x >> 7;
-		x ^= x << 17;
-		p->page[i] = (uint32_t)(x % pages);
-		p->pgoff[i] = (uint32_t)((x >> 24) % pages);
-		p->ro[i] = ((x >> 48) & 3) == 0; /* one in four */
+static bool select_name(struct bench_opts *o, const char *arg)
+{
+	bool any = false;
+	unsigned int i;
+
+	for (i = 0; i < NR_ENTRIES; i++) {
+		const struct bench_entry *e = &entries[i];
+		const char *n = e->sc->name;
+		size_t l = strlen(n);
+		bool hit;
+
+		if (!strcmp(arg, "fault"))
+			hit = !strncmp(n, "page_fault1", 11) ||
+			      !strcmp(n, "fault_isolated");
+		else if (!strcmp(arg, "fork"))
+			hit = !strcmp(n, "fork_heavy");
+		else if (!strcmp(arg, "tlb"))
+			hit = !strncmp(n, "stlb_", 5) ||
+			      !strncmp(n, "fault_threads", 13);
+		else if (!strncmp(arg, n, l) && arg[l] == ':')
+			hit = e->variant && !strcmp(arg + l + 1, e->variant);
+		else
+			hit = !strcmp(arg, n);
+		if (hit)
+			o->selected[i] = any = true;
 	}
+	return any;
+}
+
+static int on_off(const char *s, const char *on, const char *off, bool *v)
+{
+	if (!strcmp(s, on))
+		*v = true;
+	else if (!strcmp(s, off))
+		*v = false;
+	else
+		return -1;
 	return 0;
 }
 
-static void free_pattern(struct remap_pattern *p)
-{
-	free(p->page);
-	free(p->pgoff);
-	free(p->ro);
-}
-
-enum nl_kind {
-	NL_HOST_RFP, /* the host's remap_file_pages, prot 0 */
-	NL_HOST_RFP_NB, /* the same with MAP_NONBLOCK */
-	NL_HOST_MMAP, /* the host: mmap(MAP_FIXED) of the page, its prot */
-	NL_UMM_RFP, /* umm, legacy call */
-	NL_UMM_RFP_NB, /* umm, MAP_NONBLOCK */
-	NL_UMM_MANY, /* umm, UMM_MAP_MANYPROTS, its prot */
-	NL_KINDS
-};
-
-/* What the remaps meet. */
-enum nl_mode {
-	NL_FIRST, /* every page mapped and touched before */
-	NL_AGAIN, /* the same pattern again: nothing touched since */
-	NL_TOUCH, /* as NL_FIRST, each remap followed by a read of the page */
-	NL_MODES
-};
-
-static long host_rfp(void *start, size_t size, size_t pgoff, int flags)
-{
-	return syscall(SYS_remap_file_pages, start, size, 0, pgoff, flags);
-}
-
-static int native_loop(volatile uint8_t *b, const struct remap_pattern *p,
-		       int fd, enum nl_kind kind, bool touch)
-{
-	const int rw = PROT_READ | PROT_WRITE;
-	uint8_t sum = 0;
-	uint64_t i;
-
-	for (i = 0; i < p->n; i++) {
-		volatile uint8_t *va = b + ((uint64_t)p->page[i] << 12);
-		int err;
-
-		if (kind == NL_HOST_RFP || kind == NL_HOST_RFP_NB)
-			err = host_rfp((void *)va, 4096, p->pgoff[i],
-				       kind == NL_HOST_RFP_NB ? MAP_NONBLOCK
-							      : 0) < 0;
-		else
-			err = mmap((void *)va, 4096, p->ro[i] ? PROT_READ : rw,
-				   MAP_SHARED | MAP_FIXED, fd,
-				   (off_t)p->pgoff[i] << 12) == MAP_FAILED;
-		if (err)
-			return -1;
-		if (touch)
-			sum += *va;
-	}
-	return sum & 0; /* read, not used */
-}
-
-/* The pattern natively. ns per remap, or -1. */
-static double native_remaps(const struct remap_pattern *p, int fd,
-			    enum nl_kind kind, enum nl_mode mode)
-{
-	uint64_t size = p->n << 12, i, t0;
-	volatile uint8_t *b =
-		mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	uint8_t sum = 0;
-	int err = 0;
-
-	if (b == MAP_FAILED)
-		return -1;
-	for (i = 0; i < p->n; i++) /* the host holds every page */
-		sum += b[i << 12];
-	if (mode == NL_AGAIN)
-		err = native_loop(b, p, fd, kind, false);
-	t0 = now_ns();
-	if (!err)
-		err = native_loop(b, p, fd, kind, mode == NL_TOUCH);
-	t0 = now_ns() - t0;
-	munmap((void *)b, size);
-	(void)sum;
-	return err ? -1 : (double)t0 / (double)p->n;
-}
-
-struct guest_remaps {
-	struct umm_mm *mm;
-	uint64_t base;
-	const struct remap_pattern *p;
-	enum nl_kind kind;
-	bool touch;
-	int err;
-	uint8_t sum;
-};
-
-/* Run as guest code, as a guest kernel's TLB refill would. */
-static void guest_remap_loop(void *arg)
-{
-	struct guest_remaps *g = arg;
-	const struct remap_pattern *p = g->p;
-	uint64_t i;
-
-	for (i = 0; i < p->n && !g->err; i++) {
-		uint64_t va = g->base + ((uint64_t)p->page[i] << 12);
-		int prot = 0, flags = 0;
-
-		if (g->kind == NL_UMM_MANY) {
-			prot = p->ro[i] ? PROT_READ : PROT_READ | PROT_WRITE;
-			flags = UMM_MAP_MANYPROTS;
-		} else if (g->kind == NL_UMM_RFP_NB) {
-			flags = MAP_NONBLOCK;
-		}
-		g->err = umm_remap_file_pages(g->mm, va, 4096, prot,
-					      p->pgoff[i], flags);
-		if (g->touch)
-			g->sum += *(volatile uint8_t *)umm_host_addr(g->mm, va);
-	}
-}
-
-static void guest_read_all(void *arg)
-{
-	struct guest_remaps *g = arg;
-	uint64_t i;
-
-	for (i = 0; i < g->p->n; i++)
-		g->sum += *(volatile uint8_t *)umm_host_addr(
-			g->mm, g->base + (i << 12));
-}
-
-/* The same on umm: ns per remap, host calls per remap in *syscalls. */
-static double umm_remaps(struct umm_phys *phys, struct umm_file *f,
-			 const struct remap_pattern *p, enum nl_kind kind,
-			 enum nl_mode mode, double *syscalls)
-{
-	struct guest_remaps g = {.p = p, .kind = kind};
-	uint64_t size = p->n << 12, t0;
-	struct umm_stats s0, s1;
-	siginfo_t si;
-	long a;
-	int sig;
-
-	g.mm = umm_mm_new(phys, 1ULL << 36);
-	if (!g.mm)
-		return -1;
-	a = umm_mmap(g.mm, 0, size, PROT_READ | PROT_WRITE, MAP_SHARED, f, 0);
-	if (a < 0) {
-		umm_mm_put(g.mm);
-		return -1;
-	}
-	g.base = (uint64_t)a;
-	sig = umm_guest_call(g.mm, guest_read_all, &g, &si);
-	if (mode == NL_AGAIN)
-		sig |= umm_guest_call(g.mm, guest_remap_loop, &g, &si);
-	g.touch = mode == NL_TOUCH;
-	umm_mm_stats(g.mm, &s0);
-	t0 = now_ns();
-	sig |= umm_guest_call(g.mm, guest_remap_loop, &g, &si);
-	t0 = now_ns() - t0;
-	umm_mm_stats(g.mm, &s1);
-	umm_mm_put(g.mm);
-	*syscalls =
-		(double)(s1.host_syscalls - s0.host_syscalls) / (double)p->n;
-	return sig || g.err ? -1 : (double)t0 / (double)p->n;
-}
-
-static int bench_nonlinear(const struct bench_opts *o)
-{
-	static const char *const names[NL_KINDS] = {
-		[NL_HOST_RFP] = "host remap_file_pages",
-		[NL_HOST_RFP_NB] = "host remap_file_pages, MAP_NONBLOCK",
-		[NL_HOST_MMAP] = "host mmap(MAP_FIXED) per page",
-		[NL_UMM_RFP] = "umm remap_file_pages",
-		[NL_UMM_RFP_NB] = "umm remap_file_pages, MAP_NONBLOCK",
-		[NL_UMM_MANY] = "umm, MANYPROTS (1 in 4 read-only)",
-	};
-	double v[NL_MODES][NL_KINDS][64], sc[NL_MODES][NL_KINDS][64];
-	double r[NL_MODES][NL_KINDS][64];
-	struct remap_pattern p;
-	struct umm_phys *phys = NULL;
-	struct umm_file *f = NULL;
-	unsigned int i, k, t;
-	int fd, err = 0;
-
-	if (make_pattern(&p, o->size >> 12))
-		return 1;
-	fd = memfd_create("umm-bench-nonlinear", 0);
-	if (fd < 0 || ftruncate(fd, (off_t)o->size)) {
-		perror("umm bench nonlinear: memfd");
-		return 1;
-	}
-	phys = umm_phys_new(o->size * 2);
-	f = phys ? umm_shmem_new(phys, o->size) : NULL;
-	if (!f) {
-		fprintf(stderr, "umm bench nonlinear: %s\n", strerror(errno));
-		return 1;
-	}
-	printf("umm bench nonlinear: %llu remaps of single pages of a %llu "
-	       "MiB shared mapping\nto random file pages, %u repetitions "
-	       "after a warm-up; median [min-max]\n",
-	       (unsigned long long)p.n, (unsigned long long)(o->size >> 20),
-	       o->reps);
-	for (i = 0; i <= o->reps && !err; i++) {
-		progress("remaps", i, o->reps);
-		for (t = 0; t < NL_MODES; t++) {
-			for (k = 0; k < NL_KINDS && !err; k++) {
-				double ns, calls = 0;
-
-				if (k <= NL_HOST_MMAP)
-					ns = native_remaps(&p, fd, k, t);
-				else
-					ns = umm_remaps(phys, f, &p, k, t,
-							&calls);
-				err = ns < 0;
-				if (i) {
-					v[t][k][i - 1] = ns;
-					sc[t][k][i - 1] = calls;
-				}
-			}
-		}
-	}
-	progress("remaps", o->reps, o->reps);
-	if (err) {
-		fprintf(stderr, "umm bench nonlinear: a run failed\n");
-		return 1;
-	}
-	for (t = 0; t < NL_MODES; t++)
-		for (k = 0; k < NL_KINDS; k++)
-			for (i = 0; i < o->reps; i++)
-				r[t][k][i] =
-					v[t][k][i] /
-					v[t][k == NL_HOST_RFP_NB ||
-							     k == NL_UMM_RFP_NB
-						     ? NL_HOST_RFP_NB
-						     : NL_HOST_RFP][i];
-	for (t = 0; t < NL_MODES; t++) {
-		static const char *const modes[NL_MODES] = {
-			[NL_FIRST] = "remaps of pages all touched before",
-			[NL_AGAIN] = "the same remaps again, nothing touched "
-				     "since",
-			[NL_TOUCH] =
-				"each remap followed by a read of the page",
-		};
-
-		printf("\n  %s\n  %-40s %26s %9s %10s\n", modes[t], "",
-		       "ns per remap", "vs rfp", "host calls");
-		for (k = 0; k < NL_KINDS; k++) {
-			struct figure g = summarize(v[t][k], o->reps);
-			struct figure q = summarize(r[t][k], o->reps);
-			struct figure c = summarize(sc[t][k], o->reps);
-
-			printf("  %-40s %9.0f [%6.0f-%6.0f] %9.2f ", names[k],
-			       g.med, g.min, g.max, q.med);
-			if (k >= NL_UMM_RFP)
-				printf("%10.2f\n", c.med);
-			else
-				printf("%10s\n", "1");
-		}
-	}
-	printf("\n  vs rfp: ns per remap against the host's remap_file_pages "
-	       "with the same\n  flags, pair by pair (< 0.5: more than twice "
-	       "its rate). host calls: per\n  remap.\n");
-	umm_file_put(f);
-	if (umm_phys_frames_free(phys) != umm_phys_frames_total(phys)) {
-		fprintf(stderr, "umm bench: frames leaked\n");
-		err = 1;
-	}
-	umm_phys_put(phys);
-	close(fd);
-	free_pattern(&p);
-	return err ? 1 : 0;
-}
-
-static void bench_usage(FILE *out)
-{
-	fprintf(out, "usage: umm bench fault|fork|nonlinear [--quick] "
-		     "[--reps N] [--size MiB]\n"
-		     "  fault       guest faults against host faults\n"
-		     "  fork        fork and copy-on-write against the host's\n"
-		     "  nonlinear   remap_file_pages of single pages against "
-		     "the host's\n"
-		     "  --quick     small sizes, 3 repetitions (seconds)\n"
-		     "  --reps N    repetitions after the warm-up (default 5, "
-		     "max 63)\n"
-		     "  --size MiB  region size (default 64)\n");
-}
-
-int um_bench_main(int argc, char **argv)
+static int parse(int argc, char **argv, struct bench_opts *o)
 {
 	static const struct option longopts[] = {
 		{"quick", no_argument, NULL, 'q'},
 		{"reps", required_argument, NULL, 'r'},
 		{"size", required_argument, NULL, 's'},
+		{"json", no_argument, NULL, 'j'},
+		{"plot", required_argument, NULL, 'p'},
+		{"list", no_argument, NULL, 'l'},
+		{"no-variants", no_argument, NULL, 'n'},
+		{"merge", required_argument, NULL, 'm'},
+		{"alloc", required_argument, NULL, 'a'},
+		{"fault-around", required_argument, NULL, 'f'},
+		{"host-remap", required_argument, NULL, 'R'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	struct bench_opts o = {.size = 64ULL << 20, .reps = 5, .stride = 64};
-	int (*run)(const struct bench_opts *);
+	bool reps_set = false, any = false;
+	unsigned int i;
 	int c;
 
-	if (argc >= 2 && !strcmp(argv[1], "fault"))
-		run = bench_fault;
-	else if (argc >= 2 && !strcmp(argv[1], "fork"))
-		run = bench_fork;
-	else if (argc >= 2 && !strcmp(argv[1], "nonlinear"))
-		run = bench_nonlinear;
-	else {
-		if (argc >= 2 &&
-		    (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-			bench_usage(stdout);
-			return 0;
-		}
-		bench_usage(stderr);
-		return 2;
-	}
-	argc--;
-	argv++;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "qr:s:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "qr:s:jp:lnh", longopts, NULL)) !=
+	       -1) {
+		int bad = 0;
+
 		switch (c) {
 		case 'q':
-			o.size = 8ULL << 20;
-			o.reps = 3;
+			o->quick = true;
 			break;
 		case 'r':
-			o.reps = (unsigned int)atoi(optarg);
+			o->reps = (unsigned int)atoi(optarg);
+			reps_set = true;
 			break;
 		case 's':
-			o.size = strtoull(optarg, NULL, 0) << 20;
+			o->size = strtoull(optarg, NULL, 0);
+			bad = !o->size || o->size > 16384;
+			break;
+		case 'j':
+			o->json = true;
+			break;
+		case 'p':
+			o->plot = optarg;
+			break;
+		case 'l':
+			o->list = true;
+			break;
+		case 'n':
+			o->variants = false;
+			break;
+		case 'm':
+			bad = on_off(optarg, "on", "off", &o->cfg.merge);
+			break;
+		case 'a':
+			bad = on_off(optarg, "scatter", "contig",
+				     &o->cfg.scatter);
+			break;
+		case 'f':
+			o->cfg.fault_around = (unsigned int)atoi(optarg);
+			bad = !o->cfg.fault_around ||
+			      o->cfg.fault_around > 512 ||
+			      (o->cfg.fault_around & (o->cfg.fault_around - 1));
+			break;
+		case 'R':
+			bad = on_off(optarg, "mmap", "rfp", &o->cfg.host_mmap);
 			break;
 		case 'h':
-			bench_usage(stdout);
-			return 0;
+			usage(stdout);
+			return 1;
 		default:
-			bench_usage(stderr);
-			return 2;
+			return -1;
+		}
+		if (bad)
+			return -1;
+	}
+	if (o->quick && !reps_set)
+		o->reps = 3;
+	if (o->reps < 1 || o->reps > MAX_REPS)
+		return -1;
+	for (; optind < argc; optind++) {
+		if (!select_name(o, argv[optind])) {
+			fprintf(stderr,
+				"umm bench: no scenario '%s' "
+				"(--list names them)\n",
+				argv[optind]);
+			return -1;
+		}
+		any = true;
+	}
+	for (i = 0; i < NR_ENTRIES && !any; i++)
+		o->selected[i] = true;
+	for (i = 0; i < NR_ENTRIES && !o->variants; i++)
+		if (entries[i].variant)
+			o->selected[i] = false;
+	return 0;
+}
+
+int um_bench_main(int argc, char **argv)
+{
+	struct bench_opts o = {
+		.cfg = {.merge = true, .fault_around = 16},
+		.reps = 5,
+		.variants = true,
+	};
+	struct result *res;
+	struct goal goals[8];
+	const char *gnuplot = NULL;
+	unsigned int i, nr = 0, ng, k = 0;
+	struct env env;
+	int err;
+
+	err = parse(argc, argv, &o);
+	if (err) {
+		if (err < 0)
+			usage(stderr);
+		return err < 0 ? 2 : 0;
+	}
+	if (o.list) {
+		list();
+		return 0;
+	}
+	if (o.plot) {
+		gnuplot = find_gnuplot();
+		if (!gnuplot) {
+			fprintf(stderr, "umm bench: --plot needs gnuplot, "
+					"which is not in PATH (Debian: apt-get "
+					"install gnuplot-nox)\n");
+			return 1;
 		}
 	}
-	if (o.reps < 1 || o.reps > 63 || o.size < (1ULL << 20) ||
-	    o.size > (16ULL << 30)) {
-		bench_usage(stderr);
-		return 2;
-	}
-	/* umm's handler first, so the bare run can restore it. */
+	/* umm's handler first, so native runs that borrow SIGSEGV restore it */
 	if (um_signals_init()) {
 		fprintf(stderr, "umm bench: cannot install handlers\n");
 		return 1;
 	}
-	return run(&o);
+	get_env(&env);
+	res = calloc(NR_ENTRIES, sizeof(*res));
+	if (!res)
+		return 1;
+	for (i = 0; i < NR_ENTRIES; i++) {
+		const struct bench_scenario *sc = entries[i].sc;
+		struct result *r;
+
+		if (!o.selected[i])
+			continue;
+		r = &res[nr++];
+		r->e = &entries[i];
+		r->cfg = entry_cfg(r->e, &o.cfg);
+		r->reps = o.reps;
+		r->native = sc->native != NULL;
+		r->size = (o.size    ? o.size
+			   : o.quick ? sc->size_quick
+				     : sc->size)
+			  << 20;
+		r->iters = o.quick ? sc->iters_quick : sc->iters;
+		snprintf(r->name, sizeof(r->name), "%s%s%s", sc->name,
+			 r->e->variant ? ":" : "",
+			 r->e->variant ? r->e->variant : "");
+	}
+	for (i = 0; i < nr; i++)
+		run_entry(&o, &res[i], ++k, nr);
+	progress(&o, 0, 0, NULL, 0);
+	ng = eval_goals(res, nr, goals);
+	if (o.json)
+		print_json(&o, &env, res, nr, goals, ng);
+	else
+		print_table(&o, &env, res, nr, goals, ng);
+	err = 0;
+	for (i = 0; i < nr; i++)
+		err |= res[i].err;
+	if (o.plot && plot(gnuplot, o.plot, res, nr)) {
+		fprintf(stderr, "umm bench: gnuplot failed to draw %s\n",
+			o.plot);
+		err = 1;
+	}
+	free(res);
+	return err ? 1 : 0;
 }

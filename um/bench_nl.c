@@ -1,0 +1,304 @@
+// SPDX-License-Identifier: MIT
+/*
+ * umm bench scenarios of nonlinear layouts: remap_file_pages of single
+ * pages to random file pages, as a guest kernel emulating its TLB in page
+ * tables does it (seed 002), against the host kernel's remap_file_pages
+ * (or mmap of the page, with the host_mmap strategy) on the same pattern.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "um/bench.h"
+
+#define PG	  4096ULL
+#define RW	  (PROT_READ | PROT_WRITE)
+#define NL_PHASES 16 /* host VMA samples during the remaps */
+
+#ifndef MAP_NONBLOCK
+#define MAP_NONBLOCK 0x10000
+#endif
+
+/* What the remaps meet. */
+enum nl_mode {
+	NL_FIRST, /* every page mapped and touched before */
+	NL_AGAIN, /* the same pattern again: nothing touched since */
+	NL_TOUCH, /* as NL_FIRST, each remap followed by a read of the page */
+	NL_MANY, /* tlb_remap: a PROT_NONE mapping, a prot per page, read */
+	NL_NONBLOCK, /* as NL_FIRST, with MAP_NONBLOCK: nothing populated */
+};
+
+/* The pattern: remap page[i] to file page pgoff[i], read-only if ro[i]. */
+struct nl_priv {
+	uint64_t n;
+	uint32_t *page, *pgoff;
+	uint8_t *ro;
+	int fd; /* the host's file */
+	struct umm_file *file; /* umm's */
+};
+
+static int nl_setup(struct bench_ctx *ctx)
+{
+	uint64_t i, x = 0x2545f4914f6cdd1dULL, pages = ctx->size / PG;
+	struct nl_priv *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return -ENOMEM;
+	ctx->priv = p;
+	p->fd = -1;
+	p->n = pages;
+	p->page = malloc(pages * sizeof(*p->page));
+	p->pgoff = malloc(pages * sizeof(*p->pgoff));
+	p->ro = malloc(pages);
+	if (!p->page || !p->pgoff || !p->ro)
+		return -ENOMEM;
+	for (i = 0; i < pages; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		p->page[i] = (uint32_t)(x % pages);
+		p->pgoff[i] = (uint32_t)((x >> 24) % pages);
+		p->ro[i] = ((x >> 48) & 3) == 0; /* one in four */
+	}
+	p->fd = memfd_create("umm-bench-nonlinear", MFD_CLOEXEC);
+	if (p->fd < 0 || ftruncate(p->fd, (off_t)ctx->size))
+		return -errno;
+	p->file = umm_shmem_new(ctx->phys, ctx->size);
+	return p->file ? 0 : -errno;
+}
+
+static void nl_teardown(struct bench_ctx *ctx)
+{
+	struct nl_priv *p = ctx->priv;
+
+	if (!p)
+		return;
+	free(p->page);
+	free(p->pgoff);
+	free(p->ro);
+	if (p->fd >= 0)
+		close(p->fd);
+	if (p->file)
+		umm_file_put(p->file);
+	free(p);
+}
+
+/* ---- natively ---- */
+
+static long host_rfp(void *start, size_t size, size_t pgoff, int flags)
+{
+	return syscall(SYS_remap_file_pages, start, size, 0, pgoff, flags);
+}
+
+static int native_loop(volatile uint8_t *b, const struct nl_priv *p,
+		       bool host_mmap, enum nl_mode mode)
+{
+	uint8_t sum = 0;
+	uint64_t i;
+
+	for (i = 0; i < p->n; i++) {
+		volatile uint8_t *va = b + ((uint64_t)p->page[i] << 12);
+		int prot = mode == NL_MANY && p->ro[i] ? PROT_READ : RW;
+
+		if (host_mmap) {
+			if (mmap((void *)va, PG, prot, MAP_SHARED | MAP_FIXED,
+				 p->fd, (off_t)p->pgoff[i] << 12) == MAP_FAILED)
+				return -errno;
+		} else {
+			if (host_rfp((void *)va, PG, p->pgoff[i],
+				     mode == NL_NONBLOCK ? MAP_NONBLOCK : 0) <
+			    0)
+				return -errno;
+			if (mode == NL_MANY && mprotect((void *)va, PG, prot))
+				return -errno;
+		}
+		if (mode == NL_TOUCH || mode == NL_MANY)
+			sum += *va;
+	}
+	return sum & 0; /* read, not used */
+}
+
+static int nl_native(struct bench_ctx *ctx, struct bench_sample *s)
+{
+	struct nl_priv *p = ctx->priv;
+	enum nl_mode mode = (enum nl_mode)ctx->arg;
+	int prot = mode == NL_MANY ? PROT_NONE : RW;
+	volatile uint8_t *b = mmap(NULL, ctx->size, prot, MAP_SHARED, p->fd, 0);
+	uint64_t i, t0;
+	uint8_t sum = 0;
+	int err = 0;
+
+	if (b == MAP_FAILED)
+		return -errno;
+	for (i = 0; mode != NL_MANY && i < p->n; i++)
+		sum += b[i << 12]; /* the host holds every page */
+	if (mode == NL_AGAIN)
+		err = native_loop(b, p, ctx->cfg.host_mmap, mode);
+	t0 = bench_now_ns();
+	if (!err)
+		err = native_loop(b, p, ctx->cfg.host_mmap, mode);
+	s->ns = bench_now_ns() - t0;
+	s->ops = p->n;
+	munmap((void *)b, ctx->size);
+	(void)sum;
+	return err;
+}
+
+/* ---- on umm, as guest code, as a guest kernel's TLB refill would ---- */
+
+struct guest_remaps {
+	struct umm_mm *mm;
+	uint64_t base;
+	const struct nl_priv *p;
+	uint64_t first, n; /* the slice of the pattern to run */
+	enum nl_mode mode;
+	int err;
+	uint8_t sum;
+};
+
+static void guest_remap_loop(void *arg)
+{
+	struct guest_remaps *g = arg;
+	const struct nl_priv *p = g->p;
+	bool many = g->mode == NL_MANY;
+	uint64_t i;
+
+	for (i = g->first; i < g->first + g->n && !g->err; i++) {
+		uint64_t va = g->base + ((uint64_t)p->page[i] << 12);
+		int prot = many ? (p->ro[i] ? PROT_READ : RW) : 0;
+
+		g->err = umm_remap_file_pages(g->mm, va, PG, prot, p->pgoff[i],
+					      many ? UMM_MAP_MANYPROTS
+					      : g->mode == NL_NONBLOCK
+						      ? MAP_NONBLOCK
+						      : 0);
+		if (g->mode == NL_TOUCH || many)
+			g->sum += *(volatile uint8_t *)umm_host_addr(g->mm, va);
+	}
+}
+
+static void guest_read_all(void *arg)
+{
+	struct guest_remaps *g = arg;
+	uint64_t i;
+
+	for (i = 0; i < g->p->n; i++)
+		g->sum += *(volatile uint8_t *)umm_host_addr(
+			g->mm, g->base + (i << 12));
+}
+
+static int nl_guest(struct bench_ctx *ctx, struct bench_sample *s)
+{
+	struct guest_remaps g = {.p = ctx->priv, .mode = (int)ctx->arg};
+	int prot = g.mode == NL_MANY ? PROT_NONE : RW;
+	struct umm_stats st;
+	uint64_t t0, k;
+	siginfo_t si;
+	long a;
+	int sig = 0;
+
+	g.mm = bench_mm_new(ctx);
+	if (!g.mm)
+		return -errno;
+	a = umm_mmap(g.mm, 0, ctx->size, prot, MAP_SHARED, g.p->file, 0);
+	if (a < 0) {
+		umm_mm_put(g.mm);
+		return (int)a;
+	}
+	g.base = (uint64_t)a;
+	if (g.mode != NL_MANY)
+		sig = umm_guest_call(g.mm, guest_read_all, &g, &si);
+	g.n = g.p->n;
+	if (g.mode == NL_AGAIN)
+		sig |= umm_guest_call(g.mm, guest_remap_loop, &g, &si);
+	umm_mm_stats(g.mm, &st);
+	/* in slices, the host VMAs sampled between them (untimed) */
+	for (k = 0; k < NL_PHASES && !sig; k++) {
+		g.first = g.p->n * k / NL_PHASES;
+		g.n = g.p->n * (k + 1) / NL_PHASES - g.first;
+		t0 = bench_now_ns();
+		sig |= umm_guest_call(g.mm, guest_remap_loop, &g, &si);
+		s->ns += bench_now_ns() - t0;
+		bench_sample_vmas(g.mm, s);
+	}
+	s->ops = g.p->n;
+	bench_stats_since(g.mm, &st, s);
+	umm_mm_put(g.mm);
+	return sig ? -EFAULT : g.err;
+}
+
+const struct bench_scenario bench_tlb_remap = {
+	.name = "tlb_remap",
+	.what = "remap single pages of a PROT_NONE shared mapping to random "
+		"file pages, a prot each (1 in 4 read-only), read each",
+	.native_what = "remap_file_pages + mprotect per page (host_mmap: "
+		       "mmap per page), read each",
+	.unit = "remap",
+	.size = 64,
+	.size_quick = 4,
+	.arg = NL_MANY,
+	.setup = nl_setup,
+	.teardown = nl_teardown,
+	.guest = nl_guest,
+	.native = nl_native,
+};
+
+const struct bench_scenario bench_nonlinear = {
+	.name = "nonlinear",
+	.what = "remap_file_pages of single pages to random file pages, every "
+		"page touched before",
+	.native_what = "the host's remap_file_pages on the same pattern "
+		       "(host_mmap: mmap per page)",
+	.unit = "remap",
+	.size = 64,
+	.size_quick = 4,
+	.arg = NL_FIRST,
+	.setup = nl_setup,
+	.teardown = nl_teardown,
+	.guest = nl_guest,
+	.native = nl_native,
+};
+
+const struct bench_scenario bench_nonlinear_again = {
+	.name = "nonlinear_again",
+	.what = "the same remaps a second time, nothing touched since",
+	.native_what = "the host's remap_file_pages on the same pattern",
+	.unit = "remap",
+	.size = 64,
+	.size_quick = 4,
+	.arg = NL_AGAIN,
+	.setup = nl_setup,
+	.teardown = nl_teardown,
+	.guest = nl_guest,
+	.native = nl_native,
+};
+
+const struct bench_scenario bench_nonlinear_touch = {
+	.name = "nonlinear_touch",
+	.what = "each remap followed by a read of the page",
+	.native_what = "the host's remap_file_pages on the same pattern",
+	.unit = "remap",
+	.size = 64,
+	.size_quick = 4,
+	.arg = NL_TOUCH,
+	.setup = nl_setup,
+	.teardown = nl_teardown,
+	.guest = nl_guest,
+	.native = nl_native,
+};
+
+const struct bench_scenario bench_nonlinear_nonblock = {
+	.name = "nonlinear_nonblock",
+	.what = "the nonlinear remaps with MAP_NONBLOCK (nothing populated)",
+	.native_what = "the host's remap_file_pages with MAP_NONBLOCK",
+	.unit = "remap",
+	.size = 64,
+	.size_quick = 4,
+	.arg = NL_NONBLOCK,
+	.setup = nl_setup,
+	.teardown = nl_teardown,
+	.guest = nl_guest,
+	.native = nl_native,
+};
