@@ -118,19 +118,25 @@ enum kind {
 	K_RFP_BIGOFF,
 	K_RFP_SPAN,
 	K_RFP_RESET,
+	K_RFP_MREMAP,
 	NR_KINDS
 };
 
 /*
- * Default on: what umm implements and agrees on. mremap is being written
- * (umm_mremap returns -ENOSYS today: the kind is skipped then), as are
- * MADV_REMOVE and MADV_POPULATE_*; turning one on by default is a change
- * of its 'on' here. rfp_span is a known difference, off: see
+ * Default on: what umm implements and agrees on. A kind whose call umm
+ * does not implement (-ENOSYS; -EINVAL for advice) is skipped with a note
+ * (umm_has). rfp_span is a known difference, off: see
  * known_difference(). rfp_bigoff (file pages past 2^32) is off: umm's file
  * ptes hold 32 bits of pgoff, -EOVERFLOW where the host maps (documented).
  * rfp_reset: remap_file_pages in the third of the sequences run under a
  * small host VMA budget (host resets); off while a remapped page can show
  * its old contents after a reset (a bug reported to be fixed).
+ * rfp_mremap: remap_file_pages in the same sequence as mremap and
+ * MADV_REMOVE; off, so that a sequence has one or the other: the host
+ * emulates a nonlinear vma with many linear ones, which mremap (-EFAULT
+ * across them; a move keeps each one's offsets) and MADV_REMOVE (allowed;
+ * Linux before 4.0 refused a nonlinear vma, as umm does) see otherwise
+ * than umm's one nonlinear vma.
  */
 static struct kind_info {
 	const char *name;
@@ -147,12 +153,13 @@ static struct kind_info {
 	[K_SCAN] = {"scan", true, 2},
 	[K_FORK] = {"fork", true, 2},
 	[K_RFP] = {"remap_file_pages", true, 7},
-	[K_MREMAP] = {"mremap", false, 10},
-	[K_MADV_REMOVE] = {"madv_remove", false, 0},
-	[K_MADV_POPULATE] = {"madv_populate", false, 0},
+	[K_MREMAP] = {"mremap", true, 10},
+	[K_MADV_REMOVE] = {"madv_remove", true, 0},
+	[K_MADV_POPULATE] = {"madv_populate", true, 0},
 	[K_RFP_BIGOFF] = {"rfp_bigoff", false, 0},
 	[K_RFP_SPAN] = {"rfp_span", false, 0},
 	[K_RFP_RESET] = {"rfp_reset", false, 0},
+	[K_RFP_MREMAP] = {"rfp_mremap", false, 0},
 };
 
 struct step {
@@ -198,7 +205,7 @@ static unsigned long budget;
 /* Statistics, to show the sequences reach what they aim at. */
 static struct {
 	unsigned long steps, calls_ok, calls_err, reads, signals, forks, rfp_ok;
-	unsigned long mmaps_ok, seqs, kscans, resets;
+	unsigned long mmaps_ok, seqs, kscans, resets, mremap_ok;
 } stats;
 
 /* ---- the generator ---- */
@@ -242,6 +249,14 @@ static uint64_t gen_page(void)
 		   : gen_nr_maps - 1 - rnd(gen_nr_maps < 4 ? gen_nr_maps : 4);
 	return (gen_maps[i].addr & ~(PG - 1)) +
 	       (uint64_t)rnd((unsigned int)(gen_maps[i].len / PG) + 2) * PG;
+}
+
+/* Kinds left out of this sequence (see rfp_mremap). */
+static bool seq_off[NR_KINDS];
+
+static bool kind_on(enum kind k)
+{
+	return kinds[k].on && !seq_off[k];
 }
 
 static uint64_t gen_addr(void)
@@ -378,7 +393,7 @@ static int gen_advice(void)
 		MADV_RANDOM,   MADV_SEQUENTIAL, MADV_WILLNEED,
 	};
 
-	if (kinds[K_MADV_REMOVE].on && !rnd(6))
+	if (kind_on(K_MADV_REMOVE) && !rnd(6))
 		return MADV_REMOVE;
 	if (kinds[K_MADV_POPULATE].on && !rnd(6))
 		return rnd(2) ? MADV_POPULATE_READ : MADV_POPULATE_WRITE;
@@ -400,6 +415,8 @@ static void gen_mremap(struct step *s)
 {
 	static const int fl[] = {
 		0,
+		0,
+		MREMAP_MAYMOVE,
 		MREMAP_MAYMOVE,
 		MREMAP_MAYMOVE | MREMAP_FIXED,
 		MREMAP_MAYMOVE | MREMAP_FIXED,
@@ -407,12 +424,23 @@ static void gen_mremap(struct step *s)
 		MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP,
 		MREMAP_FIXED,
 	};
+	const struct step *m;
 
-	s->addr = gen_addr();
-	s->len = rnd(20) ? gen_len(MAXLEN) : 0;
-	s->len2 = gen_len(MAXLEN);
 	s->flags = fl[rnd(sizeof(fl) / sizeof(fl[0]))];
+	s->len2 = gen_len(MAXLEN);
 	s->addr2 = gen_addr();
+	if (!gen_nr_maps || rnd(3) == 0) {
+		s->addr = gen_addr();
+		s->len = rnd(20) ? gen_len(MAXLEN) : 0;
+		return;
+	}
+	/* mostly what an earlier mmap made, whole or its first pages */
+	m = gen_maps[gen_nr_maps - 1 - rnd(gen_nr_maps < 4 ? gen_nr_maps : 4)]
+		    .step;
+	s->addr = m->addr & ~(PG - 1);
+	s->len = rnd(3) ? PAGE_UP(m->len)
+			: (1 + rnd((unsigned int)(PAGE_UP(m->len) / PG) + 1)) *
+				  PG;
 }
 
 static enum kind gen_kind(void)
@@ -420,10 +448,10 @@ static enum kind gen_kind(void)
 	int total = 0, r, k;
 
 	for (k = 0; k < NR_KINDS; k++)
-		total += kinds[k].on ? kinds[k].weight : 0;
+		total += kind_on((enum kind)k) ? kinds[k].weight : 0;
 	r = (int)rnd((unsigned int)total);
 	for (k = 0; k < NR_KINDS; k++) {
-		if (!kinds[k].on)
+		if (!kind_on((enum kind)k))
 			continue;
 		r -= kinds[k].weight;
 		if (r < 0)
@@ -497,6 +525,14 @@ static int gen_seq(uint64_t seed, struct step *steps)
 	rng = seed * 0x2545f4914f6cdd1dULL + 1;
 	gen_nr_maps = 0;
 	seq_fault_around = fa[rnd(4)];
+	memset(seq_off, 0, sizeof(seq_off));
+	if (kinds[K_RFP].on && !kinds[K_RFP_MREMAP].on &&
+	    (kinds[K_MREMAP].on || kinds[K_MADV_REMOVE].on)) {
+		if (rnd(2))
+			seq_off[K_RFP] = true;
+		else
+			seq_off[K_MREMAP] = seq_off[K_MADV_REMOVE] = true;
+	}
 	for (i = 0; i < nr_steps; i++) {
 		gen_step(&steps[i]);
 		/* a few mappings first, for the rest to meet */
@@ -1675,6 +1711,8 @@ static bool run_seq(uint64_t seed)
 			stats.mmaps_ok +=
 				steps[i].kind == K_MMAP && r->ret >= 0;
 			stats.rfp_ok += steps[i].kind == K_RFP && !r->ret;
+			stats.mremap_ok +=
+				steps[i].kind == K_MREMAP && r->ret >= 0;
 		}
 	}
 	if (verbose && at < 0)
@@ -1857,22 +1895,25 @@ int main(int argc, char **argv)
 		ok(!nr_leaky, "every frame is free after every sequence");
 		diag("%lu steps: %lu calls succeeded, %lu failed, %lu accesses "
 		     "(%lu signals), %lu forks (%lu scans of a kept child); "
-		     "%lu mmaps and %lu remap_file_pages succeeded; %lu host "
+		     "%lu mmaps, %lu mremaps and %lu remap_file_pages "
+		     "succeeded; %lu host "
 		     "resets",
 		     stats.steps, stats.calls_ok, stats.calls_err, stats.reads,
 		     stats.signals, stats.forks, stats.kscans, stats.mmaps_ok,
-		     stats.rfp_ok, stats.resets);
+		     stats.mremap_ok, stats.rfp_ok, stats.resets);
 		if (nr_known)
 			diag("%lu sequences stopped at a known difference "
 			     "(rfp_span: a remap over two vmas of umm)",
 			     nr_known);
 		/* The sequences must reach what they aim at, or agree vacuously. */
-		ok(nr_seqs < 50 || (stats.mmaps_ok > nr_seqs &&
-				    stats.signals > nr_seqs / 4 &&
-				    stats.reads > stats.signals &&
-				    (!kinds[K_RFP].on || stats.rfp_ok > 0) &&
-				    (!kinds[K_FORK].on ||
-				     (stats.forks > 0 && stats.kscans > 0))),
+		ok(nr_seqs < 50 ||
+			   (stats.mmaps_ok > nr_seqs &&
+			    stats.signals > nr_seqs / 4 &&
+			    stats.reads > stats.signals &&
+			    (!kinds[K_RFP].on || stats.rfp_ok > 0) &&
+			    (!kinds[K_MREMAP].on || stats.mremap_ok > 0) &&
+			    (!kinds[K_FORK].on ||
+			     (stats.forks > 0 && stats.kscans > 0))),
 		   "the sequences map, fault, read, fork and remap");
 	}
 	check_frames_free(phys);
