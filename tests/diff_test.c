@@ -129,8 +129,9 @@ enum kind {
  * known_difference(). rfp_bigoff (file pages past 2^32) is off: umm's file
  * ptes hold 32 bits of pgoff, -EOVERFLOW where the host maps (documented).
  * rfp_reset: remap_file_pages in the third of the sequences run under a
- * small host VMA budget (host resets); off while a remapped page can show
- * its old contents after a reset (a bug reported to be fixed).
+ * small host VMA budget (host resets); on since a remapped page no longer
+ * shows its old contents after a reset (_PAGE_MAYHOST); -rfp_reset keeps
+ * remap_file_pages out of that third.
  * rfp_mremap: remap_file_pages in the same sequence as mremap and
  * MADV_REMOVE; off, so that a sequence has one or the other: the host
  * emulates a nonlinear vma with many linear ones, which mremap (-EFAULT
@@ -158,7 +159,7 @@ static struct kind_info {
 	[K_MADV_POPULATE] = {"madv_populate", true, 0},
 	[K_RFP_BIGOFF] = {"rfp_bigoff", false, 0},
 	[K_RFP_SPAN] = {"rfp_span", false, 0},
-	[K_RFP_RESET] = {"rfp_reset", false, 0},
+	[K_RFP_RESET] = {"rfp_reset", true, 0},
 	[K_RFP_MREMAP] = {"rfp_mremap", false, 0},
 };
 
