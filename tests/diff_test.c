@@ -22,13 +22,13 @@
  * with its si_code and si_addr, and, after a call, the layout of the region:
  * /proc/self/maps against umm_maps, normalised to start-end, permissions,
  * private or shared, and the backing ('a' private anonymous, 'z' shared
- * anonymous, 'F' a file, with its offset). Neighbouring lines
- * that one mapping could have been are coalesced first: when Linux merges
- * two vmas is not the contract (anon_vma ancestry decides it), what the
- * memory is and allows is. --strict-layout compares the raw lines. Once a
- * remap_file_pages succeeded, file offsets are no longer compared in the
- * layout: the host (4.0+) emulates a nonlinear vma with one vma per run,
- * umm keeps one nonlinear vma. Contents are compared by the reads instead.
+ * anonymous, 'F' a file, with its offset), line by line: umm merges vmas
+ * as Linux does (anon_vma ancestry, VM_ACCOUNT), so the vma boundaries
+ * must agree too. Once a remap_file_pages succeeded, neighbouring lines
+ * that one mapping could have been are coalesced, and file offsets are no
+ * longer compared: the host (4.0+) emulates a nonlinear vma with one vma
+ * per run, umm keeps one nonlinear vma (--strict-layout: raw lines even
+ * then). Contents are compared by the reads instead.
  * Two artefacts of that emulation are taken out: see nat_rfp() (the host
  * drops madvise flags) and known_difference() (it remaps over vmas).
  *
@@ -643,7 +643,8 @@ static void normalise_layout(const char *maps, bool nonlinear, char *out)
 			continue;
 		if (v.end <= REGION || v.start >= REGION + REGION_SIZE)
 			continue;
-		if (have && !strict_layout && mergeable(&cur, &v, nonlinear)) {
+		if (have && nonlinear && !strict_layout &&
+		    mergeable(&cur, &v, nonlinear)) {
 			cur.end = v.end;
 			continue;
 		}
