@@ -405,6 +405,32 @@ static int do_cow_block(struct fault *vmf)
 	return 0;
 }
 
+/* Is @va's page writable already: a copy made, or never shared? */
+static bool page_writable_at(struct fault *vmf, uint64_t va)
+{
+	pte_t *p;
+
+	if (va < vmf->vma->start || va >= vmf->vma->end)
+		return false;
+	p = pte_lookup(&vmf->mm->pt, va);
+	return p && (*p & _PAGE_PRESENT) && pte_write(*p);
+}
+
+/*
+ * Does the writer stream: is a neighbour written already? Then the block's
+ * shared pages are copied at once; a write off on its own copies its page
+ * alone. (Not the region's first page, unlike anon_streaming: the copies
+ * of a block are writable neighbours, so one guess would set off every
+ * block after it.)
+ */
+static bool cow_streaming(struct fault *vmf)
+{
+	uint64_t va = vmf->va & PAGE_MASK;
+
+	return page_writable_at(vmf, va - PAGE_SIZE) ||
+	       page_writable_at(vmf, va + PAGE_SIZE);
+}
+
 /*
  * A write (or unshare) fault on a present, write-protected page of a
  * private vma: reuse the page in place when it is ours alone, else copy it
@@ -434,7 +460,7 @@ static int do_wp_page(struct fault *vmf)
 		return 0;
 	}
 	if ((vmf->flags & FAULT_FLAG_WRITE) && (vmf->vma->flags & VM_WRITE) &&
-	    page_anon(page)) {
+	    page_anon(page) && cow_streaming(vmf)) {
 		err = do_cow_block(vmf);
 		if (err != -EAGAIN)
 			return err;
