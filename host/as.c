@@ -188,40 +188,110 @@ static bool over(unsigned long target)
 	return __atomic_load_n(&vmas_held, __ATOMIC_RELAXED) > target;
 }
 
+static int cmp_op_va(const void *a, const void *b)
+{
+	const struct host_op *x = a, *y = b;
+
+	return x->va < y->va ? -1 : x->va > y->va;
+}
+
+/*
+ * Turn @nr victims, planned on the VMA map already, into UNMAP ops in
+ * address order, one per run of victims with only reservation between
+ * them (one host call drops them all). Returns the number of ops.
+ */
+static unsigned int coalesce_victims(struct host_as *as, struct host_op *v,
+				     unsigned int nr)
+{
+	unsigned int i, n = 0;
+
+	if (!nr)
+		return 0;
+	qsort(v, nr, sizeof(*v), cmp_op_va);
+	for (i = 1; i < nr; i++) {
+		uint64_t end = v[i].va + v[i].len;
+
+		if (vmamap_reserved(as->vmamap, v[n].va, end - v[n].va))
+			v[n].len = end - v[n].va;
+		else
+			v[++n] = v[i];
+	}
+	return n + 1;
+}
+
+/*
+ * Plan on the VMA map the eviction of up to @max of the least recently
+ * filled mappings of @as, until the process holds at most @target. Writes
+ * them to @v and returns how many; counts them in *pages.
+ */
+static unsigned int plan_victims(struct host_as *as, unsigned long target,
+				 struct host_op *v, unsigned int max,
+				 uint64_t *pages)
+{
+	unsigned int nr;
+
+	for (nr = 0; nr < max && over(target); nr++) {
+		struct host_op *op = &v[nr];
+
+		if (!vmamap_evict_oldest(as->vmamap, &op->va, &op->len))
+			break;
+		op->kind = HOST_OP_UNMAP;
+		op->flags = 0;
+		op->prot = PROT_NONE;
+		op->gen = 0;
+		op->off = 0;
+		count_vmas(as);
+		*pages += op->len >> PAGE_SHIFT;
+	}
+	return nr;
+}
+
+/* Carry out @nr ops, a queue's worth at a time. 0 or -errno. */
+static int apply_all(struct host_as *as, const struct host_op *ops,
+		     unsigned int nr)
+{
+	unsigned int start, done;
+	int err = 0;
+
+	for (start = 0; !err && start < nr; start += HOST_AS_QUEUE)
+		err = as->backend->apply(
+			as, ops + start,
+			nr - start < HOST_AS_QUEUE ? nr - start : HOST_AS_QUEUE,
+			&done);
+	return err;
+}
+
 /*
  * Evict the least recently filled mappings of @as until the process holds
- * at most @target host VMAs or @as holds no mapping. Each batch is planned
- * on the VMA map and then carried out; if the host refuses to drop a
- * mapping (past vm.max_map_count even a reservation's mmap fails), the
+ * at most @target host VMAs or @as holds no mapping. The victims are
+ * planned on the VMA map, all at once where memory allows (the more there
+ * are, the more lie next to each other with only reservation between, and
+ * go in one host call), and then carried out; if the host refuses to drop
+ * a mapping (past vm.max_map_count even a reservation's mmap fails), the
  * whole space is reset instead. Context: not under as->reset_lock; the
  * caller is @as's owner or holds spaces_lock.
  */
 static void evict_space(struct host_as *as, unsigned long target)
 {
-	struct host_op ops[HOST_AS_QUEUE];
+	struct host_op small[HOST_AS_QUEUE], *v;
 	uint64_t runs = 0, pages = 0;
-	unsigned int nr, done;
+	unsigned int nr, max;
 	int err = 0;
 
 	pthread_rwlock_wrlock(&as->reset_lock);
-	while (!err && over(target) && as->vmamap->nr_mapped) {
-		for (nr = 0; nr < HOST_AS_QUEUE && over(target); nr++) {
-			struct host_op *op = &ops[nr];
-
-			if (!vmamap_oldest(as->vmamap, &op->va, &op->len))
-				break;
-			op->kind = HOST_OP_UNMAP;
-			op->flags = 0;
-			op->prot = PROT_NONE;
-			op->gen = 0;
-			op->off = 0;
-			vmamap_apply(as->vmamap, op);
-			count_vmas(as);
-			runs++;
-			pages += op->len >> PAGE_SHIFT;
-		}
-		err = as->backend->apply(as, ops, nr, &done);
+	max = (unsigned int)as->vmamap->nr_mapped;
+	v = max > HOST_AS_QUEUE ? malloc(max * sizeof(*v)) : NULL;
+	if (!v) {
+		v = small;
+		max = HOST_AS_QUEUE;
 	}
+	while (!err && over(target) && as->vmamap->nr_mapped) {
+		nr = plan_victims(as, target, v, max, &pages);
+		runs += nr;
+		err = apply_all(as, v, coalesce_victims(as, v, nr));
+	}
+	if (v != small)
+		free(v);
 	if (runs)
 		bump_gen(as);
 	if (err)

@@ -43,6 +43,7 @@ struct vrun;
 
 struct vmamap {
 	struct vrun *head; /* skip list sentinel */
+	struct vrun *hint; /* the run last found, or NULL */
 	uint64_t size;
 	unsigned long nr_runs; /* host VMAs that meet the space */
 	unsigned long nr_mapped; /* of which not reserved */
@@ -63,8 +64,11 @@ void vmamap_apply(struct vmamap *m, const struct host_op *op);
 void vmamap_unknown(struct vmamap *m, uint64_t va, uint64_t len);
 /* Is [va, va+len) all reservation? */
 bool vmamap_reserved(struct vmamap *m, uint64_t va, uint64_t len);
-/* The least recently filled run not reserved; false when none is. */
-bool vmamap_oldest(struct vmamap *m, uint64_t *va, uint64_t *len);
+/*
+ * Evict the least recently filled run not reserved: [va, va+len) becomes
+ * reservation. False when there is none.
+ */
+bool vmamap_evict_oldest(struct vmamap *m, uint64_t *va, uint64_t *len);
 /* fn(va, len, kind, prot, off, arg) for each run, in address order. */
 typedef int (*vmamap_fn)(uint64_t va, uint64_t len, int kind, int prot,
 			 uint64_t off, void *arg);

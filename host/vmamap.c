@@ -29,6 +29,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "host/internal.h"
 
@@ -100,34 +101,77 @@ static struct vrun *search(struct vmamap *m, uint64_t va, struct vrun **update)
 	return x->next[0];
 }
 
-/* The run that holds @va (< size). */
+/*
+ * The run that holds @va (< size). The last one found is tried first, and
+ * the one after it: an op's split at its end falls in the run its split
+ * at its start made.
+ */
 static struct vrun *find(struct vmamap *m, uint64_t va)
 {
-	struct vrun *update[VMAMAP_LEVELS];
-	struct vrun *r = search(m, va, update);
+	struct vrun *update[VMAMAP_LEVELS], *r = m->hint;
 
-	if (r && r->start == va)
-		return r;
-	BUG_ON(update[0] == m->head);
-	return update[0];
+	if (r && r->start <= va) {
+		if (va < r->end)
+			return r;
+		r = r->next[0];
+		if (r && va < r->end) {
+			m->hint = r;
+			return r;
+		}
+	}
+	r = search(m, va, update);
+	if (!r || r->start != va) {
+		BUG_ON(update[0] == m->head);
+		r = update[0];
+	}
+	m->hint = r;
+	return r;
 }
 
-static void link_run(struct vmamap *m, struct vrun *r)
+/* Count @r in, now that it is linked. */
+static void count_in(struct vmamap *m, struct vrun *r)
+{
+	m->nr_runs++;
+	if (vrun_held(r))
+		m->nr_mapped++;
+}
+
+/*
+ * Link @n right after @c (no run between them). Where @c stands at least
+ * as high as @n, it is @n's predecessor at every level and no search is
+ * needed.
+ */
+static void link_after(struct vmamap *m, struct vrun *c, struct vrun *n)
 {
 	struct vrun *update[VMAMAP_LEVELS];
 	unsigned int l;
 
-	search(m, r->start, update);
-	for (l = 0; l < r->level; l++) {
-		r->next[l] = update[l]->next[l];
-		update[l]->next[l] = r;
+	if (n->level > c->level)
+		search(m, n->start, update);
+	for (l = 0; l < n->level; l++) {
+		struct vrun *p = l < c->level ? c : update[l];
+
+		n->next[l] = p->next[l];
+		p->next[l] = n;
 	}
-	r->prev = update[0] == m->head ? NULL : update[0];
+	n->prev = c;
+	if (n->next[0])
+		n->next[0]->prev = n;
+	count_in(m, n);
+}
+
+static void link_first(struct vmamap *m, struct vrun *r)
+{
+	unsigned int l;
+
+	for (l = 0; l < r->level; l++) {
+		r->next[l] = m->head->next[l];
+		m->head->next[l] = r;
+	}
+	r->prev = NULL;
 	if (r->next[0])
 		r->next[0]->prev = r;
-	m->nr_runs++;
-	if (vrun_held(r))
-		m->nr_mapped++;
+	count_in(m, r);
 }
 
 /* ---- the fill-time list ---- */
@@ -159,18 +203,27 @@ static void lru_insert_after(struct vmamap *m, struct vrun *pos, struct vrun *r)
 		m->lru_first = r;
 }
 
+/*
+ * Unlink and free @r. Its neighbour before, when it stands at least as
+ * high, is its predecessor at every level: no search then.
+ */
 static void unlink_run(struct vmamap *m, struct vrun *r)
 {
-	struct vrun *update[VMAMAP_LEVELS];
+	struct vrun *update[VMAMAP_LEVELS], *p = r->prev ? r->prev : m->head;
 	unsigned int l;
 
-	search(m, r->start, update);
+	if (p->level < r->level)
+		search(m, r->start, update);
 	for (l = 0; l < r->level; l++) {
-		BUG_ON(update[l]->next[l] != r);
-		update[l]->next[l] = r->next[l];
+		struct vrun *q = l < p->level ? p : update[l];
+
+		BUG_ON(q->next[l] != r);
+		q->next[l] = r->next[l];
 	}
 	if (r->next[0])
 		r->next[0]->prev = r->prev;
+	if (m->hint == r)
+		m->hint = r->prev;
 	m->nr_runs--;
 	if (vrun_held(r)) {
 		m->nr_mapped--;
@@ -179,16 +232,13 @@ static void unlink_run(struct vmamap *m, struct vrun *r)
 	free(r);
 }
 
-/* Make a run start at @va (when inside the space). */
-static void split_at(struct vmamap *m, uint64_t va)
+/* Make a run start at @va (< size) and return it. */
+static struct vrun *split_at(struct vmamap *m, uint64_t va)
 {
-	struct vrun *r, *n;
+	struct vrun *r = find(m, va), *n;
 
-	if (!va || va >= m->size)
-		return;
-	r = find(m, va);
 	if (r->start == va)
-		return;
+		return r;
 	n = vrun_alloc(random_level(m));
 	n->start = va;
 	n->end = r->end;
@@ -197,9 +247,10 @@ static void split_at(struct vmamap *m, uint64_t va)
 	n->stamp = r->stamp;
 	n->off = r->kind == VRUN_FILE ? r->off + (va - r->start) : 0;
 	r->end = va;
-	link_run(m, n);
+	link_after(m, r, n);
 	if (vrun_held(n))
 		lru_insert_after(m, r, n);
+	return n;
 }
 
 /* Would the host merge @a and the run @b that follows it? */
@@ -239,7 +290,7 @@ void vmamap_init(struct vmamap *m, uint64_t size)
 	r = vrun_alloc(random_level(m));
 	r->end = size;
 	r->kind = VRUN_RESERVED;
-	link_run(m, r);
+	link_first(m, r);
 }
 
 void vmamap_destroy(struct vmamap *m)
@@ -264,22 +315,14 @@ void vmamap_reset(struct vmamap *m)
 	m->clock = clock;
 }
 
-/* [start, end) becomes one run of @kind, merged with its neighbours. */
-static void set_range(struct vmamap *m, uint64_t start, uint64_t end, int kind,
-		      int prot, uint64_t off)
+/* @r, held or not, becomes @kind: into or out of the fill-time list. */
+static void set_kind(struct vmamap *m, struct vrun *r, int kind, int prot,
+		     uint64_t off)
 {
-	struct vrun *r, *n;
-
-	split_at(m, start);
-	split_at(m, end);
-	r = find(m, start);
-	while ((n = r->next[0]) && n->start < end)
-		unlink_run(m, n);
 	if (vrun_held(r)) {
 		lru_unlink(m, r);
 		m->nr_mapped--;
 	}
-	r->end = end;
 	r->kind = (uint8_t)kind;
 	r->prot = (uint8_t)prot;
 	r->off = kind == VRUN_FILE ? off : 0;
@@ -288,23 +331,43 @@ static void set_range(struct vmamap *m, uint64_t start, uint64_t end, int kind,
 		lru_insert_after(m, m->lru_last, r);
 		m->nr_mapped++;
 	}
+}
+
+/* Merge @r with the runs on either side where the host would. */
+static void merge_both(struct vmamap *m, struct vrun *r)
+{
 	r = merge_prev(m, r);
 	if (r->next[0])
 		merge_prev(m, r->next[0]);
+}
+
+/* [start, end) becomes one run of @kind, merged with its neighbours. */
+static void set_range(struct vmamap *m, uint64_t start, uint64_t end, int kind,
+		      int prot, uint64_t off)
+{
+	struct vrun *r = split_at(m, start), *n;
+
+	if (end < m->size)
+		split_at(m, end);
+	while ((n = r->next[0]) && n->start < end)
+		unlink_run(m, n);
+	r->end = end;
+	set_kind(m, r, kind, prot, off);
+	merge_both(m, r);
 }
 
 /* mprotect of [start, end): only where something is mapped. */
 static void protect_range(struct vmamap *m, uint64_t start, uint64_t end,
 			  int prot)
 {
-	struct vrun *r;
+	struct vrun *first = split_at(m, start), *r;
 
-	split_at(m, start);
-	split_at(m, end);
-	for (r = find(m, start); r && r->start < end; r = r->next[0])
+	if (end < m->size)
+		split_at(m, end);
+	for (r = first; r && r->start < end; r = r->next[0])
 		if (r->kind == VRUN_FILE || r->kind == VRUN_ZERO)
 			r->prot = (uint8_t)prot;
-	r = merge_prev(m, find(m, start));
+	r = merge_prev(m, first);
 	while (r->next[0] && r->next[0]->start <= end)
 		r = merge_prev(m, r->next[0]);
 }
@@ -343,7 +406,7 @@ bool vmamap_reserved(struct vmamap *m, uint64_t va, uint64_t len)
 	return r->kind == VRUN_RESERVED && r->end >= va + len;
 }
 
-bool vmamap_oldest(struct vmamap *m, uint64_t *va, uint64_t *len)
+bool vmamap_evict_oldest(struct vmamap *m, uint64_t *va, uint64_t *len)
 {
 	struct vrun *r = m->lru_first;
 
@@ -351,6 +414,8 @@ bool vmamap_oldest(struct vmamap *m, uint64_t *va, uint64_t *len)
 		return false;
 	*va = r->start;
 	*len = r->end - r->start;
+	set_kind(m, r, VRUN_RESERVED, PROT_NONE, 0);
+	merge_both(m, r);
 	return true;
 }
 
