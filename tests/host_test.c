@@ -719,6 +719,24 @@ static void test_local_map(struct phys *phys)
 	is(child_access(base + 3 * PG, 0, NULL), SIGSEGV,
 	   "a PROTECT of an older generation is skipped");
 	is(host_as_count_vmas(as), 0, "nothing mapped");
+
+	/*
+	 * Nor, where an eviction took other mappings and left its range,
+	 * leave the old protection there: it drops the range.
+	 */
+	host_as_queue(as, HOST_OP_MAP, 5 * PG, 2 * PG,
+		      (uint64_t)pfn << PAGE_SHIFT, rw, 0);
+	host_as_flush(as);
+	host_as_queue_protect(as, 5 * PG, PG, PROT_READ, host_as_gen(as) - 1);
+	host_as_flush(as);
+	is(child_access(base + 5 * PG, 1, NULL), SIGSEGV,
+	   "a PROTECT of an older generation over a mapped page: no write");
+	is(child_access(base + 5 * PG, 0, NULL), SIGSEGV,
+	   "the page is dropped (the next fault maps it again)");
+	is(child_access(base + 6 * PG, 1, NULL), 0,
+	   "its neighbour, outside the PROTECT, keeps its mapping");
+	host_as_queue(as, HOST_OP_UNMAP, 0, 64 * PG, 0, 0, 0);
+	host_as_flush(as);
 	host_as_free(as);
 	phys_put(phys, pfn);
 }
