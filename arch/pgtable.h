@@ -48,8 +48,9 @@ typedef uint64_t pte_t;
 #define _PAGE_HOST (1ULL << 52)
 /*
  * Software: the host may hold this pte's frame. What _PAGE_HOST becomes
- * after a reset of the host space: a mapping made after the reset in the
- * same flush is still there, so "not known to be held" is not "not held".
+ * after an eviction or a reset in the host space: an eviction drops only
+ * some mappings, and a mapping made after it in the same flush is still
+ * there, so "not known to be held" is not "not held".
  * Good enough to know a remap must drop the old page, not for an mprotect.
  */
 #define _PAGE_MAYHOST (1ULL << 57)

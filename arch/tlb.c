@@ -11,10 +11,12 @@
  * A pte whose protection alone changed, and whose frame the host holds
  * (_PAGE_HOST), becomes an mprotect rather than a new mapping: cheaper, and
  * the host keeps its page tables (fork write-protects the parent this way).
- * A reset of the host space drops mappings without the page tables
- * knowing, so _PAGE_HOST is only trusted at the reset generation it was set
- * in; at another, every _PAGE_HOST bit becomes _PAGE_MAYHOST first (the
- * host may have mapped the page again after the reset, in the same flush).
+ * An eviction (of some mappings, least recently filled first) or a reset
+ * (of all) drops host mappings without the page tables knowing, so
+ * _PAGE_HOST is only trusted at the reset generation it was set in, which
+ * either bumps; at another, every _PAGE_HOST bit becomes _PAGE_MAYHOST
+ * first (the page may not have been evicted, or the host may have mapped
+ * it again after the eviction, in the same flush).
  */
 #include "arch/softtlb.h"
 #include "arch/tlb.h"

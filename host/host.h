@@ -99,10 +99,11 @@ enum host_op_kind {
 };
 
 /*
- * A reset drops every mapping of a space behind its user's back, so a
- * HOST_OP_PROTECT names the reset generation (host_as_gen()) at which its
- * caller knew the range to be mapped; the host skips it when a reset came
- * since (mprotect of a dropped range would open the reservation instead).
+ * An eviction or a reset drops mappings of a space behind its user's back,
+ * so a HOST_OP_PROTECT names the reset generation (host_as_gen()) at which
+ * its caller knew the range to be mapped. When one came since, the host
+ * cannot trust it (mprotect of a dropped range would open the reservation):
+ * it drops the range instead, or skips the op when nothing there is mapped.
  */
 
 #define HOST_OP_POPULATE 0x1 /* fill host page tables now (fault path) */
@@ -118,6 +119,7 @@ struct host_op {
 };
 
 struct host_as;
+struct vmamap;
 
 /*
  * How a backend carries out a batch. Returns 0 or -errno of the first op
@@ -133,12 +135,22 @@ struct host_backend {
 	void (*destroy)(struct host_as *as);
 };
 
+/*
+ * Written by the space's owner, and by evictions and resets from other
+ * threads (atomically): read them with relaxed atomic loads.
+ */
 struct host_stats {
 	uint64_t ops; /* operations queued */
+	uint64_t merged; /* of which merged into the one before: calls saved */
 	uint64_t syscalls; /* host calls that carried them */
-	uint64_t resets; /* whole-space drops (VMA budget, ENOMEM) */
+	uint64_t resets; /* whole-space drops (last resort) */
 	uint64_t round_trips; /* stub backend: requests to the child */
-	uint64_t vma_estimate; /* host VMAs this space may hold, upper bound */
+	uint64_t fills; /* MAP and MAP_ZERO operations carried out */
+	uint64_t fill_pages; /* pages they mapped */
+	uint64_t evictions; /* mappings (host VMAs) dropped for room */
+	uint64_t evicted_pages; /* pages they held */
+	uint64_t vmas; /* host VMAs meeting the space now, reserved included */
+	uint64_t vmas_mapped; /* of which mappings */
 };
 
 #define HOST_AS_QUEUE 64
@@ -152,11 +164,13 @@ struct host_as {
 	struct host_as *next_all; /* list of every space, for resets */
 	struct host_as *prev_all;
 	/*
-	 * Taken for reading while a batch is carried out, for writing by a
-	 * reset, which bumps reset_gen (read atomically, written under it).
+	 * Taken for reading while a batch is carried out, for writing by an
+	 * eviction or a reset, which bump reset_gen (read atomically, written
+	 * under it). The VMA map is the owner's under it for reading.
 	 */
 	pthread_rwlock_t reset_lock;
 	uint32_t reset_gen;
+	struct vmamap *vmamap; /* the host VMAs it holds (host/vmamap.c) */
 	bool no_merge; /* one host call per page: see host_as_set_merge() */
 	unsigned int nr_queued;
 	struct host_op queue[HOST_AS_QUEUE];
@@ -211,8 +225,12 @@ static inline uint32_t host_as_gen(struct host_as *as)
 /*
  * Carry out every queued operation. Host refusals (ENOMEM, EAGAIN) and the
  * VMA budget are handled by dropping host mappings (they are a cache) and
- * going on; it never fails. Context: the caller serialises use of @as; it
- * takes the global space lock.
+ * going on; it never fails. Dropping evicts the least recently filled
+ * mappings, of @as first and then of the other spaces, until the process
+ * holds three quarters of its budget (a quarter less than it held, on a
+ * refusal); when that fails, every space is reset. Each space that loses
+ * a mapping has its reset generation bumped. Context: the caller
+ * serialises use of @as; it takes the global space lock.
  */
 void host_as_flush(struct host_as *as);
 
@@ -232,6 +250,16 @@ long host_as_count_vmas(struct host_as *as);
 typedef int (*host_vma_fn)(uint64_t va, uint64_t len, int prot, bool file,
 			   uint64_t off, void *arg);
 int host_as_walk_vmas(struct host_as *as, host_vma_fn fn, void *arg);
+
+/*
+ * Call @fn for each host mapping the space holds as its VMA map counts
+ * them (what host_as_walk_vmas should find, for the local backend): each
+ * a host VMA, neighbours the host would merge merged. Any backend.
+ * Context: as host_as_flush.
+ */
+int host_as_walk_model(struct host_as *as, host_vma_fn fn, void *arg);
+/* Host VMAs of every space of the process, as their VMA maps count them. */
+unsigned long host_vmas_held(void);
 
 /* ---- the stub backend: a guest space in a child process (host/stub.c) ---- */
 

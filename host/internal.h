@@ -28,4 +28,53 @@ void host_stub_pool_forget(struct phys *phys);
 /* Add a new space to the list that resets walk. */
 void host_as_register(struct host_as *as);
 
+/*
+ * The VMA map (host/vmamap.c): a model of the host VMAs a space holds,
+ * as runs of one kind each. Context: the space's owner under its
+ * reset_lock for reading, or anyone under it for writing.
+ */
+enum vrun_kind {
+	VRUN_RESERVED, /* the PROT_NONE reservation */
+	VRUN_FILE, /* the physical memory file, at an offset */
+	VRUN_ZERO, /* anonymous zeros, read-only */
+	VRUN_UNKNOWN, /* an operation the host refused: part may be done */
+};
+
+#define VMAMAP_LEVELS 20
+
+struct vrun;
+
+struct vmamap {
+	struct vrun *head; /* skip list sentinel */
+	struct vrun *hint; /* the run last found, or NULL */
+	uint64_t size;
+	unsigned long nr_runs; /* host VMAs that meet the space */
+	unsigned long nr_mapped; /* of which not reserved */
+	/* runs not reserved, oldest fill first */
+	struct vrun *lru_first, *lru_last;
+	uint64_t clock; /* fills so far: the fill time of the next */
+	uint32_t rng;
+};
+
+/* One reserved run over [0, size). */
+void vmamap_init(struct vmamap *m, uint64_t size);
+void vmamap_destroy(struct vmamap *m);
+/* Back to one reserved run: the space was reset. */
+void vmamap_reset(struct vmamap *m);
+/* What @op, carried out, did to the host. */
+void vmamap_apply(struct vmamap *m, const struct host_op *op);
+/* The host refused an operation on [va, va+len): who knows what is there. */
+void vmamap_unknown(struct vmamap *m, uint64_t va, uint64_t len);
+/* Is [va, va+len) all reservation? */
+bool vmamap_reserved(struct vmamap *m, uint64_t va, uint64_t len);
+/*
+ * Evict the least recently filled run not reserved: [va, va+len) becomes
+ * reservation. False when there is none.
+ */
+bool vmamap_evict_oldest(struct vmamap *m, uint64_t *va, uint64_t *len);
+/* fn(va, len, kind, prot, off, arg) for each run, in address order. */
+typedef int (*vmamap_fn)(uint64_t va, uint64_t len, int kind, int prot,
+			 uint64_t off, void *arg);
+int vmamap_walk(struct vmamap *m, vmamap_fn fn, void *arg);
+
 #endif

@@ -236,7 +236,26 @@ struct umm_stats {
 	uint64_t host_ops; /* operations queued */
 	uint64_t host_syscalls; /* system calls that carried them */
 	uint64_t host_resets; /* times every host mapping was dropped */
+	/*
+	 * The host mappings as a TLB (the window's own figures): fills (map
+	 * operations carried out, and their pages), evictions (host mappings
+	 * dropped, least recently filled first, to stay under the budget or
+	 * after a host refusal, and their pages), operations merged into a
+	 * neighbour's host call (host calls saved by merging).
+	 */
+	uint64_t host_fills;
+	uint64_t host_fill_pages;
+	uint64_t host_evictions;
+	uint64_t host_evicted_pages;
+	uint64_t host_merged;
+	/* Counters above, levels now below (guest_vmas first). */
 	uint64_t guest_vmas;
+	/*
+	 * Host VMAs the window holds now, as umm counts them: mappings, and
+	 * with the reserved pieces between them (what the budget counts).
+	 */
+	uint64_t host_vmas;
+	uint64_t host_vmas_all;
 };
 void umm_mm_stats(struct umm_mm *mm, struct umm_stats *stats);
 
@@ -249,9 +268,11 @@ long umm_host_vmas(struct umm_mm *mm);
 
 /*
  * The host VMA budget shared by every window of this process. Host mappings
- * are a cache: when a flush would take the process past the budget, every
- * window's mappings are dropped and refilled by later faults. Default: half
- * of vm.max_map_count. 0 or -EINVAL (below 64).
+ * are a cache: umm counts the host VMAs each window holds, and when a flush
+ * would take the process past the budget, it evicts the least recently
+ * filled mappings (the flushing window's first) down to three quarters of
+ * it; later faults refill them. Default: half of vm.max_map_count. 0 or
+ * -EINVAL (below 64, or above vm.max_map_count).
  */
 int umm_set_host_vma_budget(unsigned long nr_vmas);
 

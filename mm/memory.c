@@ -80,9 +80,38 @@ static void set_anon_pte(struct fault *vmf, pte_t *ptep, uint32_t pfn,
 	*ptep = pte_mk(pfn, prot);
 }
 
+/* Does @va hold a page of its own (not none, not the zero page)? */
+static bool anon_page_at(struct fault *vmf, uint64_t va)
+{
+	pte_t *p;
+
+	if (va < vmf->vma->start || va >= vmf->vma->end)
+		return false;
+	p = pte_lookup(&vmf->mm->pt, va);
+	return p && pte_present(*p) && !pte_is_zero_page(*p);
+}
+
 /*
- * Write to an anonymous page that is empty or the zero page: fresh frames
- * for it and for every such pte of the block. Returns 0 or -ENOMEM.
+ * Is the guest writing its way through the region (a neighbour already
+ * has its page, or this is the region's first page)? Then the whole block
+ * is worth its frames now. A write off on its own gets one page, as on
+ * Linux: no zeroing of pages nobody may touch, and no frame the guest
+ * never asked for. (A block is cheaper than its pages' faults once about
+ * five of its sixteen pages are used: sequential writes fill it, writes
+ * scattered at random often do not.)
+ */
+static bool anon_streaming(struct fault *vmf)
+{
+	uint64_t va = vmf->va & PAGE_MASK;
+
+	return va == vmf->vma->start || anon_page_at(vmf, va - PAGE_SIZE) ||
+	       anon_page_at(vmf, va + PAGE_SIZE);
+}
+
+/*
+ * Write to an anonymous page that is empty or the zero page: a fresh frame
+ * for it and, when the guest streams, for every such pte of the block.
+ * Returns 0 or -ENOMEM.
  */
 static int do_anonymous_write(struct fault *vmf)
 {
@@ -92,6 +121,17 @@ static int do_anonymous_write(struct fault *vmf)
 		     _PAGE_DIRTY;
 
 	vma_anon_prepare(vmf->mm, vmf->vma);
+	if (!anon_streaming(vmf)) {
+		unsigned int idx =
+			(unsigned int)((vmf->va - vmf->start) >> PAGE_SHIFT);
+
+		if (!phys_alloc(vmf->mm->mem->phys, anon_hint(vmf, idx), 1,
+				pfns))
+			return -ENOMEM;
+		set_anon_pte(vmf, vmf->ptep, pfns[0], prot);
+		vmf->mm->count.fault_anon++;
+		return 0;
+	}
 	for (i = 0; i < block_pages(vmf); i++) {
 		pte_t pte = vmf->ptes[i];
 
@@ -217,6 +257,14 @@ static int do_file_fault(struct fault *vmf)
 	*vmf->ptep =
 		pte_mk(pfn, prot) | _PAGE_ACCESSED | (write ? _PAGE_DIRTY : 0);
 	vmf->mm->count.fault_file++;
+	/*
+	 * A write to a shared file mapping is usually one of many: the
+	 * cached neighbours are mapped dirty too, so the writes to come take
+	 * no fault of their own. umm writes no page back, so the dirty bit
+	 * only decides what the host may do; a guest cannot tell.
+	 */
+	if (write && (vma->flags & VM_WRITE))
+		prot |= _PAGE_DIRTY;
 	file_fault_around(vmf, prot);
 	return 0;
 }
@@ -357,6 +405,32 @@ static int do_cow_block(struct fault *vmf)
 	return 0;
 }
 
+/* Is @va's page writable already: a copy made, or never shared? */
+static bool page_writable_at(struct fault *vmf, uint64_t va)
+{
+	pte_t *p;
+
+	if (va < vmf->vma->start || va >= vmf->vma->end)
+		return false;
+	p = pte_lookup(&vmf->mm->pt, va);
+	return p && (*p & _PAGE_PRESENT) && pte_write(*p);
+}
+
+/*
+ * Does the writer stream: is a neighbour written already? Then the block's
+ * shared pages are copied at once; a write off on its own copies its page
+ * alone. (Not the region's first page, unlike anon_streaming: the copies
+ * of a block are writable neighbours, so one guess would set off every
+ * block after it.)
+ */
+static bool cow_streaming(struct fault *vmf)
+{
+	uint64_t va = vmf->va & PAGE_MASK;
+
+	return page_writable_at(vmf, va - PAGE_SIZE) ||
+	       page_writable_at(vmf, va + PAGE_SIZE);
+}
+
 /*
  * A write (or unshare) fault on a present, write-protected page of a
  * private vma: reuse the page in place when it is ours alone, else copy it
@@ -386,7 +460,7 @@ static int do_wp_page(struct fault *vmf)
 		return 0;
 	}
 	if ((vmf->flags & FAULT_FLAG_WRITE) && (vmf->vma->flags & VM_WRITE) &&
-	    page_anon(page)) {
+	    page_anon(page) && cow_streaming(vmf)) {
 		err = do_cow_block(vmf);
 		if (err != -EAGAIN)
 			return err;

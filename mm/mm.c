@@ -201,6 +201,12 @@ int mm_handle_fault(struct mm *mm, uint64_t va, int access, int *si_code)
 	return sig;
 }
 
+/* A host counter other threads may bump (evictions, resets). */
+static uint64_t stat_read(const uint64_t *counter)
+{
+	return __atomic_load_n(counter, __ATOMIC_RELAXED);
+}
+
 void mm_stats(struct mm *mm, struct umm_stats *s)
 {
 	memset(s, 0, sizeof(*s));
@@ -216,8 +222,15 @@ void mm_stats(struct mm *mm, struct umm_stats *s)
 	s->fault_sigbus = mm->count.fault_sigbus;
 	s->pages_faulted_around = mm->count.pages_faulted_around;
 	s->host_ops = mm->as->stats.ops;
-	s->host_syscalls = mm->as->stats.syscalls;
-	s->host_resets = mm->as->stats.resets;
+	s->host_syscalls = stat_read(&mm->as->stats.syscalls);
+	s->host_resets = stat_read(&mm->as->stats.resets);
 	s->guest_vmas = mm->nr_vmas;
+	s->host_fills = mm->as->stats.fills;
+	s->host_fill_pages = mm->as->stats.fill_pages;
+	s->host_evictions = stat_read(&mm->as->stats.evictions);
+	s->host_evicted_pages = stat_read(&mm->as->stats.evicted_pages);
+	s->host_vmas = stat_read(&mm->as->stats.vmas_mapped);
+	s->host_vmas_all = stat_read(&mm->as->stats.vmas);
+	s->host_merged = mm->as->stats.merged;
 	mm_unlock(mm);
 }

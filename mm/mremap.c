@@ -162,8 +162,9 @@ static int move_ptes(pte_t *ptes, uint64_t va, unsigned int nr, void *arg)
 		dst = pte_lookup(&m->mm->pt, va - m->old_addr + m->new_addr);
 		BUG_ON(!dst || !pte_none(*dst));
 		held = pte_present(pte) && pte_young(pte) &&
-		       ((pte & _PAGE_HOST) || pte_changed(pte));
-		pte &= ~(_PAGE_CHG_BITS | _PAGE_HOST);
+		       ((pte & (_PAGE_HOST | _PAGE_MAYHOST)) ||
+			pte_changed(pte));
+		pte &= ~(_PAGE_CHG_BITS | _PAGE_HOST | _PAGE_MAYHOST);
 		if (held)
 			pte |= _PAGE_NEWPAGE;
 		*dst = pte;

@@ -766,6 +766,37 @@ static void test_fault_kind(void)
 	   "one copy on write, no read fault first (cow %llu, file %llu)",
 	   (unsigned long long)st.fault_cow,
 	   (unsigned long long)st.fault_file);
+	/* Writes across a shared file, its pages cached: one per block. */
+	{
+		struct umm_stats s0, s1;
+		uint64_t w = (uint64_t)umm_mmap(mm, 0, 64 * PG,
+						PROT_READ | PROT_WRITE,
+						MAP_SHARED, f, 0);
+		unsigned int i, bad = 0;
+		uint8_t v;
+
+		umm_mm_set_fault_around(mm, 16);
+		umm_file_truncate(f, 64 * PG);
+		for (i = 0; i < 64; i++) /* cache the pages, then drop them */
+			guest_read(mm, w + i * PG, &v);
+		umm_madvise(mm, w, 64 * PG, MADV_DONTNEED);
+		umm_mm_stats(mm, &s0);
+		for (i = 0; i < 64; i++)
+			bad += guest_write(mm, w + i * PG, (uint8_t)i) != 0;
+		umm_mm_stats(mm, &s1);
+		ok(!bad && s1.fault_file - s0.fault_file <= 5 &&
+			   s1.fault_dirty == s0.fault_dirty,
+		   "64 writes across a cached shared file: a fault per "
+		   "16-page block (5 at most), the neighbours mapped writable "
+		   "(file %llu, dirty %llu)",
+		   (unsigned long long)(s1.fault_file - s0.fault_file),
+		   (unsigned long long)(s1.fault_dirty - s0.fault_dirty));
+		for (i = 0; i < 64; i++)
+			bad += guest_read(mm, w + i * PG, &v) ||
+			       v != (uint8_t)i;
+		ok(!bad, "and each page reads back what was written");
+		umm_munmap(mm, w, 64 * PG);
+	}
 	is(umm_mm_set_fault_around(mm, 3), -EINVAL,
 	   "fault-around of 3 pages: EINVAL");
 	is(umm_mm_set_fault_around(mm, 1024), -EINVAL,
@@ -995,6 +1026,73 @@ static void test_maps(void)
 	unlink(path);
 }
 
+/*
+ * Fault-around fills a block only for a guest that streams: isolated
+ * writes get a page each (anonymous or copy-on-write), sequential writes
+ * a fault per block.
+ */
+static void test_streaming(void)
+{
+	struct umm_mm *mm = umm_mm_new(phys, 1ULL << 32), *child;
+	struct umm_stats s0, s1;
+	unsigned int i, bad = 0;
+	uint64_t a;
+
+	a = (uint64_t)umm_mmap(mm, 0, 256 * PG, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS, NULL, 0);
+	umm_mm_stats(mm, &s0);
+	for (i = 1; i < 256; i += 32) /* off on their own */
+		bad += guest_write(mm, a + i * PG, 1) != 0;
+	umm_mm_stats(mm, &s1);
+	ok(!bad && s1.fault_anon - s0.fault_anon == 8 &&
+		   s1.pages_faulted_around == s0.pages_faulted_around,
+	   "8 isolated writes: 8 faults, a page each (anon %llu, around "
+	   "%llu)",
+	   (unsigned long long)(s1.fault_anon - s0.fault_anon),
+	   (unsigned long long)(s1.pages_faulted_around -
+				s0.pages_faulted_around));
+	for (i = 0; i < 256; i++)
+		bad += guest_write(mm, a + i * PG, (uint8_t)i) != 0;
+	umm_mm_stats(mm, &s0);
+	ok(!bad && s0.fault_anon - s1.fault_anon <= 17,
+	   "then 256 sequential writes: about one fault per block (%llu)",
+	   (unsigned long long)(s0.fault_anon - s1.fault_anon));
+
+	child = umm_fork(mm);
+	umm_mm_stats(child, &s0);
+	for (i = 3; i < 256; i += 32)
+		bad += guest_write(child, a + i * PG, 0xcc) != 0;
+	umm_mm_stats(child, &s1);
+	ok(!bad && s1.fault_cow - s0.fault_cow == 8 &&
+		   s1.pages_faulted_around == s0.pages_faulted_around,
+	   "after fork, 8 isolated writes copy 8 pages (cow %llu, around "
+	   "%llu)",
+	   (unsigned long long)(s1.fault_cow - s0.fault_cow),
+	   (unsigned long long)(s1.pages_faulted_around -
+				s0.pages_faulted_around));
+	for (i = 128; i < 192; i++)
+		bad += guest_write(child, a + i * PG, 0xdd) != 0;
+	umm_mm_stats(child, &s0);
+	ok(!bad && s0.fault_cow - s1.fault_cow <= 6,
+	   "64 sequential writes copy by blocks (%llu faults)",
+	   (unsigned long long)(s0.fault_cow - s1.fault_cow));
+	for (i = 0; i < 256; i++) {
+		uint8_t v, want = (uint8_t)i;
+
+		if (i >= 128 && i < 192)
+			want = 0xdd;
+		else if (i % 32 == 3)
+			want = 0xcc;
+		bad += guest_read(child, a + i * PG, &v) || v != want;
+		bad += guest_read(mm, a + i * PG, &v) || v != (uint8_t)i;
+	}
+	ok(!bad, "the child reads its writes, the parent its own");
+	check_mm_coherent(mm);
+	check_mm_coherent(child);
+	umm_mm_put(child);
+	umm_mm_put(mm);
+}
+
 int main(void)
 {
 	alarm(60);	/* a fault loop must fail the test, not hang it */
@@ -1012,6 +1110,7 @@ int main(void)
 	test_two_mms();
 	test_fault_kind();
 	test_maps();
+	test_streaming();
 	check_frames_free(phys);
 	umm_phys_put(phys);
 	return done_testing();

@@ -397,7 +397,7 @@ static void test_queue_merge(struct phys *phys)
 	struct host_as *as = record_new(phys);
 	unsigned int i;
 
-	is(as->stats.vma_estimate, 1, "a new space counts one VMA");
+	is(as->stats.vmas, 1, "a new space counts one VMA: its reservation");
 	is(host_as_count_vmas(as), -EOPNOTSUPP,
 	   "count_vmas on a record space: -EOPNOTSUPP");
 	host_as_flush(as);
@@ -719,6 +719,24 @@ static void test_local_map(struct phys *phys)
 	is(child_access(base + 3 * PG, 0, NULL), SIGSEGV,
 	   "a PROTECT of an older generation is skipped");
 	is(host_as_count_vmas(as), 0, "nothing mapped");
+
+	/*
+	 * Nor, where an eviction took other mappings and left its range,
+	 * leave the old protection there: it drops the range.
+	 */
+	host_as_queue(as, HOST_OP_MAP, 5 * PG, 2 * PG,
+		      (uint64_t)pfn << PAGE_SHIFT, rw, 0);
+	host_as_flush(as);
+	host_as_queue_protect(as, 5 * PG, PG, PROT_READ, host_as_gen(as) - 1);
+	host_as_flush(as);
+	is(child_access(base + 5 * PG, 1, NULL), SIGSEGV,
+	   "a PROTECT of an older generation over a mapped page: no write");
+	is(child_access(base + 5 * PG, 0, NULL), SIGSEGV,
+	   "the page is dropped (the next fault maps it again)");
+	is(child_access(base + 6 * PG, 1, NULL), 0,
+	   "its neighbour, outside the PROTECT, keeps its mapping");
+	host_as_queue(as, HOST_OP_UNMAP, 0, 64 * PG, 0, 0, 0);
+	host_as_flush(as);
 	host_as_free(as);
 	phys_put(phys, pfn);
 }
@@ -785,14 +803,26 @@ static void test_local_count(struct phys *phys)
 	phys_put_many(phys, pfns, 10);
 }
 
+/* Queue @nr maps of one page, every other page from @first, and flush. */
+static void map_scattered(struct host_as *as, unsigned int first,
+			  unsigned int nr, uint32_t pfn)
+{
+	unsigned int i;
+
+	for (i = first; i < first + nr; i++)
+		host_as_queue(as, HOST_OP_MAP, (2 * i + 1) * PG, PG,
+			      (uint64_t)pfn << PAGE_SHIFT, PROT_READ, 0);
+	host_as_flush(as);
+}
+
 static void test_vma_budget(struct phys *phys)
 {
 	const uint64_t size = 1024 * PG;
 	unsigned long old = host_vma_budget();
 	struct host_as *as, *rec;
-	uint64_t resets, rec_resets;
-	uint32_t pfn, gen;
-	unsigned int i, nr = 300;
+	uint64_t ev, rec_ev;
+	uint32_t pfn, gen, rec_gen;
+	unsigned int nr = 300;
 	long all, mapped;
 	uint8_t *last;
 
@@ -812,45 +842,263 @@ static void test_vma_budget(struct phys *phys)
 	if (phys_alloc(phys, 0, 1, &pfn) != 1)
 		BAIL_OUT("phys_alloc");
 	memset(phys_kaddr(phys, pfn), 0x3c, PG);
-	resets = as->stats.resets;
-	rec_resets = rec->stats.resets;
 	gen = host_as_gen(as);
+	rec_gen = host_as_gen(rec);
 
-	/* 300 scattered maps: 300 host VMAs and 301 reserved pieces. */
-	for (i = 0; i < nr; i++)
-		host_as_queue(as, HOST_OP_MAP, (2 * i + 1) * PG, PG,
-			      (uint64_t)pfn << PAGE_SHIFT, PROT_READ, 0);
-	host_as_flush(as);
-	ok(as->stats.resets > resets, "the budget forced resets (%llu)",
-	   (unsigned long long)(as->stats.resets - resets));
-	is(host_as_gen(as) - gen, as->stats.resets - resets,
-	   "each reset bumps the space's generation");
-	ok(rec->stats.resets > rec_resets,
-	   "every space is reset, the other one too (%llu)",
-	   (unsigned long long)(rec->stats.resets - rec_resets));
-	ok(nr_recorded(rec) >= 1 &&
-	   is_op(rec, 0, HOST_OP_UNMAP, 0, size, 0, 0, 0),
-	   "the record space logs its reset as an UNMAP of all");
+	/* 27 scattered pages in the record space: 27 VMAs, 28 reserved. */
+	map_scattered(rec, 0, 27, pfn);
+	is(rec->stats.vmas, 55, "the record space counts 55 VMAs");
+	is(rec->stats.vmas_mapped, 27, "27 of them mappings");
+	is(rec->stats.evictions, 0, "nothing evicted yet");
+	is(host_vmas_held(), 56, "the process counts 56 (the window's 1)");
+
+	/* 8 more in the window: it has nothing to evict, the other pays. */
+	map_scattered(as, 0, 8, pfn);
+	ok(rec->stats.evictions > 0,
+	   "a flush with no room evicts another space's mappings (%llu)",
+	   (unsigned long long)rec->stats.evictions);
+	is(as->stats.evictions, 0, "not its own: it had none");
+	ok(host_as_gen(rec) != rec_gen, "the evicted space's generation moved");
+	is(host_as_gen(as), gen, "the window's did not");
+	is(as->stats.vmas_mapped, 8, "the window holds its 8 pages");
+	ok(host_vmas_held() <= 64, "the process holds at most 64 (%lu)",
+	   host_vmas_held());
+	ok(nr_recorded(rec) == 28 &&
+	   is_op(rec, 27, HOST_OP_UNMAP, PG,
+		 (2 * rec->stats.evictions - 1) * PG, 0, 0, 0),
+	   "the record space's first pages went first, in one UNMAP (only "
+	   "reservation between them)");
+
+	/* 300 scattered maps: the window evicts its own, oldest first. */
+	rec_ev = rec->stats.evictions;
+	ev = as->stats.evictions;
+	map_scattered(as, 8, nr - 8, pfn);
+	ok(as->stats.evictions > ev, "the budget forced evictions (%llu)",
+	   (unsigned long long)(as->stats.evictions - ev));
+	is(as->stats.resets + rec->stats.resets, 0, "and no reset");
+	is(rec->stats.evictions, rec_ev,
+	   "the flushing space evicts its own mappings first");
+	ok(host_as_gen(as) != gen, "each eviction moves the generation");
 	all = count_maps(as->base, as->base + size, &mapped);
 	ok(mapped > 0 && host_as_count_vmas(as) == mapped,
 	   "count_vmas (%ld) agrees with /proc/self/maps", mapped);
-	ok(mapped < 64, "mapped VMAs (%ld) stay under the budget", mapped);
-	ok(all <= 64, "all host VMAs of the window, reserved pieces "
-	   "included (%ld), stay within the budget", all);
-	ok(as->stats.vma_estimate + rec->stats.vma_estimate <= 64,
-	   "the estimate stays within the budget (%llu)",
-	   (unsigned long long)(as->stats.vma_estimate +
-				rec->stats.vma_estimate));
+	is(as->stats.vmas_mapped, mapped, "so does the model");
+	is(as->stats.vmas, all, "reserved pieces included (%ld)", all);
+	ok(host_vmas_held() <= 64, "the process holds at most 64 (%lu)",
+	   host_vmas_held());
+	is(rec->stats.vmas_mapped, 27 - rec_ev,
+	   "the other space kept what it had left (%llu mappings)",
+	   (unsigned long long)(27 - rec_ev));
 	last = (uint8_t *)as->base + (2 * nr - 1) * PG;
-	is(*last, 0x3c, "the last page mapped is there (not lost to a reset)");
+	is(*last, 0x3c, "the last page mapped is there");
 	is(child_access((uint8_t *)as->base + PG, 0, NULL), SIGSEGV,
-	   "the first one was dropped: SIGSEGV (it is a cache)");
+	   "the first one was evicted: SIGSEGV (it is a cache)");
 
 	host_as_free(rec);
 	host_as_free(as);
 	phys_put(phys, pfn);
 	is(host_set_vma_budget(old), 0, "restore the budget (%lu)", old);
 	is(host_vma_budget(), old, "restored");
+}
+
+/* ---- the VMA map against /proc/self/maps ---- */
+
+struct vma_rec {
+	uint64_t va, len, off;
+	int prot;
+	bool file;
+};
+
+struct vma_list {
+	struct vma_rec v[1024];
+	unsigned int nr;
+};
+
+static int collect_vma(uint64_t va, uint64_t len, int prot, bool file,
+		       uint64_t off, void *arg)
+{
+	struct vma_list *l = arg;
+
+	if (l->nr == 1024)
+		return -ENOSPC;
+	l->v[l->nr++] = (struct vma_rec){va, len, file ? off : 0, prot, file};
+	return 0;
+}
+
+static struct vma_list model_list, real_list;
+
+/* Does the space's VMA map say what /proc/self/maps says? */
+static bool model_agrees(struct host_as *as, const char *when)
+{
+	long all = count_maps(as->base, as->base + as->size, NULL);
+	unsigned int i;
+
+	model_list.nr = real_list.nr = 0;
+	if (host_as_walk_model(as, collect_vma, &model_list) ||
+	    host_as_walk_vmas(as, collect_vma, &real_list)) {
+		diag("%s: a walk failed", when);
+		return false;
+	}
+	if (all != (long)as->stats.vmas ||
+	    model_list.nr != as->stats.vmas_mapped) {
+		diag("%s: host %ld VMAs, model %llu (%u mapped, counted %llu)",
+		     when, all, (unsigned long long)as->stats.vmas,
+		     model_list.nr,
+		     (unsigned long long)as->stats.vmas_mapped);
+		return false;
+	}
+	for (i = 0; i < model_list.nr || i < real_list.nr; i++) {
+		const struct vma_rec *m = &model_list.v[i], *r = &real_list.v[i];
+
+		if (i < model_list.nr && i < real_list.nr && m->va == r->va &&
+		    m->len == r->len && m->prot == r->prot &&
+		    m->file == r->file && m->off == r->off)
+			continue;
+		diag("%s: mapping %u: model %#llx+%#llx prot %d %s@%#llx, "
+		     "host %#llx+%#llx prot %d %s@%#llx",
+		     when, i, (unsigned long long)m->va,
+		     (unsigned long long)m->len, m->prot,
+		     m->file ? "file" : "zero", (unsigned long long)m->off,
+		     (unsigned long long)r->va, (unsigned long long)r->len,
+		     r->prot, r->file ? "file" : "zero",
+		     (unsigned long long)r->off);
+		return false;
+	}
+	return true;
+}
+
+static void test_model_splits(struct phys *phys)
+{
+	struct host_as *as = host_as_new_local(phys, 64 * PG);
+	const int rw = PROT_READ | PROT_WRITE;
+
+	if (!as)
+		BAIL_OUT("host_as_new_local: %s", strerror(errno));
+	host_as_queue(as, HOST_OP_MAP, 10 * PG, 10 * PG, 100 * PG, rw, 0);
+	host_as_flush(as);
+	ok(model_agrees(as, "map") && as->stats.vmas == 3,
+	   "10 pages mapped: one mapping between two reserved pieces");
+	host_as_queue_protect(as, 14 * PG, PG, PROT_READ, host_as_gen(as));
+	host_as_flush(as);
+	ok(model_agrees(as, "protect") && as->stats.vmas == 5,
+	   "a page in the middle protected: the mapping splits in three");
+	host_as_queue_protect(as, 14 * PG, PG, rw, host_as_gen(as));
+	host_as_flush(as);
+	ok(model_agrees(as, "protect back") && as->stats.vmas == 3,
+	   "protected back: the host merges them, so does the model");
+	host_as_queue(as, HOST_OP_UNMAP, 12 * PG, 2 * PG, 0, 0, 0);
+	host_as_flush(as);
+	ok(model_agrees(as, "unmap") && as->stats.vmas == 5,
+	   "two pages in the middle unmapped: a hole in the mapping");
+	host_as_queue(as, HOST_OP_MAP, 12 * PG, 2 * PG, 102 * PG, rw, 0);
+	host_as_flush(as);
+	ok(model_agrees(as, "refill") && as->stats.vmas == 3,
+	   "mapped again at the next offsets: one mapping again");
+	host_as_queue(as, HOST_OP_MAP_ZERO, 20 * PG, 4 * PG, 0, PROT_READ, 0);
+	host_as_queue(as, HOST_OP_MAP_ZERO, 24 * PG, 4 * PG, 0, PROT_READ, 0);
+	host_as_flush(as);
+	ok(model_agrees(as, "zero") && as->stats.vmas == 4,
+	   "zeros next to the file: a mapping of their own");
+	host_as_queue(as, HOST_OP_MAP, 9 * PG, PG, 200 * PG, PROT_READ, 0);
+	host_as_flush(as);
+	ok(model_agrees(as, "other off") && as->stats.vmas == 5,
+	   "a page before it at an offset that does not follow: its own");
+	host_as_free(as);
+}
+
+static uint32_t rnd_state = 12345;
+
+static uint32_t rnd(uint32_t n)
+{
+	rnd_state = rnd_state * 1103515245u + 12345u;
+	return (rnd_state >> 8) % n;
+}
+
+#define MODEL_PAGES 256
+
+/* A PROTECT of part of what the model says is mapped: runs in a row. */
+static bool queue_random_protect(struct host_as *as)
+{
+	static const int file_prots[] = {PROT_READ, PROT_READ | PROT_WRITE,
+					 PROT_READ | PROT_EXEC};
+	unsigned int first, last;
+	uint64_t start, end;
+	bool zero = false;
+	int prot;
+
+	model_list.nr = 0;
+	host_as_walk_model(as, collect_vma, &model_list);
+	if (!model_list.nr)
+		return false;
+	first = rnd(model_list.nr);
+	for (last = first; last + 1 < model_list.nr && rnd(2) &&
+			   model_list.v[last + 1].va ==
+				   model_list.v[last].va + model_list.v[last].len;
+	     last++)
+		;
+	start = model_list.v[first].va +
+		rnd((uint32_t)(model_list.v[first].len / PG)) * PG;
+	end = model_list.v[last].va + model_list.v[last].len -
+	      rnd((uint32_t)(model_list.v[last].len / PG)) * PG;
+	if (end <= start)
+		return false;
+	for (; first <= last; first++)
+		zero |= !model_list.v[first].file;
+	prot = file_prots[rnd(zero ? 1 : 3) * (zero ? 2 : 1)];
+	host_as_queue_protect(as, start, end - start, prot, host_as_gen(as));
+	return true;
+}
+
+static void queue_random_op(struct host_as *as)
+{
+	uint64_t a = rnd(MODEL_PAGES), n = 1 + rnd(16);
+	int prot = rnd(2) ? PROT_READ : PROT_READ | PROT_WRITE;
+
+	if (a + n > MODEL_PAGES)
+		n = MODEL_PAGES - a;
+	switch (rnd(4)) {
+	case 0:
+	case 1: /* offsets that follow va (so neighbours merge), or not */
+		host_as_queue(as, HOST_OP_MAP, a * PG, n * PG,
+			      (a + (rnd(3) ? 300 : rnd(500))) * PG, prot, 0);
+		break;
+	case 2:
+		host_as_queue(as, HOST_OP_MAP_ZERO, a * PG, n * PG, 0,
+			      PROT_READ, 0);
+		break;
+	default:
+		host_as_queue(as, HOST_OP_UNMAP, a * PG, n * PG, 0, 0, 0);
+	}
+}
+
+static void test_model_random(struct phys *phys)
+{
+	struct host_as *as = host_as_new_local(phys, MODEL_PAGES * PG);
+	unsigned int step, k, bad = 0, protects = 0;
+	long max_vmas = 0;
+
+	if (!as)
+		BAIL_OUT("host_as_new_local: %s", strerror(errno));
+	for (step = 0; step < 3000 && !bad; step++) {
+		char when[32];
+
+		/* a PROTECT first, while the model is what the host has */
+		if (rnd(2) && queue_random_protect(as))
+			protects++;
+		for (k = rnd(4); k; k--)
+			queue_random_op(as);
+		host_as_flush(as);
+		snprintf(when, sizeof(when), "step %u", step);
+		if (!model_agrees(as, when))
+			bad++;
+		if ((long)as->stats.vmas > max_vmas)
+			max_vmas = (long)as->stats.vmas;
+	}
+	is(bad, 0, "3000 random batches of maps, zero maps, unmaps and "
+	   "protects (%u): the VMA map agrees with /proc/self/maps after "
+	   "each, mapping by mapping (up to %ld VMAs)", protects, max_vmas);
+	ok(protects > 500 && max_vmas > 20, "the sequences were not trivial");
+	host_as_free(as);
 }
 
 int main(void)
@@ -872,6 +1120,8 @@ int main(void)
 	test_local_window(phys);
 	test_local_map(phys);
 	test_local_count(phys);
+	test_model_splits(phys);
+	test_model_random(phys);
 	test_vma_budget(phys);
 	is(phys_nr_free(phys), phys_nr_frames(phys),
 	   "every frame of physical memory is free again");

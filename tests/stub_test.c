@@ -311,6 +311,8 @@ static void test_map(struct phys *phys)
 	host_as_queue_protect(as, va + 6 * PG, PG, PROT_NONE, host_as_gen(as));
 	host_as_flush(as);
 	is(as->stats.round_trips - trips, 1, "two protects: one round trip");
+	is(host_as_count_vmas(as), (long)as->stats.vmas_mapped,
+	   "the child's VMAs are what the space's VMA map counts");
 	n = child_maps(pid, v, MAX_VMAS);
 	x = vma_at(v, n, va + 2 * PG);
 	ok(x && x->lo == va + 2 * PG && x->hi == va + 4 * PG &&
@@ -359,6 +361,7 @@ static void test_map(struct phys *phys)
 	   "the child no longer reaches the frames");
 	ok(only_stub_and_guest(pid, SPACE), "still nothing else mapped");
 	is(host_as_count_vmas(as), 0, "host_as_count_vmas: none mapped");
+	is(as->stats.vmas_mapped, 0, "and the VMA map agrees");
 
 	host_as_free(as);
 	phys_put_many(phys, pfns, 8);

@@ -26,13 +26,16 @@
 
 #define MAX_REPS 63
 
-/* bench_stats_*() walk struct umm_stats as counters, guest_vmas last. */
-_Static_assert(sizeof(struct umm_stats) ==
-		       offsetof(struct umm_stats, guest_vmas) +
-			       sizeof(uint64_t),
-	       "umm_stats: guest_vmas must be the last field");
+/*
+ * bench_stats_*() walk struct umm_stats as counters up to guest_vmas, the
+ * first of the levels (taken as they are at the end).
+ */
+#define STATS_COUNTERS \
+	(offsetof(struct umm_stats, guest_vmas) / sizeof(uint64_t))
+_Static_assert(offsetof(struct umm_stats, guest_vmas) % sizeof(uint64_t) == 0,
+	       "umm_stats: only uint64_t counters before guest_vmas");
 _Static_assert(sizeof(struct umm_stats) % sizeof(uint64_t) == 0,
-	       "umm_stats: only uint64_t counters");
+	       "umm_stats: only uint64_t fields");
 
 /* ---- helpers for the scenarios ---- */
 
@@ -101,7 +104,7 @@ void bench_stats_add(struct umm_mm *mm, struct bench_sample *s)
 	unsigned int i;
 
 	umm_mm_stats(mm, &st);
-	for (i = 0; i < sizeof(st) / sizeof(uint64_t) - 1; i++)
+	for (i = 0; i < STATS_COUNTERS; i++)
 		a[i] += b[i];
 }
 
@@ -113,8 +116,8 @@ void bench_stats_since(struct umm_mm *mm, const struct umm_stats *before,
 	unsigned int i;
 
 	umm_mm_stats(mm, &s->st);
-	/* every field but guest_vmas (the last) is a counter */
-	for (i = 0; i < sizeof(s->st) / sizeof(uint64_t) - 1; i++)
+	/* the levels from guest_vmas on stay as they are now */
+	for (i = 0; i < STATS_COUNTERS; i++)
 		a[i] = a[i] - b[i] + ((const uint64_t *)&s->acc)[i];
 }
 
@@ -571,6 +574,7 @@ static void print_faults(const struct result *res, unsigned int nr)
 			{"SIGBUS", st->fault_sigbus},
 			{"pages mapped around", st->pages_faulted_around},
 			{"host resets", st->host_resets},
+			{"host evictions", st->host_evictions},
 		};
 		bool any = false;
 
@@ -756,6 +760,11 @@ static void json_result(FILE *f, const struct result *r)
 	json_num(f, "guest_vmas_at_peak", (double)r->guest_vmas, true);
 	json_num(f, "host_vma_budget", (double)r->budget, true);
 	json_num(f, "host_resets", (double)r->st.host_resets, true);
+	json_num(f, "host_evictions", (double)r->st.host_evictions, true);
+	json_num(f, "host_evicted_pages", (double)r->st.host_evicted_pages,
+		 true);
+	json_num(f, "host_fills", (double)r->st.host_fills, true);
+	json_num(f, "host_merged", (double)r->st.host_merged, true);
 	json_num(f, "host_ops", (double)r->st.host_ops, true);
 	json_num(f, "host_syscalls", (double)r->st.host_syscalls, true);
 	json_num(f, "tlb_lookups", (double)r->tlb_lookups, true);
