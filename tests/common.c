@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+#include <stdio.h>
 #include <string.h>
 
 #include "tests/common.h"
@@ -93,4 +94,42 @@ void check_frames_free(struct umm_phys *phys)
 {
 	is(umm_phys_frames_free(phys), umm_phys_frames_total(phys),
 	   "every frame of physical memory is free again");
+}
+
+unsigned long read_max_map_count(void)
+{
+	unsigned long n = 0;
+	FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
+
+	if (!f || fscanf(f, "%lu", &n) != 1)
+		n = 0;
+	if (f)
+		fclose(f);
+	return n;
+}
+
+long count_maps(uintptr_t lo, uintptr_t hi, long *mapped)
+{
+	char line[512];
+	long n = 0, m = 0;
+	FILE *f = fopen("/proc/self/maps", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long a, b;
+		char perms[8];
+
+		if (sscanf(line, "%lx-%lx %7s", &a, &b, perms) != 3)
+			continue;
+		if (b <= lo || a >= hi)
+			continue;
+		n++;
+		if (strcmp(perms, "---p"))
+			m++;
+	}
+	fclose(f);
+	if (mapped)
+		*mapped = m;
+	return n;
 }

@@ -34,6 +34,14 @@ int guest_check(struct umm_mm *mm, uint64_t va, uint64_t len, unsigned seed);
 /* Every host mapping of @mm agrees with its guest pte (umm_mm_check). */
 void check_mm_coherent(struct umm_mm *mm);
 
+/* vm.max_map_count, or 0 when it cannot be read. */
+unsigned long read_max_map_count(void);
+/*
+ * Host VMAs meeting [lo, hi) in /proc/self/maps: all of them, and in
+ * *mapped (if not NULL) those not reserved (---p). -1 on failure.
+ */
+long count_maps(uintptr_t lo, uintptr_t hi, long *mapped);
+
 /* The invariant every test ends with: every frame is free again. */
 void check_frames_free(struct umm_phys *phys);
 

@@ -22,18 +22,6 @@
 static struct umm_phys *phys;
 static unsigned long max_map_count;
 
-static unsigned long read_max_map_count(void)
-{
-	unsigned long n = 0;
-	FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
-
-	if (!f || fscanf(f, "%lu", &n) != 1)
-		n = 0;
-	if (f)
-		fclose(f);
-	return n;
-}
-
 static double now(void)
 {
 	struct timeval tv;

@@ -17,44 +17,6 @@
 
 #include "tests/common.h"
 
-static unsigned long read_max_map_count(void)
-{
-	unsigned long n = 0;
-	FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
-
-	if (!f || fscanf(f, "%lu", &n) != 1)
-		n = 0;
-	if (f)
-		fclose(f);
-	return n;
-}
-
-/* Host VMAs meeting [lo, hi), and (*mapped) those not PROT_NONE. */
-static long count_maps(uintptr_t lo, uintptr_t hi, long *mapped)
-{
-	char line[512];
-	long n = 0, m = 0;
-	FILE *f = fopen("/proc/self/maps", "r");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f)) {
-		unsigned long a, b;
-		char perms[8];
-
-		if (sscanf(line, "%lx-%lx %7s", &a, &b, perms) != 3)
-			continue;
-		if (b <= lo || a >= hi)
-			continue;
-		n++;
-		if (strcmp(perms, "---p"))
-			m++;
-	}
-	fclose(f);
-	*mapped = m;
-	return n;
-}
-
 /* Guest code: touch pages 2i of [first, first + nr), writing i % 64 == 0. */
 struct sweep {
 	volatile uint8_t *base;
