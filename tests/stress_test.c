@@ -40,6 +40,17 @@
 
 #define MAX_THREADS 64
 
+/*
+ * What threads share on purpose (counters, flags, frames watched through
+ * the linear map) is read and written with relaxed atomics, so
+ * ThreadSanitizer reports only umm's own races. Guest code (GUEST_CODE,
+ * not instrumented: see tests/common.h) uses volatile accesses instead,
+ * as GCC instruments atomics even there.
+ */
+#define RD(x)	 __atomic_load_n(&(x), __ATOMIC_RELAXED)
+#define WR(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
+#define INC(x)	 WR(x, RD(x) + 1) /* one writer */
+
 static unsigned int nthreads = 4;
 static int long_run;
 static const char *only;
@@ -105,7 +116,7 @@ struct peek {
 	uint64_t v;
 };
 
-static void do_peek(void *arg)
+static GUEST_CODE void do_peek(void *arg)
 {
 	struct peek *k = arg;
 
@@ -163,7 +174,7 @@ static int ft_mine(const struct ft *a, unsigned int i, unsigned int t)
 	return a->same || i % nthreads == t;
 }
 
-static void ft_guest(void *arg)
+static GUEST_CODE void ft_guest(void *arg)
 {
 	struct ft *a = arg;
 	unsigned int i;
@@ -197,7 +208,7 @@ struct ft_check {
 	unsigned long bad_pages;
 };
 
-static void ft_check_guest(void *arg)
+static GUEST_CODE void ft_check_guest(void *arg)
 {
 	struct ft_check *c = arg;
 	struct ft *a = c->a;
@@ -291,22 +302,40 @@ static void test_first_touch(struct umm_phys *phys)
 struct mu {
 	struct umm_mm *mm;
 	unsigned int seed;
-	volatile int *stop;
+	int *stop;
 	unsigned long ok, maperr, accerr, bad;
 };
+
+/* One access, as guest_access(). */
+struct mu_access {
+	volatile uint8_t *p;
+	uint8_t val;
+	int write;
+};
+
+static GUEST_CODE void mu_guest(void *arg)
+{
+	struct mu_access *a = arg;
+
+	if (a->write)
+		*a->p = a->val;
+	else
+		a->val = *a->p;
+}
 
 static void *mu_toucher(void *arg)
 {
 	struct mu *m = arg;
 	unsigned int s = m->seed;
 
-	while (!*m->stop) {
+	while (!RD(*m->stop)) {
 		uint64_t va =
 			MU_BASE + (rnd(&s) % MU_PAGES) * PG + rnd(&s) % PG;
 		int write = rnd(&s) % 4 != 0;
-		uint8_t val = (uint8_t)(rnd(&s) | 1);
+		struct mu_access a = {umm_host_addr(m->mm, va),
+				      (uint8_t)(rnd(&s) | 1), write};
 		siginfo_t si;
-		int sig = guest_access(m->mm, va, write, &val, &si);
+		int sig = umm_guest_call(m->mm, mu_guest, &a, &si);
 
 		if (!sig)
 			m->ok++;
@@ -320,6 +349,8 @@ static void *mu_toucher(void *arg)
 			diag("access %#llx (%s): signal %d code %d addr %p",
 			     (unsigned long long)va, write ? "write" : "read",
 			     sig, si.si_code, si.si_addr);
+		if (sig)
+			sched_yield(); /* as a guest taking its signal */
 	}
 	return NULL;
 }
@@ -335,7 +366,7 @@ static void test_munmap_race(void)
 	unsigned int nt = nthreads - 1;
 	struct mu m[MAX_THREADS];
 	pthread_t th[MAX_THREADS];
-	volatile int stop = 0;
+	int stop = 0;
 	unsigned long ok_ = 0, maperr = 0, accerr = 0, bad = 0, checks = 0;
 	unsigned long sen_bad = 0;
 	uint64_t len = SEN_PAGES * PG;
@@ -409,7 +440,7 @@ static void test_munmap_race(void)
 			break;
 		}
 	}
-	stop = 1;
+	WR(stop, 1);
 	join_threads(th, nt);
 	if (guest_check(mm, SEN_BASE, len, gen) ||
 	    guest_check(mm, SEN2_BASE, len, gen + 1000))
@@ -447,20 +478,20 @@ struct mp {
 	struct umm_mm *mm;
 	uint64_t va; /* the writer's 8 bytes */
 	volatile uint64_t *p;
-	volatile uint64_t next; /* last value written */
-	volatile unsigned long refused, bad;
-	volatile int *stop;
+	uint64_t next; /* last value written */
+	unsigned long refused, bad;
+	int *stop;
 };
 
-static void mp_guest(void *arg)
+static GUEST_CODE void mp_guest(void *arg)
 {
 	struct mp *w = arg;
 
-	while (!*w->stop) {
-		uint64_t v = w->next + 1;
+	while (!RD(*w->stop)) {
+		uint64_t v = RD(w->next) + 1;
 
 		*w->p = v;
-		w->next = v;
+		WR(w->next, v);
 	}
 }
 
@@ -468,7 +499,7 @@ static void *mp_writer(void *arg)
 {
 	struct mp *w = arg;
 
-	while (!*w->stop) {
+	while (!RD(*w->stop)) {
 		siginfo_t si;
 		int sig = umm_guest_call(w->mm, mp_guest, w, &si);
 
@@ -476,7 +507,7 @@ static void *mp_writer(void *arg)
 			continue;
 		if (sig == SIGSEGV && si.si_code == SEGV_ACCERR &&
 		    (uint64_t)si.si_addr == w->va) {
-			w->refused++;
+			INC(w->refused);
 			/* a guest would take its signal: let others run */
 			sched_yield();
 		} else if (w->bad++ < 3)
@@ -493,7 +524,7 @@ static void test_mprotect_storm(struct umm_phys *phys)
 	struct umm_mm *mm = umm_mm_new(phys, 1ULL << 32);
 	struct mp w[MAX_THREADS];
 	pthread_t th[MAX_THREADS];
-	volatile int stop = 0;
+	int stop = 0;
 	unsigned long late = 0, idle = 0, bad = 0, refused = 0, writes = 0;
 
 	/* three pages; the writers share the middle one, which is split */
@@ -512,19 +543,19 @@ static void test_mprotect_storm(struct umm_phys *phys)
 		uint64_t len = r % 3 == 0 ? 3 * PG : PG;
 
 		for (t = 0; t < nt; t++) {
-			uint64_t n = w[t].next;
+			uint64_t n = RD(w[t].next);
 
-			wait_until(w[t].next > n + 4, 1.0);
+			wait_until(RD(w[t].next) > n + 4, 1.0);
 		}
 		umm_mprotect(mm, start, len, PROT_READ);
 		for (t = 0; t < nt; t++) {
-			ref0[t] = w[t].refused;
+			ref0[t] = RD(w[t].refused);
 			if (peek64(mm, w[t].va, &v0[t]))
 				BAIL_OUT("mprotect storm: a read faulted");
 		}
 		/* each writer is refused twice after mprotect returned */
 		for (t = 0; t < nt; t++)
-			if (!wait_until(w[t].refused >= ref0[t] + 2, 1.0))
+			if (!wait_until(RD(w[t].refused) >= ref0[t] + 2, 1.0))
 				idle++;
 		for (t = 0; t < nt; t++) {
 			if (peek64(mm, w[t].va, &v1))
@@ -537,7 +568,7 @@ static void test_mprotect_storm(struct umm_phys *phys)
 		}
 		umm_mprotect(mm, start, len, PROT_READ | PROT_WRITE);
 	}
-	stop = 1;
+	WR(stop, 1);
 	join_threads(th, nt);
 	for (t = 0; t < nt; t++) {
 		bad += w[t].bad;
@@ -570,17 +601,17 @@ static void test_mprotect_storm(struct umm_phys *phys)
 struct fk {
 	struct umm_mm *mm;
 	volatile uint64_t *page[FK_PAGES];
-	volatile uint64_t done; /* writes complete */
-	volatile int *stop;
+	uint64_t done; /* writes complete */
+	int *stop;
 	int sig;
 };
 
-static void fk_guest(void *arg)
+static GUEST_CODE void fk_guest(void *arg)
 {
 	struct fk *w = arg;
 
-	while (!*w->stop) {
-		uint64_t v = w->done + 1;
+	while (!RD(*w->stop)) {
+		uint64_t v = RD(w->done) + 1;
 		volatile uint64_t *p = w->page[v % FK_PAGES];
 
 		p[FK_SEQ] = 2 * v - 1;
@@ -590,7 +621,7 @@ static void fk_guest(void *arg)
 		p[FK_B] = ~v;
 		__atomic_signal_fence(__ATOMIC_SEQ_CST);
 		p[FK_SEQ] = 2 * v;
-		w->done = v;
+		WR(w->done, v);
 	}
 }
 
@@ -611,7 +642,7 @@ struct fk_snap {
 	uint64_t rec[MAX_THREADS][FK_PAGES][3];
 };
 
-static void fk_snap_guest(void *arg)
+static GUEST_CODE void fk_snap_guest(void *arg)
 {
 	struct fk_snap *s = arg;
 	unsigned int t, j;
@@ -635,7 +666,7 @@ static void test_fork_writers(struct umm_phys *phys)
 	struct umm_mm *mm = umm_mm_new(phys, 1ULL << 32);
 	struct fk w[MAX_THREADS];
 	pthread_t th[MAX_THREADS];
-	volatile int stop = 0;
+	int stop = 0;
 	unsigned long torn = 0, range = 0, changed = 0, busy = 0, sigs = 0;
 	struct fk_snap *s0 = calloc(1, sizeof(*s0));
 	struct fk_snap *s1 = calloc(1, sizeof(*s1));
@@ -659,16 +690,16 @@ static void test_fork_writers(struct umm_phys *phys)
 		siginfo_t si;
 
 		for (t = 0; t < nt; t++) {
-			uint64_t n = w[t].done;
+			uint64_t n = RD(w[t].done);
 
-			wait_until(w[t].done > n + FK_PAGES + 2, 1.0);
-			before[t] = w[t].done;
+			wait_until(RD(w[t].done) > n + FK_PAGES + 2, 1.0);
+			before[t] = RD(w[t].done);
 		}
 		child = umm_fork(mm);
 		if (!child)
 			BAIL_OUT("fork: %s", strerror(errno));
 		for (t = 0; t < nt; t++)
-			after[t] = w[t].done;
+			after[t] = RD(w[t].done);
 		*s0 = (struct fk_snap){w, nt, base,
 				       umm_host_addr(child, FK_BASE)};
 		*s1 = *s0;
@@ -719,7 +750,7 @@ static void test_fork_writers(struct umm_phys *phys)
 			check_mm_coherent(child);
 		umm_mm_put(child);
 	}
-	stop = 1;
+	WR(stop, 1);
 	join_threads(th, nt);
 	for (t = 0; t < nt; t++)
 		sigs += w[t].sig != 0;
@@ -748,9 +779,8 @@ static void test_fork_writers(struct umm_phys *phys)
 struct vcpu {
 	struct umm_mm *mm;
 	uint64_t va; /* its own page */
-	volatile uint64_t next, lookups, refused;
-	volatile int *stop;
-	struct umm_tlb *volatile tlb;
+	uint64_t next, lookups, refused;
+	int *stop;
 	struct umm_tlb_stats st;
 };
 
@@ -761,27 +791,32 @@ static void *vcpu_thread(void *arg)
 
 	if (!t)
 		BAIL_OUT("umm_tlb_new");
-	c->tlb = t;
-	while (!*c->stop) {
+	while (!RD(*c->stop)) {
 		/* a second page too: fills and evictions, not only hits */
-		volatile uint64_t *p = umm_tlb_lookup(t, c->va, PROT_WRITE);
+		uint64_t *p = umm_tlb_lookup(t, c->va, PROT_WRITE);
 
 		if (p) {
-			*p = c->next + 1;
-			c->next++;
+			WR(*p, RD(c->next) + 1);
+			INC(c->next);
 		} else {
-			c->refused++;
+			INC(c->refused);
 			sched_yield();
 		}
 		p = umm_tlb_lookup(t, c->va + 64 * PG, PROT_READ);
 		if (p)
-			(void)*p;
-		c->lookups++;
+			(void)RD(*p);
+		INC(c->lookups);
 	}
 	umm_tlb_quiesce(t);
 	umm_tlb_stats(t, &c->st);
 	umm_tlb_free(t);
 	return NULL;
+}
+
+/* The first word of a frame, through the linear map. */
+static uint64_t frame_word(struct umm_page *pg)
+{
+	return RD(*(uint64_t *)umm_page_addr(pg));
 }
 
 /* Wait until each vCPU made @n more lookups; how many did not. */
@@ -792,9 +827,9 @@ static unsigned int vcpus_move_on(struct vcpu *c, unsigned int nt,
 	unsigned int t, idle = 0;
 
 	for (t = 0; t < nt; t++)
-		l0[t] = c[t].lookups;
+		l0[t] = RD(c[t].lookups);
 	for (t = 0; t < nt; t++)
-		if (!wait_until(c[t].lookups >= l0[t] + n, 1.0))
+		if (!wait_until(RD(c[t].lookups) >= l0[t] + n, 1.0))
 			idle++;
 	return idle;
 }
@@ -805,7 +840,7 @@ static void test_softtlb_stress(struct umm_phys *phys)
 	struct umm_mm *mm = umm_mm_new(phys, 1ULL << 32);
 	struct vcpu c[MAX_THREADS];
 	pthread_t th[MAX_THREADS];
-	volatile int stop = 0;
+	int stop = 0;
 	unsigned long late[4] = {0}, idle = 0, writes = 0, refused = 0;
 	unsigned long shootdowns = 0, waits = 0;
 	static const char *const what[4] = {"mprotect", "munmap",
@@ -825,9 +860,9 @@ static void test_softtlb_stress(struct umm_phys *phys)
 		struct umm_mm *child = NULL;
 
 		for (t = 0; t < nt; t++) {
-			uint64_t n = c[t].next;
+			uint64_t n = RD(c[t].next);
 
-			wait_until(c[t].next > n + 4, 1.0);
+			wait_until(RD(c[t].next) > n + 4, 1.0);
 		}
 		switch (op) {
 		case 0:
@@ -847,8 +882,7 @@ static void test_softtlb_stress(struct umm_phys *phys)
 			else
 				umm_madvise(mm, ST_BASE, len, MADV_DONTNEED);
 			for (t = 0; t < nt; t++)
-				v0[t] = *(volatile uint64_t *)umm_page_addr(
-					pg[t]);
+				v0[t] = frame_word(pg[t]);
 			break;
 		case 3:
 			child = umm_fork(mm);
@@ -866,7 +900,7 @@ static void test_softtlb_stress(struct umm_phys *phys)
 				break;
 			case 1:
 			case 2:
-				v1 = *(volatile uint64_t *)umm_page_addr(pg[t]);
+				v1 = frame_word(pg[t]);
 				umm_put_page(pg[t]);
 				break;
 			default:
@@ -887,7 +921,7 @@ static void test_softtlb_stress(struct umm_phys *phys)
 				 0);
 		umm_mm_put(child);
 	}
-	stop = 1;
+	WR(stop, 1);
 	join_threads(th, nt);
 	for (t = 0; t < nt; t++) {
 		writes += c[t].next;
@@ -943,7 +977,7 @@ static uint64_t sc_val(uint64_t i)
 	return i * 0x9e3779b97f4a7c15ULL | 1;
 }
 
-static void sc_guest(void *arg)
+static GUEST_CODE void sc_guest(void *arg)
 {
 	struct sc *s = arg;
 	uint64_t i;
