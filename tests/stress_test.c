@@ -226,7 +226,7 @@ static GUEST_CODE void ft_check_guest(void *arg)
 
 static void test_first_touch(struct umm_phys *phys)
 {
-	unsigned int rounds = pick(24, 400), npages = pick(128, 1024);
+	unsigned int rounds = pick(100, 2000), npages = pick(256, 1024);
 	struct umm_mm *mm = umm_mm_new(phys, 1ULL << 32);
 	struct ft a[MAX_THREADS];
 	pthread_t th[MAX_THREADS];
