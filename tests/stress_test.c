@@ -355,6 +355,69 @@ static void *mu_toucher(void *arg)
 	return NULL;
 }
 
+/*
+ * A second mm on the same physical memory, taking fresh frames all the
+ * time (soon the ones the racing mm frees): each must come zero-filled,
+ * and keep what was written to it. A frame freed while the racing mm's
+ * window could still reach it shows up here.
+ */
+#define SEN3_BASE 0x40000000ULL
+
+struct fresh {
+	uint8_t *base;
+	unsigned int npages;
+	unsigned long dirty;
+};
+
+static GUEST_CODE void fresh_guest(void *arg)
+{
+	struct fresh *f = arg;
+	unsigned int i, k;
+
+	for (i = 0; i < f->npages; i++)
+		f->base[(uint64_t)i * PG] = 1; /* allocate */
+	for (i = 0; i < f->npages; i++)
+		for (k = 1; k < PG; k++)
+			if (((volatile uint8_t *)f->base)[(uint64_t)i * PG + k])
+				f->dirty++;
+}
+
+struct other {
+	struct umm_phys *phys;
+	int *stop;
+	unsigned long rounds, dirty, changed;
+};
+
+static void *other_mm_thread(void *arg)
+{
+	struct other *o = arg;
+	struct umm_mm *mm = umm_mm_new(o->phys, 1ULL << 32);
+	uint64_t len = SEN_PAGES * PG;
+
+	if (!mm)
+		BAIL_OUT("munmap race: a second mm");
+	while (!RD(*o->stop)) {
+		struct fresh f = {umm_host_addr(mm, SEN3_BASE), SEN_PAGES, 0};
+		siginfo_t si;
+
+		umm_mmap(mm, SEN3_BASE, len, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, NULL, 0);
+		if (umm_guest_call(mm, fresh_guest, &f, &si))
+			BAIL_OUT("munmap race: the second mm faulted");
+		if (f.dirty && o->dirty++ < 3)
+			diag("a fresh frame held %lu non-zero bytes", f.dirty);
+		guest_fill(mm, SEN3_BASE, len, (unsigned int)o->rounds);
+		sched_yield();
+		if (guest_check(mm, SEN3_BASE, len, (unsigned int)o->rounds) &&
+		    o->changed++ < 3)
+			diag("the second mm's pages changed under it");
+		umm_munmap(mm, SEN3_BASE, len);
+		o->rounds++;
+	}
+	umm_mm_put(mm);
+	return NULL;
+}
+
 static void test_munmap_race(void)
 {
 	/* small, so freed frames are soon reused by the sentinels */
@@ -365,7 +428,8 @@ static void test_munmap_race(void)
 	unsigned int ops = pick(400, 20000), i, s = 7, gen = 1;
 	unsigned int nt = nthreads - 1;
 	struct mu m[MAX_THREADS];
-	pthread_t th[MAX_THREADS];
+	pthread_t th[MAX_THREADS], other_th;
+	struct other other;
 	int stop = 0;
 	unsigned long ok_ = 0, maperr = 0, accerr = 0, bad = 0, checks = 0;
 	unsigned long sen_bad = 0;
@@ -384,6 +448,8 @@ static void test_munmap_race(void)
 	for (i = 0; i < nt; i++)
 		m[i] = (struct mu){mm, 1000 + i, &stop};
 	start_threads(th, nt, mu_toucher, m, sizeof(m[0]));
+	other = (struct other){phys, &stop};
+	start_threads(&other_th, 1, other_mm_thread, &other, sizeof(other));
 	for (i = 0; i < ops; i++) {
 		uint64_t pg = MU_BASE + (rnd(&s) % MU_PAGES) * PG;
 		uint64_t n = 1 + rnd(&s) % 16, end = MU_BASE + MU_PAGES * PG;
@@ -442,6 +508,7 @@ static void test_munmap_race(void)
 	}
 	WR(stop, 1);
 	join_threads(th, nt);
+	join_threads(&other_th, 1);
 	if (guest_check(mm, SEN_BASE, len, gen) ||
 	    guest_check(mm, SEN2_BASE, len, gen + 1000))
 		sen_bad++;
@@ -461,6 +528,10 @@ static void test_munmap_race(void)
 	   "munmap race: the sentinels (%lu checks, refilled from freed "
 	   "frames each time) saw no stray write",
 	   checks + 1);
+	ok(other.rounds > 0 && !other.dirty && !other.changed,
+	   "munmap race: a second mm took fresh frames %lu times: each came "
+	   "zero-filled (%lu not) and kept what it was given (%lu not)",
+	   other.rounds, other.dirty, other.changed);
 	check_mm_coherent(mm);
 	umm_munmap(mm, 0, 1ULL << 32);
 	umm_file_put(work);
@@ -735,8 +806,8 @@ static void test_fork_writers(struct umm_phys *phys)
 					     r, t, j, (unsigned long long)c[0],
 					     (unsigned long long)v,
 					     (unsigned long long)c[2]);
-				if (v &&
-				    (v % FK_PAGES != j || v < lo ||
+				/* 0: never written, only before FK_PAGES */
+				if (((v && v % FK_PAGES != j) || v < lo ||
 				     v > after[t] + 1) &&
 				    range++ < 3)
 					diag("round %u: page %u/%u holds %llu, "
