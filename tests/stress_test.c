@@ -7,7 +7,9 @@
  *               of fresh mappings: no signal, every byte as written;
  *   munmap      accesses racing munmap/mmap/mprotect/madvise: each ends as
  *               success or the right SIGSEGV, and no write lands in a frame
- *               that was freed (sentinel mappings reuse them);
+ *               that was freed (sentinel mappings, and a second mm on the
+ *               same memory, reuse them: fresh frames must read zero and
+ *               keep what is written);
  *   mprotect    writers against mprotect(PROT_READ): no write lands after
  *               it returns, each refusal is SEGV_ACCERR at the writer's
  *               address;
@@ -23,7 +25,9 @@
  *               (with --long: three times vm.max_map_count, default
  *               budget): the window's host VMAs stay within the budget.
  *
- * Every part ends with every frame free. Options: --long (the long runs,
+ * Every part ends with every frame free. Under ThreadSanitizer the
+ * guest code is uninstrumented (GUEST_CODE): TSan checks umm's data.
+ * Options: --long (the long runs,
  * `make stress`), --threads=N (2..64, default 4; or UMM_STRESS_THREADS),
  * --only=part,part (or UMM_STRESS_ONLY). Today each fault takes the mm
  * lock; these tests are meant to keep passing when faults stop taking it.
