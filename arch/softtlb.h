@@ -131,7 +131,8 @@ static inline void *stlb_lookup(struct soft_tlb *t, uint64_t va, int kind)
 	stlb_enter(t);
 	if (__atomic_load_n(&e->cmp[kind], __ATOMIC_RELAXED) ==
 	    ((va & PAGE_MASK) | t->cur)) {
-		t->hits++;
+		/* one writer; read by umm_tlb_stats from any thread */
+		__atomic_store_n(&t->hits, t->hits + 1, __ATOMIC_RELAXED);
 		return (void *)(e->addend + va);
 	}
 	return NULL;

@@ -189,7 +189,7 @@ void *mm_tlb_miss(struct mm_tlb *t, uint64_t va, int access)
 	if (ptep)
 		kinds = pte_kinds(*ptep);
 	if (!(kinds & (1U << kind))) {
-		t->faults++;
+		__atomic_store_n(&t->faults, t->faults + 1, __ATOMIC_RELAXED);
 		if (handle_fault_locked(mm, va, access, &si_code)) {
 			mm_sync_locked(mm);
 			mm_unlock(mm);
@@ -227,7 +227,7 @@ void mm_tlb_stats(struct mm_tlb *t, struct umm_tlb_stats *s)
 	s->fills_read = st.fills[STLB_READ];
 	s->fills_write = st.fills[STLB_WRITE];
 	s->fills_exec = st.fills[STLB_EXEC];
-	s->faults = t->faults;
+	s->faults = __atomic_load_n(&t->faults, __ATOMIC_RELAXED);
 	s->flushes_all = st.flush_all;
 	s->flushes_page = st.flush_page;
 	s->flushes_range = st.flush_range;

@@ -6,7 +6,7 @@
 
 int tap_n, tap_failed;
 
-static void do_access(void *arg)
+static GUEST_CODE void do_access(void *arg)
 {
 	struct access *a = arg;
 
@@ -54,7 +54,7 @@ static uint8_t pattern(uint64_t i, unsigned seed)
 	return (uint8_t)((i >> 12) * 31 + (i & 0xfff) * 7 + seed);
 }
 
-static void do_fill(void *arg)
+static GUEST_CODE void do_fill(void *arg)
 {
 	struct fill *f = arg;
 	uint64_t i;

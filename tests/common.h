@@ -12,6 +12,15 @@
 
 #define PG UMM_PAGE_SIZE
 
+/*
+ * Guest code, run under umm_guest_call, is not instrumented by
+ * ThreadSanitizer: TSan takes the host mmap() of a guest page as a write
+ * of it, and a thread touching a page another thread's fault mapped is
+ * ordered after that by the host page table, which TSan cannot see. Guest
+ * memory is the guest's business; TSan checks umm's own data.
+ */
+#define GUEST_CODE __attribute__((no_sanitize("thread"), noinline))
+
 /* A guest access to run under umm_guest_call. */
 struct access {
 	volatile uint8_t *p;	/* host address */

@@ -416,11 +416,17 @@ static void test_host_full(void)
 	   "the process at vm.max_map_count - 2 host VMAs: the host refuses "
 	   "a guest page, umm evicts its oldest mappings (no reset), the "
 	   "guest goes on (status %#x)", st);
+#ifdef __SANITIZE_THREAD__
+	/* TSan's runtime maps and unmaps for itself, and aborts there. */
+	printf("ok %d - at vm.max_map_count - 1 # SKIP under "
+	       "ThreadSanitizer\n", ++tap_n);
+#else
 	st = run_host_full(1);
 	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0,
 	   "at vm.max_map_count - 1: the first guest page takes the count "
 	   "one above the limit, where even an eviction's mmap fails; umm "
 	   "resets its window (munmap) and goes on (status %#x)", st);
+#endif
 }
 
 /* ---- the budget's bounds ---- */

@@ -1557,16 +1557,17 @@ static void test_remove(void)
 
 static struct umm_mm *race_children[RACE_CHILDREN];
 static unsigned int race_nr;
-static volatile int race_stop;
+static int race_stop; /* atomic */
 
 static void *race_fork(void *arg)
 {
 	(void)arg;
-	while (!race_stop && race_nr < RACE_CHILDREN) {
+	while (!__atomic_load_n(&race_stop, __ATOMIC_ACQUIRE) &&
+	       race_nr < RACE_CHILDREN) {
 		race_children[race_nr] = umm_fork(mm);
 		if (!race_children[race_nr])
 			break;
-		race_nr++;
+		__atomic_store_n(&race_nr, race_nr + 1, __ATOMIC_RELEASE);
 	}
 	return NULL;
 }
@@ -1595,7 +1596,7 @@ static void test_remove_fork_race(void)
 		} else {
 			umm_madvise(mm, va, PG, MADV_REMOVE);
 		}
-		race_stop = 1;
+		__atomic_store_n(&race_stop, 1, __ATOMIC_RELEASE);
 		pthread_join(t, NULL);
 		stale += gst_peek(mm, va) != 0;
 		for (i = 0; i < race_nr; i++) {

@@ -267,16 +267,18 @@ static void *writer(void *arg)
 	struct writer *w = arg;
 	struct umm_tlb *t = umm_tlb_new(w->mm, 64);
 
-	w->t = t;
+	__atomic_store_n(&w->t, t, __ATOMIC_RELEASE);
 
-	while (!w->stop) {
+	while (!__atomic_load_n(&w->stop, __ATOMIC_RELAXED)) {
 		uint32_t *p = umm_tlb_lookup(t, w->va, PROT_WRITE);
 
 		if (p) {
 			*(volatile uint32_t *)p = ++w->next;
-			w->writes++;
+			__atomic_store_n(&w->writes, w->writes + 1,
+					 __ATOMIC_RELAXED);
 		} else {
-			w->refused++;
+			__atomic_store_n(&w->refused, w->refused + 1,
+					 __ATOMIC_RELAXED);
 		}
 	}
 	umm_tlb_quiesce(t);
@@ -309,25 +311,26 @@ static void test_writer_races(unsigned int rounds)
 	umm_mmap(mm, BASE, PG, PROT_READ | PROT_WRITE,
 		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, NULL, 0);
 	pthread_create(&th, NULL, writer, &w);
-	while (!w.t)
+	while (!__atomic_load_n(&w.t, __ATOMIC_ACQUIRE))
 		sched_yield();
 	for (i = 0; i < rounds; i++) {
 		uint32_t v0, v1;
 		unsigned long n0, n1;
 		struct umm_mm *child;
 
-		while (w.writes < (i + 1) * 20ul && !w.stop)
+		while (__atomic_load_n(&w.writes, __ATOMIC_RELAXED) <
+		       (i + 1) * 20ul)
 			sched_yield();
 		struct umm_tlb_stats a, b;
 
 		umm_tlb_stats(w.t, &a);
 		umm_mprotect(mm, BASE, PG, PROT_READ);
 		umm_tlb_stats(w.t, &b);
-		n0 = w.writes;
+		n0 = __atomic_load_n(&w.writes, __ATOMIC_RELAXED);
 		v0 = peek(mm, BASE);
 		usleep(200);
 		v1 = peek(mm, BASE);
-		n1 = w.writes;
+		n1 = __atomic_load_n(&w.writes, __ATOMIC_RELAXED);
 		if (v0 != v1 && late++ < 3)
 			diag("round %u: %u after mprotect returned, %u later "
 			     "(writes counted %lu, then %lu) shoot %llu elided %llu waits %llu",
@@ -346,7 +349,7 @@ static void test_writer_races(unsigned int rounds)
 			     v1);
 		umm_mm_put(child);
 	}
-	w.stop = 1;
+	__atomic_store_n(&w.stop, 1, __ATOMIC_RELAXED);
 	pthread_join(th, NULL);
 	ok(late == 0,
 	   "%u mprotect(PROT_READ)s against a writing vCPU: no write landed "
