@@ -418,13 +418,19 @@ static void test_errors(struct phys *phys)
 	ok(vma_at(v, n, 0x200000) && x && !strcmp(x->perms, "---p"),
 	   "the first op was carried out, the third not");
 
-	/* Below vm.mmap_min_addr: whatever the host answers here. */
+	/*
+	 * Below vm.mmap_min_addr: whatever the host answers here. (Not
+	 * under ThreadSanitizer, whose runtime aborts at a mapping at 0 in
+	 * this process.)
+	 */
+#ifndef __SANITIZE_THREAD__
 	want = host_map_at(phys_fd(phys), 0);
 	ops[1] = ops[0];
 	ops[1].va = 0;
 	err = as->backend->apply(as, &ops[1], 1, &done);
 	is(err, want, "a map at 0 answers as on the host (%s)",
 	   want ? strerror(-want) : "allowed: privileged");
+#endif
 
 	ops[0].kind = 77;
 	is(as->backend->apply(as, ops, 1, &done), -EINVAL,
