@@ -156,6 +156,9 @@ static const struct bench_entry entries[] = {
 	VARIANT(bench_tlb_cycle, "merge=off", 0, -1, -1, -1),
 	VARIANT(bench_tlb_cycle, "scatter", -1, 1, -1, -1),
 	BASE(bench_tlb_mprotect),
+	BASE(bench_fork),
+	BASE(bench_cow),
+	BASE(bench_cow_isolated),
 	BASE(bench_fork_heavy),
 	BASE(bench_scattered),
 	VARIANT(bench_scattered, "fault-around=off", -1, -1, 1, -1),
@@ -980,7 +983,8 @@ static bool select_name(struct bench_opts *o, const char *arg)
 			hit = !strncmp(n, "page_fault1", 11) ||
 			      !strcmp(n, "fault_isolated");
 		else if (!strcmp(arg, "fork"))
-			hit = !strcmp(n, "fork_heavy");
+			hit = !strcmp(n, "fork_heavy") || !strcmp(n, "fork") ||
+			      !strncmp(n, "cow", 3);
 		else if (!strcmp(arg, "tlb"))
 			hit = !strncmp(n, "stlb_", 5) ||
 			      !strncmp(n, "fault_threads", 13);

@@ -65,9 +65,21 @@ extern const struct bench_scenario bench_page_fault1, bench_page_fault2,
 	bench_tlb_remap, bench_nonlinear, bench_nonlinear_again,
 	bench_nonlinear_touch, bench_nonlinear_nonblock, bench_stlb_seq,
 	bench_stlb_random, bench_stlb_thrash, bench_stlb_fill,
-	bench_fault_threads1, bench_fault_threads2;
+	bench_fault_threads1, bench_fault_threads2, bench_fork, bench_cow,
+	bench_cow_isolated;
 
-/* ---- helpers for the scenarios (um/bench.c) ---- */
+/* ---- helpers for the scenarios (um/bench.c, um/bench_mm.c) ---- */
+
+/* Pages touched by bench_touch_pages (a guest call, or natively). */
+struct bench_touch {
+	volatile uint8_t *base;
+	const uint32_t *order; /* NULL: in order */
+	uint64_t first, n; /* entries of order[] */
+	uint64_t stride; /* pages */
+	bool write;
+	uint8_t sum;
+};
+void bench_touch_pages(void *arg);
 
 uint64_t bench_now_ns(void);
 /* 0..n-1 in order, or shuffled by a fixed seed. NULL when out of memory. */

@@ -25,18 +25,9 @@
 
 /* ---- guest code: runs under umm_guest_call ---- */
 
-struct touch {
-	volatile uint8_t *base;
-	const uint32_t *order; /* NULL: in order */
-	uint64_t first, n; /* entries of order[] */
-	uint64_t stride; /* pages */
-	bool write;
-	uint8_t sum;
-};
-
-static void touch_pages(void *arg)
+void bench_touch_pages(void *arg)
 {
-	struct touch *t = arg;
+	struct bench_touch *t = arg;
 	uint64_t i;
 
 	for (i = t->first; i < t->first + t->n; i++) {
@@ -58,7 +49,7 @@ static uint64_t guest_touch(struct umm_mm *mm, uint64_t base,
 			    const uint32_t *order, uint64_t n, uint64_t stride,
 			    struct bench_sample *s)
 {
-	struct touch t = {
+	struct bench_touch t = {
 		.base = umm_host_addr(mm, base),
 		.order = order,
 		.stride = stride,
@@ -74,7 +65,7 @@ static uint64_t guest_touch(struct umm_mm *mm, uint64_t base,
 		t.first = n * k / VMA_PHASES;
 		t.n = n * (k + 1) / VMA_PHASES - t.first;
 		t0 = bench_now_ns();
-		sig = umm_guest_call(mm, touch_pages, &t, &si);
+		sig = umm_guest_call(mm, bench_touch_pages, &t, &si);
 		ns += bench_now_ns() - t0;
 		if (sig)
 			return 0;
@@ -86,7 +77,7 @@ static uint64_t guest_touch(struct umm_mm *mm, uint64_t base,
 static void native_touch(uint8_t *base, const uint32_t *order, uint64_t n,
 			 uint64_t stride)
 {
-	struct touch t = {
+	struct bench_touch t = {
 		.base = base,
 		.order = order,
 		.n = n,
@@ -94,7 +85,7 @@ static void native_touch(uint8_t *base, const uint32_t *order, uint64_t n,
 		.write = true,
 	};
 
-	touch_pages(&t);
+	bench_touch_pages(&t);
 }
 
 /* ---- page_fault1, 2, 3: touch every page of a fresh region, unmap ---- */
@@ -665,9 +656,9 @@ static int fork_guest(struct bench_ctx *ctx, struct bench_sample *s)
 	umm_mm_stats(mm, &st);
 	for (i = 0; i < ctx->iters && !sig; i++) {
 		uint64_t t0 = bench_now_ns();
-		struct touch t = {.n = pages / FORK_SHARE,
-				  .stride = FORK_SHARE,
-				  .write = true};
+		struct bench_touch t = {.n = pages / FORK_SHARE,
+					.stride = FORK_SHARE,
+					.write = true};
 
 		child = umm_fork(mm);
 		if (!child) {
@@ -677,7 +668,7 @@ static int fork_guest(struct bench_ctx *ctx, struct bench_sample *s)
 		umm_mm_set_host_merge(child, ctx->cfg.merge);
 		umm_mm_set_fault_around(child, ctx->cfg.fault_around);
 		t.base = umm_host_addr(child, (uint64_t)a);
-		sig = umm_guest_call(child, touch_pages, &t, &si);
+		sig = umm_guest_call(child, bench_touch_pages, &t, &si);
 		ns += bench_now_ns() - t0;
 		if (i == 0)
 			bench_sample_vmas(child, s); /* untimed */
