@@ -42,8 +42,13 @@ uint64_t umm_phys_frames_total(struct umm_phys *phys);
 /*
  * A guest address space on the local backend: guest addresses
  * [0, task_size) live at umm_host_addr(mm, 0) + va in this process.
- * task_size is rounded up to a page; it must lie in [1 MiB, 2^47).
+ * task_size is rounded up to a page; it must lie in [1 MiB,
+ * UMM_TASK_SIZE_MAX]: above it, just below 2^47, lie the pages of the stub
+ * that holds a guest address space in a child process (the stub backend),
+ * which no guest mapping may cover (mmap, mremap and brk stop at the task
+ * size, as Linux's do at TASK_SIZE; seed 004).
  */
+#define UMM_TASK_SIZE_MAX 0x7fffffff0000ULL
 struct umm_mm *umm_mm_new(struct umm_phys *phys, uint64_t task_size);
 void umm_mm_put(struct umm_mm *mm);
 void *umm_host_addr(struct umm_mm *mm, uint64_t va);

@@ -160,6 +160,20 @@ static void test_brk(void)
 	umm_mm_put(mm);
 }
 
+/* The task sizes umm_mm_new takes: up to where the stub's pages begin. */
+static void test_task_size(void)
+{
+	errno = 0;
+	ok(!umm_mm_new(phys, UMM_TASK_SIZE_MAX + PG) && errno == EINVAL,
+	   "a task size over the stub's pages: EINVAL");
+	errno = 0;
+	ok(!umm_mm_new(phys, 1ULL << 47) && errno == EINVAL,
+	   "a task size of 2^47: EINVAL");
+	errno = 0;
+	ok(!umm_mm_new(phys, (1ULL << 20) - PG) && errno == EINVAL,
+	   "a task size under 1 MiB: EINVAL");
+}
+
 int main(void)
 {
 	phys = umm_phys_new(64ULL << 20);
@@ -170,6 +184,7 @@ int main(void)
 	test_private_file();
 	test_protect();
 	test_brk();
+	test_task_size();
 	check_frames_free(phys);
 	umm_phys_put(phys);
 	return done_testing();

@@ -6,6 +6,9 @@
 #include "mm/mm.h"
 #include "um/um.h"
 
+_Static_assert(UMM_TASK_SIZE_MAX == HOST_STUB_START,
+	       "a guest's task size ends where the stub's pages begin");
+
 static struct mem *MEM(struct umm_phys *p)
 {
 	return (struct mem *)p;
@@ -46,7 +49,8 @@ struct umm_mm *umm_mm_new(struct umm_phys *phys, uint64_t task_size)
 	int err;
 
 	task_size = PAGE_ALIGN(task_size);
-	if (!phys || task_size < (1ULL << 20) || task_size >= (1ULL << 47)) {
+	if (!phys || task_size < (1ULL << 20) ||
+	    task_size > UMM_TASK_SIZE_MAX) {
 		errno = EINVAL;
 		return NULL;
 	}
