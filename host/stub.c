@@ -507,6 +507,64 @@ int host_stub_pid(struct host_as *as)
 	return ((struct stub *)as->priv)->pid;
 }
 
+/* The calls of host/stub_code.c once the stub serves requests. */
+static const int stub_calls[] = {
+	SYS_futex,	SYS_mmap,	  SYS_munmap,
+	SYS_mprotect,	SYS_madvise,	  SYS_getppid,
+	SYS_exit_group, SYS_rt_sigreturn, SYS_arch_prctl,
+};
+
+const int *host_stub_syscalls(unsigned int *nr)
+{
+	*nr = sizeof(stub_calls) / sizeof(stub_calls[0]);
+	return stub_calls;
+}
+
+int host_stub_set_filter(struct host_as *as, const void *insns, unsigned int nr)
+{
+	struct stub *s = as->priv;
+	struct stub_page *d;
+	unsigned int done;
+	int err;
+
+	if (as->backend != &stub_backend)
+		return -EINVAL;
+	d = s->page;
+	if (!nr || nr > STUB_FILTER_MAX)
+		return -EINVAL;
+	memcpy(d->filter, insns, nr * 8ULL);
+	d->nr_ops = nr;
+	__atomic_add_fetch(&as->stats.round_trips, 1, __ATOMIC_RELAXED);
+	err = stub_call(s, STUB_CMD_FILTER);
+	if (err)
+		return err;
+	return stub_result(as, s, 0, &done);
+}
+
+int host_stub_resume(struct host_as *as, struct host_regs *regs,
+		     struct host_event *ev)
+{
+	struct stub *s = as->priv;
+	struct stub_handoff *h;
+	int err;
+
+	if (as->backend != &stub_backend)
+		return -EINVAL;
+	h = &s->page->handoff;
+	h->regs = *regs;
+	__atomic_add_fetch(&as->stats.round_trips, 1, __ATOMIC_RELAXED);
+	err = stub_call(s, STUB_CMD_RESUME);
+	if (err)
+		return err;
+	/* Written by the child, where the guest may write too: checked. */
+	*regs = h->regs;
+	*ev = h->ev;
+	if (ev->kind < HOST_EVENT_SYSCALL || ev->kind > HOST_EVENT_SIGNAL ||
+	    ev->signo <= 0 || ev->signo >= 64)
+		return -EIO;
+	return 0;
+}
+
 struct host_as *host_as_new_stub(struct phys *phys, uint64_t size)
 {
 	struct host_as *as;

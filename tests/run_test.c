@@ -1,0 +1,400 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Guest code in a stub child (um/task.c over host/stub.c): it runs at its
+ * own addresses in the child, its syscalls trap to the kernel (this
+ * process) instead of reaching the host, and its faults come back as
+ * events with the address and the access. The guest programs are a few
+ * instructions of position-independent x86-64 assembly, kept in this
+ * program's read-only data and copied into a frame mapped at a guest va.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "host/host.h"
+#include "host/stub.h"
+#include "tests/tap.h"
+#include "um/task.h"
+
+#define PG    PAGE_SIZE
+#define SPACE (64ULL << 20)
+#define CODE  0x400000ULL
+#define DATA  0x600000ULL
+
+/* Guest programs: from label to label_end, run from their first byte. */
+#define GUEST(name, text)                                                 \
+	__asm__(".pushsection .rodata.guest,\"a\"\n" #name ":\n" text       \
+		"\n" #name "_end:\n.popsection");                         \
+	extern const char name[], name##_end[]
+
+/* Stores rax (0x1234) at DATA, then ud2; rdx <- fs:0. */
+GUEST(guest_store, "mov %fs:0, %rdx\n\t"
+		   "mov $0x1234, %eax\n\t"
+		   "mov $0x600000, %ebx\n\t"
+		   "mov %rax, (%rbx)\n\t"
+		   "ud2");
+
+/*
+ * write(1, msg, len); r12 <- openat(AT_FDCWD, "/etc/passwd", O_RDONLY);
+ * a byte stored at 0x700000 (unmapped); exit_group(7).
+ */
+GUEST(guest_hello, "mov $1, %eax\n\t"
+		   "mov $1, %edi\n\t"
+		   "lea 1f(%rip), %rsi\n\t"
+		   "mov $(2f - 1f), %edx\n\t"
+		   "syscall\n\t"
+		   "mov %rax, %r13\n\t"
+		   "mov $257, %eax\n\t"
+		   "mov $-100, %rdi\n\t"
+		   "lea 2f(%rip), %rsi\n\t"
+		   "xor %edx, %edx\n\t"
+		   "syscall\n\t"
+		   "mov %rax, %r12\n\t"
+		   "mov $0x700000, %ebx\n\t"
+		   "movb $0x5a, (%rbx)\n\t"
+		   "mov $231, %eax\n\t"
+		   "mov $7, %edi\n\t"
+		   "syscall\n\t"
+		   "ud2\n"
+		   "1: .ascii \"hello from the guest\\n\"\n"
+		   "2: .asciz \"/etc/passwd\"");
+
+/* getppid() r15 times, then exit_group(rax of the last). */
+GUEST(guest_getppid, "1: mov $110, %eax\n\t"
+		     "syscall\n\t"
+		     "dec %r15\n\t"
+		     "jnz 1b\n\t"
+		     "mov %rax, %rdi\n\t"
+		     "mov $231, %eax\n\t"
+		     "syscall\n\t"
+		     "ud2");
+
+/* openat through the stub's own syscall instruction at rbx. */
+GUEST(guest_jump, "mov $257, %eax\n\t"
+		  "mov $-100, %rdi\n\t"
+		  "xor %esi, %esi\n\t"
+		  "xor %edx, %edx\n\t"
+		  "jmp *%rbx");
+
+static struct host_as *space_new(struct phys *phys)
+{
+	struct host_as *as = host_as_new_stub(phys, SPACE);
+
+	if (!as)
+		BAIL_OUT("host_as_new_stub: %s", strerror(errno));
+	return as;
+}
+
+/* A fresh frame mapped at @va with @prot; its pfn. */
+static uint32_t map_frame(struct host_as *as, struct phys *phys, uint64_t va,
+			  int prot)
+{
+	uint32_t pfn;
+
+	if (phys_alloc(phys, 0, 1, &pfn) != 1)
+		BAIL_OUT("phys_alloc");
+	host_as_queue(as, HOST_OP_MAP, va, PG, (uint64_t)pfn << PAGE_SHIFT,
+		      prot, 0);
+	host_as_flush(as);
+	return pfn;
+}
+
+/* @code copied into a frame mapped r-x at CODE. */
+static uint32_t load_code(struct host_as *as, struct phys *phys,
+			  const char *code, const char *end)
+{
+	uint32_t pfn;
+
+	if (phys_alloc(phys, 0, 1, &pfn) != 1)
+		BAIL_OUT("phys_alloc");
+	memcpy(phys_kaddr(phys, pfn), code, (size_t)(end - code));
+	host_as_queue(as, HOST_OP_MAP, CODE, PG, (uint64_t)pfn << PAGE_SHIFT,
+		      PROT_READ | PROT_EXEC, 0);
+	host_as_flush(as);
+	return pfn;
+}
+
+/* The files the child holds, but the physical memory file. */
+static int child_other_files(int pid)
+{
+	char name[64];
+	struct dirent *de;
+	int n = 0;
+	DIR *dir;
+
+	snprintf(name, sizeof(name), "/proc/%d/fd", pid);
+	dir = opendir(name);
+	if (!dir)
+		return -1;
+	while ((de = readdir(dir)))
+		if (de->d_name[0] != '.' && atoi(de->d_name) != HOST_STUB_PHYS_FD)
+			n++;
+	closedir(dir);
+	return n;
+}
+
+static void test_resume(struct phys *phys)
+{
+	struct host_as *as = space_new(phys);
+	struct host_regs regs = {0};
+	uint32_t code, data;
+	struct um_event ev;
+	uint64_t magic = 0x0123456789abcdefULL;
+	uint64_t store;
+	int err;
+
+	code = load_code(as, phys, guest_store, guest_store_end);
+	memcpy((char *)phys_kaddr(phys, code) + 0x800, &magic, 8);
+	regs.rip = CODE;
+	regs.r12 = 0xfeedf00d;
+	regs.fs_base = CODE + 0x800;
+	err = um_task_run(as, &regs, &ev);
+	is(err, 0, "the guest runs in the child (no filter yet)");
+	ok(ev.kind == UM_EVENT_FAULT && ev.addr == DATA &&
+		   ev.access == PROT_WRITE && !ev.present,
+	   "its store at an unmapped va: a write fault at %#llx",
+	   (unsigned long long)ev.addr);
+	ok(regs.rax == 0x1234 && regs.rbx == DATA && regs.r12 == 0xfeedf00d,
+	   "with the guest's registers (rax %#llx), ours kept (r12)",
+	   (unsigned long long)regs.rax);
+	ok(regs.rdx == magic, "fs:0 read through the FS base we gave");
+	ok(regs.rip == CODE + (guest_store_end - guest_store) - 5,
+	   "rip at the faulting store");
+
+	data = map_frame(as, phys, DATA, PROT_READ | PROT_WRITE);
+	err = um_task_run(as, &regs, &ev);
+	memcpy(&store, phys_kaddr(phys, data), 8);
+	ok(!err && ev.kind == UM_EVENT_SIGNAL && ev.signo == SIGILL &&
+		   regs.rip == CODE + (guest_store_end - guest_store) - 2,
+	   "mapped by a batch, the store is retried and the guest reaches "
+	   "its ud2 (SIGILL)");
+	is(store, 0x1234, "the store landed in the frame");
+
+	regs.rip = 0x900000;
+	err = um_task_run(as, &regs, &ev);
+	ok(!err && ev.kind == UM_EVENT_FAULT && ev.addr == 0x900000 &&
+		   ev.access == PROT_EXEC,
+	   "a jump to an unmapped va: an exec fault there");
+	regs.rip = DATA; /* mapped, not executable */
+	err = um_task_run(as, &regs, &ev);
+	ok(!err && ev.kind == UM_EVENT_FAULT && ev.addr == DATA &&
+		   ev.access == PROT_EXEC && ev.present,
+	   "a jump into rw- memory: an exec fault on a present page");
+	regs.rip = CODE;
+	regs.rsp = DATA + PG;
+	err = um_task_run(as, &regs, &ev);
+	ok(!err && ev.kind == UM_EVENT_SIGNAL && ev.signo == SIGILL,
+	   "resumed again from the start: to ud2 (the page is mapped now)");
+
+	host_as_free(as);
+	phys_put(phys, code);
+	phys_put(phys, data);
+}
+
+/* The guest's string at @va, read through the frame behind CODE. */
+static const char *guest_str(struct phys *phys, uint32_t code, uint64_t va,
+			     uint64_t len)
+{
+	if (va < CODE || va + len > CODE + PG)
+		return NULL;
+	return (const char *)phys_kaddr(phys, code) + (va - CODE);
+}
+
+static void test_syscalls(struct phys *phys)
+{
+	struct host_as *as = space_new(phys);
+	int pid = host_stub_pid(as), fds[2];
+	struct host_regs regs = {0};
+	uint32_t code, data = 0;
+	struct um_event ev;
+	char out[64] = {0};
+	const char *path = NULL;
+	int err, exit_code = -1, files = -1, nr_events = 0;
+	bool faulted = false, wrote = false;
+
+	if (pipe(fds) < 0)
+		BAIL_OUT("pipe");
+	is(um_task_filter(as), 0, "the syscall filter is installed");
+	code = load_code(as, phys, guest_hello, guest_hello_end);
+	regs.rip = CODE;
+	while (exit_code < 0 && nr_events < 10) {
+		err = um_task_run(as, &regs, &ev);
+		if (err) {
+			diag("um_task_run: %s", strerror(-err));
+			break;
+		}
+		nr_events++;
+		if (ev.kind == UM_EVENT_SYSCALL && ev.nr == SYS_write) {
+			const char *buf = guest_str(phys, code, ev.args[1],
+						    ev.args[2]);
+			long ret = -EFAULT;
+
+			if (buf && ev.args[0] == 1 && ev.args[2] < sizeof(out))
+				ret = write(fds[1], buf, ev.args[2]);
+			wrote = true;
+			um_syscall_return(&regs, ret);
+		} else if (ev.kind == UM_EVENT_SYSCALL &&
+			   ev.nr == SYS_openat) {
+			path = guest_str(phys, code, ev.args[1], 12);
+			files = child_other_files(pid);
+			um_syscall_return(&regs, -EACCES);
+		} else if (ev.kind == UM_EVENT_SYSCALL &&
+			   ev.nr == SYS_exit_group) {
+			exit_code = (int)ev.args[0];
+		} else if (ev.kind == UM_EVENT_FAULT && !faulted) {
+			faulted = true;
+			ok(ev.addr == 0x700000 && ev.access == PROT_WRITE,
+			   "the store at 0x700000: a write fault there");
+			data = map_frame(as, phys, 0x700000,
+					 PROT_READ | PROT_WRITE);
+		} else {
+			diag("unexpected event %d (nr %ld, signal %d)",
+			     ev.kind, ev.nr, ev.signo);
+			break;
+		}
+	}
+	ok(wrote && read(fds[0], out, sizeof(out) - 1) == 21 &&
+		   !strcmp(out, "hello from the guest\n"),
+	   "write(1, ..): a SYSCALL event; the kernel wrote the guest's "
+	   "buffer, read through its frame");
+	is(regs.r13, 21, "the guest got write's count back in rax");
+	ok(path && !strcmp(path, "/etc/passwd"),
+	   "openat(\"/etc/passwd\"): a SYSCALL event with the guest's path");
+	is(files, 0, "the child never opened it (/proc/pid/fd)");
+	is((long)regs.r12, -EACCES, "the guest got the kernel's answer");
+	ok(faulted && data &&
+		   ((uint8_t *)phys_kaddr(phys, data))[0] == 0x5a,
+	   "after the fault was fixed, the guest's store landed");
+	is(exit_code, 7, "exit_group(7): a SYSCALL event, the task ends");
+	is(nr_events, 4, "4 events: write, openat, the fault, exit_group");
+
+	close(fds[0]);
+	close(fds[1]);
+	host_as_free(as);
+	phys_put(phys, code);
+	if (data)
+		phys_put(phys, data);
+}
+
+/* The address of a syscall instruction in the stub's code pages. */
+static uint64_t stub_syscall_insn(void)
+{
+	uint64_t len, i;
+	uint32_t entry;
+	const uint8_t *p = host_stub_code(&len, &entry);
+
+	for (i = 0; i + 1 < len; i++)
+		if (p[i] == 0x0f && p[i + 1] == 0x05)
+			return HOST_STUB_START + i;
+	return 0;
+}
+
+static void test_hostile(struct phys *phys)
+{
+	struct host_as *as = space_new(phys);
+	struct host_regs regs = {0};
+	struct um_event ev;
+	uint32_t code;
+	int err;
+
+	is(um_task_filter(as), 0, "filter");
+	code = load_code(as, phys, guest_jump, guest_jump_end);
+	regs.rip = CODE;
+	regs.rbx = stub_syscall_insn();
+	ok(regs.rbx, "a syscall instruction in the stub's code at %#llx",
+	   (unsigned long long)regs.rbx);
+	err = um_task_run(as, &regs, &ev);
+	is(err, -ESRCH,
+	   "openat made from the stub's code pages: the child is killed");
+	host_as_free(as);
+	phys_put(phys, code);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+static double now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e9 + ts.tv_nsec;
+}
+
+#define ROUNDS 2000
+
+static void test_cost(struct phys *phys)
+{
+	static double trap[ROUNDS], native[ROUNDS];
+	struct host_as *as = space_new(phys);
+	struct host_regs regs = {0};
+	struct um_event ev;
+	uint32_t code;
+	int i, n = 0, err = 0;
+	bool right = true;
+
+	um_task_filter(as);
+	code = load_code(as, phys, guest_getppid, guest_getppid_end);
+	regs.rip = CODE;
+	regs.r15 = ROUNDS;
+	for (;;) {
+		double t0 = now_ns();
+
+		err = um_task_run(as, &regs, &ev);
+		if (err || ev.kind != UM_EVENT_SYSCALL)
+			break;
+		if (n && n <= ROUNDS)
+			trap[n - 1] = now_ns() - t0; /* one guest round trip */
+		if (ev.nr != SYS_getppid)
+			break;
+		if (regs.r15 != (uint64_t)(ROUNDS - n))
+			right = false;
+		n++;
+		um_syscall_return(&regs, 4242);
+	}
+	ok(!err && ev.nr == SYS_exit_group && ev.args[0] == 4242 &&
+		   n == ROUNDS && right,
+	   "%d getppid calls trapped, each answered by the kernel", n);
+	for (i = 0; i < ROUNDS; i++) {
+		double t0 = now_ns();
+
+		syscall(SYS_getppid);
+		native[i] = now_ns() - t0;
+	}
+	qsort(trap, ROUNDS - 1, sizeof(double), cmp_double);
+	qsort(native, ROUNDS, sizeof(double), cmp_double);
+	diag("trapped getppid round trip, median %.2f us (resume to the "
+	     "next trap); native getppid %.3f us: %.0fx",
+	     trap[(ROUNDS - 1) / 2] / 1e3, native[ROUNDS / 2] / 1e3,
+	     trap[(ROUNDS - 1) / 2] / native[ROUNDS / 2]);
+	host_as_free(as);
+	phys_put(phys, code);
+}
+
+int main(void)
+{
+	struct phys *phys = phys_new(256 * PG);
+
+	if (!phys)
+		BAIL_OUT("phys_new: %s", strerror(errno));
+	test_resume(phys);
+	test_syscalls(phys);
+	test_hostile(phys);
+	test_cost(phys);
+	is(phys_nr_free(phys), phys_nr_frames(phys),
+	   "every frame of physical memory is free again");
+	phys_free(phys);
+	return done_testing();
+}
