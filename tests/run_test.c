@@ -21,6 +21,7 @@
 
 #include "host/host.h"
 #include "host/stub.h"
+#include "mm/mm.h"
 #include "tests/tap.h"
 #include "um/task.h"
 
@@ -76,6 +77,39 @@ GUEST(guest_getppid, "1: mov $110, %eax\n\t"
 		     "mov $231, %eax\n\t"
 		     "syscall\n\t"
 		     "ud2");
+
+/*
+ * Writes i + 1 to the first byte of each of 64 pages at DATA, sums them
+ * back into rdi and calls getpid; then stores into 0x800000 and 0x900000
+ * (3-byte stores); exit_group(0x42).
+ */
+GUEST(guest_touch, "mov $0x600000, %ebx\n\t"
+		   "mov $64, %ecx\n\t"
+		   "mov $1, %al\n"
+		   "1: mov %al, (%rbx)\n\t"
+		   "inc %al\n\t"
+		   "add $4096, %rbx\n\t"
+		   "dec %ecx\n\t"
+		   "jnz 1b\n\t"
+		   "mov $0x600000, %ebx\n\t"
+		   "mov $64, %ecx\n\t"
+		   "xor %edx, %edx\n"
+		   "2: movzbl (%rbx), %eax\n\t"
+		   "add %eax, %edx\n\t"
+		   "add $4096, %rbx\n\t"
+		   "dec %ecx\n\t"
+		   "jnz 2b\n\t"
+		   "mov %rdx, %rdi\n\t"
+		   "mov $39, %eax\n\t"
+		   "syscall\n\t"
+		   "mov $0x800000, %ebx\n\t"
+		   "movb $1, (%rbx)\n\t"
+		   "mov $0x900000, %ebx\n\t"
+		   "movb $1, (%rbx)\n\t"
+		   "mov $231, %eax\n\t"
+		   "mov $0x42, %edi\n\t"
+		   "syscall\n\t"
+		   "ud2");
 
 /* openat through the stub's own syscall instruction at rbx. */
 GUEST(guest_jump, "mov $257, %eax\n\t"
@@ -383,6 +417,83 @@ static void test_cost(struct phys *phys)
 	phys_put(phys, code);
 }
 
+#define PRIV_ANON (MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED)
+
+/*
+ * A guest mm over a stub space: its faults go to mm_handle_fault, whose
+ * batches map the pages in the child while the stub waits in its handler.
+ */
+static void test_mm(void)
+{
+	struct mem *mem = mem_new(256 * PG);
+	struct host_regs regs = {0};
+	struct host_as *as;
+	struct page *page;
+	struct um_event ev;
+	struct phys *phys;
+	struct mm *mm;
+	long got;
+	int err;
+
+	if (!mem)
+		BAIL_OUT("mem_new: %s", strerror(errno));
+	phys = mem_phys(mem);
+	as = space_new(phys);
+	mm = mm_new(mem, as, SPACE);
+	if (!mm)
+		BAIL_OUT("mm_new: %s", strerror(errno));
+	is(um_task_filter(as), 0, "an mm over a stub space; filter");
+	ok(mm_mmap(mm, CODE, PG, PROT_READ | PROT_WRITE, PRIV_ANON, NULL,
+		   0) == (long)CODE &&
+		   mm_mmap(mm, DATA, 64 * PG, PROT_READ | PROT_WRITE,
+			   PRIV_ANON, NULL, 0) == (long)DATA &&
+		   mm_mmap(mm, 0x800000, PG, PROT_READ, PRIV_ANON, NULL,
+			   0) == 0x800000,
+	   "code, 64 data pages and a read-only page mapped in the mm");
+	got = mm_gup(mm, CODE, 1, UMM_FOLL_WRITE | UMM_FOLL_GET, &page);
+	if (got != 1)
+		BAIL_OUT("mm_gup: %ld", got);
+	memcpy(page_kaddr(page), guest_touch,
+	       (size_t)(guest_touch_end - guest_touch));
+	page_put(page);
+	is(mm_mprotect(mm, CODE, PG, PROT_READ | PROT_EXEC), 0,
+	   "the code, written through GUP, made r-x");
+
+	regs.rip = CODE;
+	err = um_task_run_mm(mm, &regs, &ev);
+	ok(!err && ev.kind == UM_EVENT_SYSCALL && ev.nr == SYS_getpid &&
+		   ev.args[0] == 64 * 65 / 2,
+	   "the guest wrote 64 pages and read them back (sum %llu) on "
+	   "faults the mm fixed",
+	   (unsigned long long)ev.args[0]);
+	ok(ev.nr_faults >= 2 && ev.nr_faults <= 65,
+	   "%lu faults fixed on the way (code, data; fault-around)",
+	   ev.nr_faults);
+	is(mm_check_host(mm), 0, "the child's mappings agree with the ptes");
+
+	um_syscall_return(&regs, 1);
+	err = um_task_run_mm(mm, &regs, &ev);
+	ok(!err && ev.kind == UM_EVENT_FAULT && ev.addr == 0x800000 &&
+		   ev.access == PROT_WRITE && ev.signo == SIGSEGV &&
+		   ev.code == SEGV_ACCERR,
+	   "a store into the read-only vma: refused, SIGSEGV/SEGV_ACCERR");
+	regs.rip += 3; /* the guest "handles" it: past the store */
+	err = um_task_run_mm(mm, &regs, &ev);
+	ok(!err && ev.kind == UM_EVENT_FAULT && ev.addr == 0x900000 &&
+		   ev.signo == SIGSEGV && ev.code == SEGV_MAPERR,
+	   "a store outside any vma: SIGSEGV/SEGV_MAPERR");
+	regs.rip += 3;
+	err = um_task_run_mm(mm, &regs, &ev);
+	ok(!err && ev.kind == UM_EVENT_SYSCALL && ev.nr == SYS_exit_group &&
+		   ev.args[0] == 0x42,
+	   "and the guest goes on to exit_group(0x42)");
+
+	mm_put(mm);
+	is(phys_nr_free(phys), phys_nr_frames(phys),
+	   "mm_put: every frame of the mm is free again");
+	mem_put(mem);
+}
+
 int main(void)
 {
 	struct phys *phys = phys_new(256 * PG);
@@ -393,6 +504,7 @@ int main(void)
 	test_syscalls(phys);
 	test_hostile(phys);
 	test_cost(phys);
+	test_mm();
 	is(phys_nr_free(phys), phys_nr_frames(phys),
 	   "every frame of physical memory is free again");
 	phys_free(phys);

@@ -159,3 +159,26 @@ void um_syscall_return(struct host_regs *regs, long ret)
 	regs->rcx = regs->rip; /* as the syscall instruction leaves them */
 	regs->r11 = regs->eflags;
 }
+
+int um_task_run_mm(struct mm *mm, struct host_regs *regs, struct um_event *ev)
+{
+	unsigned long faults = 0;
+	int err, sig, code;
+
+	for (;;) {
+		err = um_task_run(mm_host_as(mm), regs, ev);
+		if (err)
+			return err;
+		ev->nr_faults = faults;
+		if (ev->kind != UM_EVENT_FAULT)
+			return 0;
+		code = 0;
+		sig = mm_handle_fault(mm, ev->addr, ev->access, &code);
+		if (sig) {
+			ev->signo = sig;
+			ev->code = code;
+			return 0;
+		}
+		ev->nr_faults = ++faults;
+	}
+}

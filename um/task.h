@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "host/host.h"
+#include "mm/mm.h"
 
 enum um_event_kind {
 	UM_EVENT_SYSCALL = 1, /* nr, args[]; answer with um_syscall_return */
@@ -24,6 +25,7 @@ struct um_event {
 	int access; /* the access that faulted */
 	bool present; /* the page was mapped (a protection fault) */
 	int signo, code;
+	unsigned long nr_faults; /* um_task_run_mm: faults fixed on the way */
 };
 
 /*
@@ -41,6 +43,14 @@ int um_task_filter(struct host_as *as);
  */
 int um_task_run(struct host_as *as, struct host_regs *regs,
 		struct um_event *ev);
+/*
+ * As um_task_run for the guest of @mm (over a stub space): its faults go to
+ * mm_handle_fault, and the guest goes on where the mm fixes them. Returns
+ * at a syscall, a signal, or a fault the mm refuses (UM_EVENT_FAULT with
+ * signo SIGSEGV or SIGBUS and the si_code the guest would see).
+ * Context: takes mm's lock for each fault.
+ */
+int um_task_run_mm(struct mm *mm, struct host_regs *regs, struct um_event *ev);
 /* A syscall's result in @regs, as the syscall instruction leaves them. */
 void um_syscall_return(struct host_regs *regs, long ret);
 
