@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
 #if __has_include(<sys/rseq.h>)
 #include <sys/rseq.h>
@@ -45,6 +46,10 @@
 #include "host/host.h"
 #include "host/internal.h"
 #include "host/stub.h"
+
+#ifndef HWCAP2_FSGSBASE
+#define HWCAP2_FSGSBASE 0x2
+#endif
 
 #define STUB_WAIT_NS 10000000L /* 10 ms between checks that the child lives */
 /*
@@ -390,6 +395,7 @@ static struct stub *stub_start(struct phys *phys)
 	d->boot_entry = entry;
 	d->boot_code_len = len;
 	d->min_addr = host_stub_min_addr();
+	d->handoff.fsgsbase = (getauxval(AT_HWCAP2) & HWCAP2_FSGSBASE) != 0;
 	spin_setup(d);
 	stub_rseq(d);
 	d->cmd = STUB_CMD_BOOT;

@@ -64,10 +64,17 @@ enum stub_cmd {
 struct stub_handoff {
 	struct host_regs regs;
 	struct host_event ev;
-	/* the stub's own: the FS base it loaded last, if fs_loaded */
+	/* the stub's own: the guest's FS base as it last knew it */
 	uint64_t fs_base;
 	uint32_t fs_loaded;
 	uint32_t nr_events;
+	/*
+	 * Set by the kernel: the CPU and the host let user code read and
+	 * write the FS base (rdfsbase/wrfsbase; HWCAP2_FSGSBASE), so the
+	 * guest may change it without a syscall, and the stub reads it back.
+	 */
+	uint32_t fsgsbase;
+	uint32_t pad;
 };
 
 /* stub_page.flags, kept by the stub */

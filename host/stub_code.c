@@ -384,6 +384,13 @@ static STUB_TEXT void stub_signal(int sig, void *info, void *ctx)
 		r[i] = uc->gregs[i];
 		__asm__ volatile("" ::: "memory"); /* not a memcpy */
 	}
+	if (d->handoff.fsgsbase) {
+		uint64_t fs;
+
+		__asm__ volatile("rdfsbase %0" : "=r"(fs));
+		d->handoff.fs_base = fs;
+		d->handoff.fs_loaded = 1;
+	}
 	d->handoff.regs.fs_base = d->handoff.fs_base;
 	ev->signo = sig;
 	ev->code = *(const int32_t *)(si + 8);
