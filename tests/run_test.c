@@ -122,6 +122,17 @@ GUEST(guest_abi, "mov $20, %eax\n\t"
 		 "wrfsbase %rax\n\t"
 		 "ud2");
 
+/* One store into each of r15 pages from 0x1000000; exit_group(0). */
+GUEST(guest_stream, "mov $0x1000000, %ebx\n"
+		    "1: movb $1, (%rbx)\n\t"
+		    "add $4096, %rbx\n\t"
+		    "dec %r15\n\t"
+		    "jnz 1b\n\t"
+		    "xor %edi, %edi\n\t"
+		    "mov $231, %eax\n\t"
+		    "syscall\n\t"
+		    "ud2");
+
 /* openat through the stub's own syscall instruction at rbx. */
 GUEST(guest_jump, "mov $257, %eax\n\t"
 		  "mov $-100, %rdi\n\t"
@@ -590,6 +601,88 @@ static void test_mm(void)
 	mem_put(mem);
 }
 
+#define FAULT_PAGES 512
+
+/*
+ * The guest touches FAULT_PAGES fresh pages, with fault-around @around:
+ * the time per page in ns, and the faults taken in *faults.
+ */
+static double fault_ns(unsigned int around, unsigned long *faults)
+{
+	struct mem *mem = mem_new((FAULT_PAGES + 64) * PG);
+	struct host_regs regs = {0};
+	struct page *page;
+	struct um_event ev;
+	struct mm *mm;
+	double t0, t;
+	int err;
+
+	if (!mem)
+		BAIL_OUT("mem_new: %s", strerror(errno));
+	mm = mm_new(mem, space_new(mem_phys(mem)), SPACE);
+	if (!mm || um_task_filter(mm_host_as(mm)) ||
+	    mm_set_fault_around(mm, around) ||
+	    mm_mmap(mm, CODE, PG, PROT_READ | PROT_WRITE | PROT_EXEC,
+		    PRIV_ANON, NULL, 0) != (long)CODE ||
+	    mm_mmap(mm, 0x1000000, FAULT_PAGES * PG, PROT_READ | PROT_WRITE,
+		    PRIV_ANON, NULL, 0) != 0x1000000 ||
+	    mm_gup(mm, CODE, 1, UMM_FOLL_WRITE | UMM_FOLL_GET, &page) != 1)
+		BAIL_OUT("fault_ns: setup");
+	memcpy(page_kaddr(page), guest_stream,
+	       (size_t)(guest_stream_end - guest_stream));
+	page_put(page);
+	/* The code page in the child first (if GUP left it out): at ud2. */
+	regs.rip = CODE + (guest_stream_end - guest_stream) - 2;
+	err = um_task_run_mm(mm, &regs, &ev);
+	if (!err && (ev.kind != UM_EVENT_SIGNAL || ev.signo != SIGILL))
+		err = -EIO;
+	regs.rip = CODE;
+	regs.r15 = FAULT_PAGES;
+	t0 = now_ns();
+	err |= um_task_run_mm(mm, &regs, &ev);
+	t = now_ns() - t0;
+	*faults = ev.nr_faults;
+	if (err || ev.kind != UM_EVENT_SYSCALL || ev.nr != SYS_exit_group)
+		*faults = 0;
+	mm_put(mm);
+	mem_put(mem);
+	return t / FAULT_PAGES;
+}
+
+/* Native: the host's fault on fresh anonymous and shmem pages, per page. */
+static double native_fault_ns(bool shared)
+{
+	volatile char *p;
+	double t0, t;
+	int i;
+
+	p = mmap(NULL, FAULT_PAGES * PG, PROT_READ | PROT_WRITE,
+		 (shared ? MAP_SHARED : MAP_PRIVATE) | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		BAIL_OUT("mmap");
+	t0 = now_ns();
+	for (i = 0; i < FAULT_PAGES; i++)
+		p[i * PG] = 1;
+	t = now_ns() - t0;
+	munmap((void *)p, FAULT_PAGES * PG);
+	return t / FAULT_PAGES;
+}
+
+static void test_fault_cost(void)
+{
+	unsigned long f1, f16;
+	double one = fault_ns(1, &f1), around = fault_ns(16, &f16);
+
+	ok(f1 == FAULT_PAGES && f16 >= 1 && f16 < FAULT_PAGES,
+	   "%d pages touched: %lu faults without fault-around, %lu with 16",
+	   FAULT_PAGES, f1, f16);
+	diag("guest page fault through the stub, per page touched: %.2f us "
+	     "(a fault each), %.2f us (fault-around 16); native first touch "
+	     "%.2f us anonymous, %.2f us shmem",
+	     one / 1e3, around / 1e3, native_fault_ns(false) / 1e3,
+	     native_fault_ns(true) / 1e3);
+}
+
 int main(void)
 {
 	struct phys *phys = phys_new(256 * PG);
@@ -602,6 +695,7 @@ int main(void)
 	test_abi(phys);
 	test_cost(phys);
 	test_mm();
+	test_fault_cost();
 	is(phys_nr_free(phys), phys_nr_frames(phys),
 	   "every frame of physical memory is free again");
 	phys_free(phys);
