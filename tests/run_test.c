@@ -133,6 +133,34 @@ GUEST(guest_stream, "mov $0x1000000, %ebx\n"
 		    "syscall\n\t"
 		    "ud2");
 
+/*
+ * write(1, msg, len); read(0, DATA, 16); r12 <- the first 8 bytes read;
+ * r13 <- write(1, 0x900000, 4) (unmapped); exit_group(0).
+ */
+GUEST(guest_io, "mov $1, %eax\n\t"
+		"mov $1, %edi\n\t"
+		"lea 1f(%rip), %rsi\n\t"
+		"mov $(2f - 1f), %edx\n\t"
+		"syscall\n\t"
+		"xor %eax, %eax\n\t"
+		"xor %edi, %edi\n\t"
+		"mov $0x600000, %esi\n\t"
+		"mov $16, %edx\n\t"
+		"syscall\n\t"
+		"mov 0x600000, %r12\n\t"
+		"mov $1, %eax\n\t"
+		"mov $1, %edi\n\t"
+		"mov $0x900000, %esi\n\t"
+		"mov $4, %edx\n\t"
+		"syscall\n\t"
+		"mov %rax, %r13\n\t"
+		"xor %edi, %edi\n\t"
+		"mov $231, %eax\n\t"
+		"syscall\n\t"
+		"ud2\n"
+		"1: .ascii \"through the guest mm\\n\"\n"
+		"2:");
+
 /* openat through the stub's own syscall instruction at rbx. */
 GUEST(guest_jump, "mov $257, %eax\n\t"
 		  "mov $-100, %rdi\n\t"
@@ -601,6 +629,71 @@ static void test_mm(void)
 	mem_put(mem);
 }
 
+/*
+ * A kernel's write and read: the guest's buffers reached through its mm
+ * (um_copy_from_guest, um_copy_to_guest), not through frames we know.
+ */
+static void test_copy(void)
+{
+	struct mem *mem = mem_new(64 * PG);
+	struct host_regs regs = {0};
+	struct um_event ev;
+	struct page *page;
+	char out[64] = {0}, buf[32];
+	struct mm *mm;
+	int err = 0, events = 0;
+	uint64_t r12;
+
+	if (!mem)
+		BAIL_OUT("mem_new: %s", strerror(errno));
+	mm = mm_new(mem, space_new(mem_phys(mem)), SPACE);
+	if (!mm || um_task_filter(mm_host_as(mm)) ||
+	    mm_mmap(mm, CODE, PG, PROT_READ | PROT_EXEC, PRIV_ANON, NULL, 0) !=
+		    (long)CODE ||
+	    mm_mmap(mm, DATA, PG, PROT_READ | PROT_WRITE, PRIV_ANON, NULL,
+		    0) != (long)DATA ||
+	    mm_gup(mm, CODE, 1, UMM_FOLL_WRITE | UMM_FOLL_FORCE | UMM_FOLL_GET,
+		   &page) != 1)
+		BAIL_OUT("test_copy: setup");
+	memcpy(page_kaddr(page), guest_io, (size_t)(guest_io_end - guest_io));
+	page_put(page);
+	regs.rip = CODE;
+	while (!err && events++ < 8) {
+		err = um_task_run_mm(mm, &regs, &ev);
+		if (err || ev.kind != UM_EVENT_SYSCALL)
+			break;
+		if (ev.nr == SYS_exit_group)
+			break;
+		if (ev.nr == SYS_write && ev.args[2] <= sizeof(buf)) {
+			size_t left = um_copy_from_guest(mm, buf, ev.args[1],
+							 ev.args[2]);
+
+			if (!left)
+				memcpy(out + strlen(out), buf, ev.args[2]);
+			um_syscall_return(&regs, left ? -EFAULT
+						       : (long)ev.args[2]);
+		} else if (ev.nr == SYS_read && ev.args[2] == 16) {
+			size_t left = um_copy_to_guest(mm, ev.args[1],
+						       "0123456789abcdef", 16);
+
+			um_syscall_return(&regs, left ? -EFAULT : 16);
+		} else {
+			um_syscall_return(&regs, -ENOSYS);
+		}
+	}
+	memcpy(&r12, "01234567", 8);
+	ok(!err && ev.kind == UM_EVENT_SYSCALL && ev.nr == SYS_exit_group,
+	   "the guest ran to exit_group");
+	is(strcmp(out, "through the guest mm\n"), 0,
+	   "write: the kernel read the guest's buffer through its mm");
+	ok(regs.r12 == r12,
+	   "read: the kernel wrote into a page the guest had not touched, "
+	   "the guest read it back");
+	is((long)regs.r13, -EFAULT, "write of an unmapped buffer: -EFAULT");
+	mm_put(mm);
+	mem_put(mem);
+}
+
 #define FAULT_PAGES 512
 
 /*
@@ -695,6 +788,7 @@ int main(void)
 	test_abi(phys);
 	test_cost(phys);
 	test_mm();
+	test_copy();
 	test_fault_cost();
 	is(phys_nr_free(phys), phys_nr_frames(phys),
 	   "every frame of physical memory is free again");

@@ -51,6 +51,15 @@ int um_task_run(struct host_as *as, struct host_regs *regs,
  * Context: takes mm's lock for each fault.
  */
 int um_task_run_mm(struct mm *mm, struct host_regs *regs, struct um_event *ev);
+/*
+ * Copy between guest memory at @va in @mm and @buf, as copy_from_user and
+ * copy_to_user do: through get_user_pages, so an absent page is faulted in
+ * and one the guest may not read (write) stops the copy. Returns the bytes
+ * not copied: 0 when all were. Context: takes mm's lock.
+ */
+size_t um_copy_from_guest(struct mm *mm, void *buf, uint64_t va, size_t len);
+size_t um_copy_to_guest(struct mm *mm, uint64_t va, const void *buf,
+			size_t len);
 /* A syscall's result in @regs, as the syscall instruction leaves them. */
 void um_syscall_return(struct host_regs *regs, long ret);
 
