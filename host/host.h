@@ -363,6 +363,15 @@ const int *host_stub_syscalls(unsigned int *nr);
  */
 int host_stub_resume(struct host_as *as, struct host_regs *regs,
 		     struct host_event *ev);
+/*
+ * Stop the guest of @as: its host_stub_resume returns with a
+ * HOST_EVENT_SIGNAL of HOST_EVENT_INTERRUPT (SIGVTALRM). Sent while the
+ * guest does not run, it takes effect at the next resume, at once.
+ * Context: any thread, also while another waits in host_stub_resume.
+ * 0 or -errno.
+ */
+int host_stub_interrupt(struct host_as *as);
+#define HOST_EVENT_INTERRUPT 26 /* SIGVTALRM */
 
 /* The process-wide VMA budget (see umm_set_host_vma_budget). */
 int host_set_vma_budget(unsigned long nr);

@@ -571,6 +571,24 @@ int host_stub_resume(struct host_as *as, struct host_regs *regs,
 	return 0;
 }
 
+_Static_assert(HOST_EVENT_INTERRUPT == HOST_STUB_INTERRUPT,
+	       "host.h's interrupt signal");
+
+int host_stub_interrupt(struct host_as *as)
+{
+	struct stub *s = as->priv;
+	long r;
+
+	if (as->backend != &stub_backend)
+		return -EINVAL;
+	if (s->pidfd >= 0)
+		r = syscall(SYS_pidfd_send_signal, s->pidfd,
+			    HOST_STUB_INTERRUPT, NULL, 0);
+	else
+		r = kill(s->pid, HOST_STUB_INTERRUPT);
+	return r < 0 ? -errno : 0;
+}
+
 struct host_as *host_as_new_stub(struct phys *phys, uint64_t size)
 {
 	struct host_as *as;

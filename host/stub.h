@@ -24,6 +24,7 @@
 #ifndef UMM_HOST_STUB_H
 #define UMM_HOST_STUB_H
 
+#include <signal.h>
 #include <stdint.h>
 #include <sys/syscall.h>
 
@@ -40,6 +41,12 @@
 /* The file: code, then the shared page and the stack. */
 #define HOST_STUB_FILE_SIZE (HOST_STUB_USED_END - HOST_STUB_START)
 #define HOST_STUB_PAGE_OFF  (HOST_STUB_PAGE - HOST_STUB_START)
+
+/*
+ * The signal host_stub_interrupt sends: caught by the stub while the guest
+ * runs (blocked otherwise, so it waits for the next resume).
+ */
+#define HOST_STUB_INTERRUPT SIGVTALRM
 
 /* The child's only file descriptor: the physical memory file. */
 #define HOST_STUB_PHYS_FD 3

@@ -143,7 +143,8 @@ struct stub_ucontext {
 #define STUB_GUEST_SIGNALS                                  \
 	((1ULL << (SIGSEGV - 1)) | (1ULL << (SIGSYS - 1)) | \
 	 (1ULL << (SIGBUS - 1)) | (1ULL << (SIGILL - 1)) |  \
-	 (1ULL << (SIGFPE - 1)) | (1ULL << (SIGTRAP - 1)))
+	 (1ULL << (SIGFPE - 1)) | (1ULL << (SIGTRAP - 1)) | \
+	 (1ULL << (HOST_STUB_INTERRUPT - 1)))
 
 #define STUB_ARCH_SET_FS 0x1002
 

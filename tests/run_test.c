@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <sched.h>
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -160,6 +161,10 @@ GUEST(guest_io, "mov $1, %eax\n\t"
 		"ud2\n"
 		"1: .ascii \"through the guest mm\\n\"\n"
 		"2:");
+
+/* A loop that never ends: r15 counts its rounds. */
+GUEST(guest_spin, "1: inc %r15\n\t"
+		  "jmp 1b");
 
 /* openat through the stub's own syscall instruction at rbx. */
 GUEST(guest_jump, "mov $257, %eax\n\t"
@@ -434,6 +439,48 @@ static void test_abi(struct phys *phys)
 		   "the FS base the guest wrote (wrfsbase) comes back in "
 		   "the registers");
 	}
+	host_as_free(as);
+	phys_put(phys, code);
+}
+
+static void *interrupt_later(void *arg)
+{
+	struct timespec ts = {.tv_nsec = 20 * 1000 * 1000};
+
+	nanosleep(&ts, NULL);
+	return (void *)(intptr_t)host_stub_interrupt(arg);
+}
+
+/* A guest that never traps is stopped from another thread. */
+static void test_interrupt(struct phys *phys)
+{
+	struct host_as *as = space_new(phys);
+	struct host_regs regs = {0};
+	struct um_event ev;
+	uint64_t rounds;
+	pthread_t t;
+	void *ret;
+	uint32_t code;
+	int err;
+
+	is(um_task_filter(as), 0, "filter");
+	code = load_code(as, phys, guest_spin, guest_spin_end);
+	regs.rip = CODE;
+	if (pthread_create(&t, NULL, interrupt_later, as))
+		BAIL_OUT("pthread_create");
+	err = um_task_run(as, &regs, &ev);
+	pthread_join(t, &ret);
+	ok(!ret && !err && ev.kind == UM_EVENT_INTERRUPT &&
+		   regs.rip >= CODE && regs.rip < CODE + 5 && regs.r15 > 1000,
+	   "a guest in an endless loop, interrupted from another thread "
+	   "after %llu rounds",
+	   (unsigned long long)regs.r15);
+	rounds = regs.r15;
+	is(host_stub_interrupt(as), 0, "an interrupt while it is stopped");
+	err = um_task_run(as, &regs, &ev);
+	ok(!err && ev.kind == UM_EVENT_INTERRUPT && regs.r15 - rounds < 1000,
+	   "takes effect as soon as it resumes (%llu rounds)",
+	   (unsigned long long)(regs.r15 - rounds));
 	host_as_free(as);
 	phys_put(phys, code);
 }
@@ -786,6 +833,7 @@ int main(void)
 	test_syscalls(phys);
 	test_hostile(phys);
 	test_abi(phys);
+	test_interrupt(phys);
 	test_cost(phys);
 	test_mm();
 	test_copy();

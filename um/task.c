@@ -14,6 +14,7 @@
  * the child.
  */
 #include <errno.h>
+#include <signal.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -135,7 +136,10 @@ static void event_from_host(const struct host_regs *regs,
 			ev->access = PROT_READ;
 		break;
 	default:
-		ev->kind = UM_EVENT_SIGNAL;
+		ev->kind = hev->signo == HOST_EVENT_INTERRUPT &&
+					   hev->code == SI_USER
+				   ? UM_EVENT_INTERRUPT
+				   : UM_EVENT_SIGNAL;
 		ev->addr = hev->addr;
 		break;
 	}

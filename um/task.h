@@ -15,6 +15,7 @@ enum um_event_kind {
 	UM_EVENT_SYSCALL = 1, /* nr, args[]; answer with um_syscall_return */
 	UM_EVENT_FAULT, /* addr, access (PROT_READ, PROT_WRITE, PROT_EXEC) */
 	UM_EVENT_SIGNAL, /* signo, code: a trap that is no page fault */
+	UM_EVENT_INTERRUPT, /* host_stub_interrupt stopped the guest */
 };
 
 struct um_event {
