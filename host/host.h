@@ -367,7 +367,8 @@ int host_stub_resume(struct host_as *as, struct host_regs *regs,
  * Stop the guest of @as: its host_stub_resume returns with a
  * HOST_EVENT_SIGNAL of HOST_EVENT_INTERRUPT (SIGVTALRM). Sent while the
  * guest does not run, it takes effect at the next resume, at once.
- * Context: any thread, also while another waits in host_stub_resume.
+ * Context: any thread, also while another waits in host_stub_resume;
+ * not once host_as_free may have begun.
  * 0 or -errno.
  */
 int host_stub_interrupt(struct host_as *as);
