@@ -304,6 +304,76 @@ int host_stub_pool_pid(void);
  */
 void host_stub_set_spin(unsigned int polls, bool across_cpus);
 
+/*
+ * Running code in a stub space's child (its guest). The stub's code pages
+ * are [HOST_STUB_START, HOST_STUB_CODE_END): a syscall filter tells the
+ * stub's own calls from the guest's by the instruction pointer (the address
+ * after the syscall instruction, in (HOST_STUB_START, HOST_STUB_CODE_END]).
+ *
+ * The registers of the guest, in the order of the x86-64 signal frame.
+ */
+#define HOST_STUB_CODE_END (HOST_STUB_START + 0x4000)
+
+struct host_regs {
+	uint64_t r8, r9, r10, r11, r12, r13, r14, r15;
+	uint64_t rdi, rsi, rbp, rbx, rdx, rax, rcx, rsp, rip, eflags;
+	uint64_t fs_base;
+};
+
+enum host_event_kind {
+	HOST_EVENT_SYSCALL = 1, /* a trapped syscall: nr, regs.rip after it */
+	HOST_EVENT_FAULT, /* a page fault: addr, err (page-fault error code) */
+	HOST_EVENT_SIGNAL, /* any other synchronous signal: signo, code */
+};
+
+/* The page-fault error code's bits (x86). */
+#define HOST_PF_PRESENT 0x1
+#define HOST_PF_WRITE	0x2
+#define HOST_PF_USER	0x4
+#define HOST_PF_INSTR	0x10
+
+struct host_event {
+	uint32_t kind; /* enum host_event_kind */
+	int32_t signo;
+	int32_t code; /* si_code */
+	uint32_t arch; /* HOST_EVENT_SYSCALL: the audit arch of the call */
+	uint64_t nr; /* HOST_EVENT_SYSCALL: the syscall number */
+	uint64_t addr; /* HOST_EVENT_FAULT: the address */
+	uint64_t err; /* the page-fault error code */
+	uint64_t trapno;
+};
+
+/*
+ * Install a syscall filter in the child: @nr classic BPF instructions
+ * (struct sock_filter, opaque here), checked by the host kernel. Before
+ * the first host_stub_resume; once only. Its program must allow, from the
+ * stub's code pages, the calls host_stub_syscalls() lists. 0 or -errno
+ * (-EINVAL: too long; -ESRCH: the child is gone; the host's refusal).
+ */
+int host_stub_set_filter(struct host_as *as, const void *insns,
+			 unsigned int nr);
+/* The syscall numbers the stub makes once it serves requests. */
+const int *host_stub_syscalls(unsigned int *nr);
+/*
+ * Run the child's guest from @regs until its next trapped syscall, fault
+ * or signal: then @regs holds its registers and @ev says what happened.
+ * Batches may be applied before the next resume. 0, -ESRCH when the child
+ * died (killed, or a bug of the stub), -EIO when its answer is malformed,
+ * -EINVAL for a space of another backend.
+ */
+int host_stub_resume(struct host_as *as, struct host_regs *regs,
+		     struct host_event *ev);
+/*
+ * Stop the guest of @as: its host_stub_resume returns with a
+ * HOST_EVENT_SIGNAL of HOST_EVENT_INTERRUPT (SIGVTALRM). Sent while the
+ * guest does not run, it takes effect at the next resume, at once.
+ * Context: any thread, also while another waits in host_stub_resume;
+ * not once host_as_free may have begun.
+ * 0 or -errno.
+ */
+int host_stub_interrupt(struct host_as *as);
+#define HOST_EVENT_INTERRUPT 26 /* SIGVTALRM */
+
 /* The process-wide VMA budget (see umm_set_host_vma_budget). */
 int host_set_vma_budget(unsigned long nr);
 unsigned long host_vma_budget(void);

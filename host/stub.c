@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
 #if __has_include(<sys/rseq.h>)
 #include <sys/rseq.h>
@@ -45,6 +46,10 @@
 #include "host/host.h"
 #include "host/internal.h"
 #include "host/stub.h"
+
+#ifndef HWCAP2_FSGSBASE
+#define HWCAP2_FSGSBASE 0x2
+#endif
 
 #define STUB_WAIT_NS 10000000L /* 10 ms between checks that the child lives */
 /*
@@ -390,6 +395,7 @@ static struct stub *stub_start(struct phys *phys)
 	d->boot_entry = entry;
 	d->boot_code_len = len;
 	d->min_addr = host_stub_min_addr();
+	d->handoff.fsgsbase = (getauxval(AT_HWCAP2) & HWCAP2_FSGSBASE) != 0;
 	spin_setup(d);
 	stub_rseq(d);
 	d->cmd = STUB_CMD_BOOT;
@@ -505,6 +511,82 @@ int host_stub_pid(struct host_as *as)
 	if (as->backend != &stub_backend)
 		return -1;
 	return ((struct stub *)as->priv)->pid;
+}
+
+/* The calls of host/stub_code.c once the stub serves requests. */
+static const int stub_calls[] = {
+	SYS_futex,	SYS_mmap,	  SYS_munmap,
+	SYS_mprotect,	SYS_madvise,	  SYS_getppid,
+	SYS_exit_group, SYS_rt_sigreturn, SYS_arch_prctl,
+};
+
+const int *host_stub_syscalls(unsigned int *nr)
+{
+	*nr = sizeof(stub_calls) / sizeof(stub_calls[0]);
+	return stub_calls;
+}
+
+int host_stub_set_filter(struct host_as *as, const void *insns, unsigned int nr)
+{
+	struct stub *s = as->priv;
+	struct stub_page *d;
+	unsigned int done;
+	int err;
+
+	if (as->backend != &stub_backend)
+		return -EINVAL;
+	d = s->page;
+	if (!nr || nr > STUB_FILTER_MAX)
+		return -EINVAL;
+	memcpy(d->filter, insns, nr * 8ULL);
+	d->nr_ops = nr;
+	__atomic_add_fetch(&as->stats.round_trips, 1, __ATOMIC_RELAXED);
+	err = stub_call(s, STUB_CMD_FILTER);
+	if (err)
+		return err;
+	return stub_result(as, s, 0, &done);
+}
+
+int host_stub_resume(struct host_as *as, struct host_regs *regs,
+		     struct host_event *ev)
+{
+	struct stub *s = as->priv;
+	struct stub_handoff *h;
+	int err;
+
+	if (as->backend != &stub_backend)
+		return -EINVAL;
+	h = &s->page->handoff;
+	h->regs = *regs;
+	__atomic_add_fetch(&as->stats.round_trips, 1, __ATOMIC_RELAXED);
+	err = stub_call(s, STUB_CMD_RESUME);
+	if (err)
+		return err;
+	/* Written by the child, where the guest may write too: checked. */
+	*regs = h->regs;
+	*ev = h->ev;
+	if (ev->kind < HOST_EVENT_SYSCALL || ev->kind > HOST_EVENT_SIGNAL ||
+	    ev->signo <= 0 || ev->signo >= 64)
+		return -EIO;
+	return 0;
+}
+
+_Static_assert(HOST_EVENT_INTERRUPT == HOST_STUB_INTERRUPT,
+	       "host.h's interrupt signal");
+
+int host_stub_interrupt(struct host_as *as)
+{
+	struct stub *s = as->priv;
+	long r;
+
+	if (as->backend != &stub_backend)
+		return -EINVAL;
+	if (s->pidfd >= 0)
+		r = syscall(SYS_pidfd_send_signal, s->pidfd,
+			    HOST_STUB_INTERRUPT, NULL, 0);
+	else
+		r = kill(s->pid, HOST_STUB_INTERRUPT);
+	return r < 0 ? -errno : 0;
 }
 
 struct host_as *host_as_new_stub(struct phys *phys, uint64_t size)

@@ -24,6 +24,7 @@
 #ifndef UMM_HOST_STUB_H
 #define UMM_HOST_STUB_H
 
+#include <signal.h>
 #include <stdint.h>
 #include <sys/syscall.h>
 
@@ -41,6 +42,12 @@
 #define HOST_STUB_FILE_SIZE (HOST_STUB_USED_END - HOST_STUB_START)
 #define HOST_STUB_PAGE_OFF  (HOST_STUB_PAGE - HOST_STUB_START)
 
+/*
+ * The signal host_stub_interrupt sends: caught by the stub while the guest
+ * runs (blocked otherwise, so it waits for the next resume).
+ */
+#define HOST_STUB_INTERRUPT SIGVTALRM
+
 /* The child's only file descriptor: the physical memory file. */
 #define HOST_STUB_PHYS_FD 3
 
@@ -49,10 +56,32 @@ enum stub_cmd {
 	STUB_CMD_BOOT = 1, /* first request: the stub reports it is up */
 	STUB_CMD_BATCH, /* carry out ops[0, nr_ops) */
 	STUB_CMD_RESET, /* [min_addr, size) back to reserved (PROT_NONE) */
+	STUB_CMD_FILTER, /* install the syscall filter filter[0, nr_ops) */
 	/*
-	 * Later (guest faults and syscalls): STUB_CMD_RESUME returns into the
-	 * guest with the registers of the hand-off area.
+	 * Return into the guest with the registers of handoff. Acknowledged
+	 * at the guest's next event (trapped syscall, fault, signal), with
+	 * its registers and the event in handoff.
 	 */
+	STUB_CMD_RESUME,
+};
+
+/* The filter, in the ops area: classic BPF instructions (8 bytes each). */
+#define STUB_FILTER_MAX (STUB_OPS * sizeof(struct host_op) / 8)
+
+struct stub_handoff {
+	struct host_regs regs;
+	struct host_event ev;
+	/* the stub's own: the guest's FS base as it last knew it */
+	uint64_t fs_base;
+	uint32_t fs_loaded;
+	uint32_t nr_events;
+	/*
+	 * Set by the kernel: the CPU and the host let user code read and
+	 * write the FS base (rdfsbase/wrfsbase; HWCAP2_FSGSBASE), so the
+	 * guest may change it without a syscall, and the stub reads it back.
+	 */
+	uint32_t fsgsbase;
+	uint32_t pad;
 };
 
 /* stub_page.flags, kept by the stub */
@@ -84,13 +113,15 @@ enum stub_cmd {
  * kernel reads nothing from it it does not check (done <= nr_ops, err a
  * small negative errno).
  *
- * Room for faults and syscalls (issue 6, later): the stub's SIGSEGV and
- * SIGSYS handlers will copy the registers of their signal frame (general
- * registers, fault address, page-fault error code, syscall number) into
- * handoff[], post an event (event = kind, event_seq bumped, FUTEX_WAKE as
- * for ack), then serve commands from the same loop as now (the kernel may
- * send batches while it handles the fault) until STUB_CMD_RESUME, copy the
- * registers back into the frame and return with rt_sigreturn.
+ * Faults and syscalls: STUB_CMD_RESUME enters the guest through
+ * rt_sigreturn of a frame built on the stub's stack. The guest's next
+ * SIGSEGV, SIGSYS (a trapped syscall), SIGBUS, SIGILL, SIGFPE or SIGTRAP
+ * runs the stub's handler on the stub's stack (sigaltstack): it copies the
+ * registers of its signal frame and what the signal says into handoff,
+ * acknowledges the RESUME, then serves commands as the main loop does (the
+ * kernel may send batches while it handles the event) until the next
+ * STUB_CMD_RESUME, copies the registers back into the frame and returns
+ * through rt_sigreturn (its own restorer: the child has no vdso).
  */
 struct stub_page {
 	/* kernel -> stub */
@@ -130,18 +161,21 @@ struct stub_page {
 	uint32_t boot_rseq_len;
 	uint32_t boot_rseq_sig;
 
-	/* later: events from the stub (faults, syscalls) */
-	uint32_t event;
-	uint32_t event_seq;
 	uint32_t kernel_cpu; /* where each side ran when it last posted */
 	uint32_t stub_cpu;
 
-	struct host_op ops[STUB_OPS];
+	union {
+		struct host_op ops[STUB_OPS];
+		uint64_t filter[STUB_FILTER_MAX];
+	};
 
-	/* later: the registers handed over at a fault or syscall */
-	uint8_t handoff[1024];
+	/* the registers handed over at a fault or syscall */
+	struct stub_handoff handoff;
 };
 
+_Static_assert(HOST_STUB_CODE_END ==
+		       HOST_STUB_CODE + HOST_STUB_CODE_PAGES * PAGE_SIZE,
+	       "host.h's end of the stub's code");
 _Static_assert(sizeof(struct stub_page) <= PAGE_SIZE,
 	       "the shared page is one page");
 

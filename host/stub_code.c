@@ -116,6 +116,95 @@ STUB_INLINE long stub_unmap(struct stub_page *d, long va, long len)
 			  0);
 }
 
+/*
+ * The kernel's ucontext (x86-64), the part the stub reads and writes: the
+ * C library's ucontext_t begins the same way.
+ */
+struct stub_ucontext {
+	uint64_t uc_flags;
+	uint64_t uc_link;
+	uint64_t ss_sp;
+	uint32_t ss_flags;
+	uint32_t ss_pad;
+	uint64_t ss_size;
+	uint64_t
+		gregs[23]; /* r8 .. rip, eflags (18), csgsfs, err, trapno, .. */
+	uint64_t fpstate; /* 0: the FPU state is reset at rt_sigreturn */
+	uint64_t reserved1[8];
+	uint64_t sigmask;
+};
+
+#define STUB_NR_REGS	18 /* struct host_regs, but fs_base */
+#define STUB_REG_CSGSFS 18
+#define STUB_REG_ERR	19
+#define STUB_REG_TRAPNO 20
+
+/* The signals the guest can raise; everything else stays blocked. */
+#define STUB_GUEST_SIGNALS                                  \
+	((1ULL << (SIGSEGV - 1)) | (1ULL << (SIGSYS - 1)) | \
+	 (1ULL << (SIGBUS - 1)) | (1ULL << (SIGILL - 1)) |  \
+	 (1ULL << (SIGFPE - 1)) | (1ULL << (SIGTRAP - 1)) | \
+	 (1ULL << (HOST_STUB_INTERRUPT - 1)))
+
+#define STUB_ARCH_SET_FS 0x1002
+
+/* rt_sigreturn, the restorer of the stub's handlers (no vdso here). */
+__asm__(".pushsection umm_stub_text,\"ax\",@progbits\n"
+	"stub_restorer:\n\t"
+	"mov $15, %eax\n\t" /* SYS_rt_sigreturn */
+	"syscall\n\t"
+	"ud2\n\t"
+	".popsection");
+extern const char stub_restorer[] __attribute__((visibility("hidden")));
+
+/*
+ * Into @uc, the registers the kernel left in handoff, and the FS base
+ * loaded when it changed. A failed arch_prctl (a non-canonical base) is
+ * the kernel's mistake: the guest runs with the old base.
+ */
+STUB_INLINE void stub_load_regs(struct stub_page *d, struct stub_ucontext *uc)
+{
+	const uint64_t *r = &d->handoff.regs.r8;
+	struct stub_handoff *h = &d->handoff;
+	int i;
+
+	for (i = 0; i < STUB_NR_REGS; i++) {
+		uc->gregs[i] = r[i];
+		__asm__ volatile("" ::: "memory"); /* not a memcpy */
+	}
+	if (!h->fs_loaded || h->fs_base != h->regs.fs_base) {
+		if (!stub_failed(stub_syscall3(SYS_arch_prctl, STUB_ARCH_SET_FS,
+					       (long)h->regs.fs_base, 0))) {
+			h->fs_base = h->regs.fs_base;
+			h->fs_loaded = 1;
+		}
+	}
+}
+
+/* The installed syscall filter: prctl(PR_SET_NO_NEW_PRIVS), then mode 2. */
+STUB_INLINE void stub_filter(struct stub_page *d)
+{
+	struct {
+		uint16_t len;
+		uint16_t pad[3];
+		uint64_t insns;
+	} prog;
+	long err;
+
+	prog.len = (uint16_t)d->nr_ops;
+	prog.pad[0] = prog.pad[1] = prog.pad[2] = 0;
+	prog.insns = (uint64_t)d->filter;
+	err = d->nr_ops > STUB_FILTER_MAX ? -EINVAL : 0;
+	if (!err)
+		err = stub_syscall6(SYS_prctl, 38 /* PR_SET_NO_NEW_PRIVS */, 1,
+				    0, 0, 0, 0);
+	if (!err)
+		err = stub_syscall3(SYS_prctl, 22 /* set the filter */,
+				    2 /* mode: filter */, (long)&prog);
+	d->done = 0;
+	d->err = (int32_t)err;
+}
+
 STUB_INLINE long stub_op(struct stub_page *d, const struct host_op *op)
 {
 	long va = (long)op->va, len = (long)op->len;
@@ -261,6 +350,137 @@ STUB_INLINE long stub_close_files(void)
 }
 
 /*
+ * Carry out one request other than RESUME (the main loop and the handler
+ * serve the same ones).
+ */
+STUB_INLINE void stub_serve(struct stub_page *d)
+{
+	if (d->cmd == STUB_CMD_BATCH)
+		stub_batch(d);
+	else if (d->cmd == STUB_CMD_RESET)
+		stub_reset(d);
+	else if (d->cmd == STUB_CMD_FILTER)
+		stub_filter(d);
+	else
+		d->err = -EINVAL;
+}
+
+/*
+ * The handler of every signal the guest raises, on the stub's stack: hand
+ * the registers and the event over (acknowledging the RESUME that ran the
+ * guest), serve requests until the next RESUME, and return into the guest
+ * with the registers of handoff.
+ */
+static STUB_TEXT void stub_signal(int sig, void *info, void *ctx)
+{
+	struct stub_page *d = (struct stub_page *)HOST_STUB_PAGE;
+	struct stub_ucontext *uc = ctx;
+	const char *si = info;
+	struct host_event *ev = &d->handoff.ev;
+	uint64_t *r = &d->handoff.regs.r8;
+	uint32_t seq = load(&d->req);
+	int i;
+
+	for (i = 0; i < STUB_NR_REGS; i++) {
+		r[i] = uc->gregs[i];
+		__asm__ volatile("" ::: "memory"); /* not a memcpy */
+	}
+	if (d->handoff.fsgsbase) {
+		uint64_t fs;
+
+		__asm__ volatile("rdfsbase %0" : "=r"(fs));
+		d->handoff.fs_base = fs;
+		d->handoff.fs_loaded = 1;
+	}
+	d->handoff.regs.fs_base = d->handoff.fs_base;
+	ev->signo = sig;
+	ev->code = *(const int32_t *)(si + 8);
+	ev->err = uc->gregs[STUB_REG_ERR];
+	ev->trapno = uc->gregs[STUB_REG_TRAPNO];
+	ev->addr = *(const uint64_t *)(si + 16); /* si_addr, _call_addr */
+	ev->nr = 0;
+	ev->arch = 0;
+	if (sig == SIGSYS) {
+		ev->kind = HOST_EVENT_SYSCALL;
+		ev->nr = (uint64_t)(int64_t) * (const int32_t *)(si + 24);
+		ev->arch = *(const uint32_t *)(si + 28);
+	} else if (sig == SIGSEGV && ev->trapno == 14) {
+		ev->kind = HOST_EVENT_FAULT;
+	} else {
+		ev->kind = HOST_EVENT_SIGNAL;
+	}
+	d->handoff.nr_events++;
+	stub_ack(d, seq);
+	for (;;) {
+		seq = stub_wait(d, seq);
+		if (d->cmd == STUB_CMD_RESUME)
+			break;
+		stub_serve(d);
+		stub_ack(d, seq);
+	}
+	stub_load_regs(d, uc);
+}
+
+/*
+ * The first entry into the guest: a signal frame of our own on the stack,
+ * and rt_sigreturn from it. The FPU starts clean (no fpstate).
+ */
+STUB_INLINE __attribute__((noreturn)) void stub_enter(struct stub_page *d)
+{
+	struct stub_ucontext frame;
+	uint64_t *w = (uint64_t *)&frame;
+	unsigned int i;
+
+	for (i = 0; i < sizeof(frame) / 8; i++) {
+		w[i] = 0;
+		__asm__ volatile("" ::: "memory"); /* not a memset */
+	}
+	frame.ss_sp = HOST_STUB_STACK;
+	frame.ss_size = HOST_STUB_STACK_PAGES * PAGE_SIZE;
+	frame.gregs[STUB_REG_CSGSFS] = 0x33 | (0x2bULL << 48); /* cs, ss */
+	frame.sigmask = ~STUB_GUEST_SIGNALS;
+	stub_load_regs(d, &frame);
+	__asm__ volatile("mov %0, %%rsp\n\t"
+			 "mov $15, %%eax\n\t" /* SYS_rt_sigreturn */
+			 "syscall\n\t"
+			 "ud2"
+			 :
+			 : "r"(&frame)
+			 : "memory");
+	__builtin_unreachable();
+}
+
+/* The handler, on the stub's stack, for every signal the guest raises. */
+STUB_INLINE long stub_handlers(void)
+{
+	struct {
+		uint64_t handler, flags, restorer, mask;
+	} sa;
+	struct {
+		uint64_t sp;
+		uint32_t flags, pad;
+		uint64_t size;
+	} ss;
+	long err;
+	int sig;
+
+	ss.sp = HOST_STUB_STACK;
+	ss.flags = 0;
+	ss.pad = 0;
+	ss.size = HOST_STUB_STACK_PAGES * PAGE_SIZE;
+	err = stub_syscall3(SYS_sigaltstack, (long)&ss, 0, 0);
+	sa.handler = (uint64_t)stub_signal;
+	sa.flags = SA_SIGINFO | SA_ONSTACK | 0x04000000 /* SA_RESTORER */;
+	sa.restorer = (uint64_t)stub_restorer;
+	sa.mask = ~0ULL;
+	for (sig = 1; !err && sig < 64; sig++)
+		if (STUB_GUEST_SIGNALS & (1ULL << (sig - 1)))
+			err = stub_syscall4(SYS_rt_sigaction, sig, (long)&sa, 0,
+					    8);
+	return err;
+}
+
+/*
  * The stub, entered on its own stack from its own code pages. It drops what
  * the child still holds of the kernel's image: every mapping outside the
  * stub area (the guest range is mapped on request only) and every file but
@@ -278,6 +498,8 @@ STUB_TEXT __attribute__((noreturn)) void host_stub_entry(struct stub_page *d)
 	if (!err)
 		err = stub_syscall3(SYS_munmap, HOST_STUB_USED_END,
 				    HOST_STUB_END - HOST_STUB_USED_END, 0);
+	if (!err)
+		err = stub_handlers();
 	d->err = (int32_t)err;
 	d->done = 0;
 	stub_ack(d, seq);
@@ -285,12 +507,9 @@ STUB_TEXT __attribute__((noreturn)) void host_stub_entry(struct stub_page *d)
 		stub_exit(1);
 	for (;;) {
 		seq = stub_wait(d, seq);
-		if (d->cmd == STUB_CMD_BATCH)
-			stub_batch(d);
-		else if (d->cmd == STUB_CMD_RESET)
-			stub_reset(d);
-		else
-			d->err = -EINVAL;
+		if (d->cmd == STUB_CMD_RESUME)
+			stub_enter(d); /* acknowledged at the guest's event */
+		stub_serve(d);
 		stub_ack(d, seq);
 	}
 }
