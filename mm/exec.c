@@ -52,10 +52,11 @@ static unsigned int load_flags(struct mm *mm, uint64_t va)
 
 /*
  * Copy between @buf and guest memory of @mm, page by page through GUP.
- * @load: read as the guest's own loads would (load_flags). 0 or -EFAULT.
+ * @load: read as the guest's own loads would (load_flags). Returns the
+ * bytes not copied, as copy_from_user does.
  */
-static int access_locked(struct mm *mm, uint64_t va, void *buf, size_t len,
-			 bool write, bool load)
+static size_t copy_locked(struct mm *mm, uint64_t va, void *buf, size_t len,
+			  bool write, bool load)
 {
 	unsigned int flags = UMM_FOLL_GET | (write ? UMM_FOLL_WRITE : 0);
 	uint8_t *b = buf;
@@ -72,7 +73,7 @@ static int access_locked(struct mm *mm, uint64_t va, void *buf, size_t len,
 				 flags | (load ? load_flags(mm, va) : 0),
 				 &page);
 		if (got != 1)
-			return -EFAULT;
+			break;
 		k = (uint8_t *)page_kaddr(page) + off;
 		if (write)
 			memcpy(k, b, n);
@@ -83,7 +84,26 @@ static int access_locked(struct mm *mm, uint64_t va, void *buf, size_t len,
 		b += n;
 		len -= n;
 	}
-	return 0;
+	return len;
+}
+
+/* The same, all or nothing: 0 or -EFAULT. */
+static int access_locked(struct mm *mm, uint64_t va, void *buf, size_t len,
+			 bool write, bool load)
+{
+	return copy_locked(mm, va, buf, len, write, load) ? -EFAULT : 0;
+}
+
+size_t mm_access_remote(struct mm *mm, uint64_t va, void *buf, size_t len,
+			bool write)
+{
+	size_t left;
+
+	mm_lock(mm);
+	left = copy_locked(mm, va, buf, len, write, false);
+	mm_sync_locked(mm);
+	mm_unlock(mm);
+	return left;
 }
 
 /* Copy between @buf and guest memory of @mm. 0 or -EFAULT. */

@@ -88,6 +88,14 @@ void file_put(struct file *file);
 int file_truncate(struct file *file, uint64_t size);
 uint64_t file_size(struct file *file);
 
+/*
+ * Copy between @buf and guest memory at @va of @mm, as a kernel's
+ * copy_to_user/copy_from_user (@write: into the guest), through GUP.
+ * Returns the bytes not copied. Takes the mm lock.
+ */
+size_t mm_access_remote(struct mm *mm, uint64_t va, void *buf, size_t len,
+			bool write);
+
 /* Software TLBs (mm/softtlb.c, arch/softtlb.h). */
 struct mm_tlb;
 struct mm_tlb *mm_tlb_new(struct mm *mm, unsigned int entries);

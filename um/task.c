@@ -187,41 +187,12 @@ int um_task_run_mm(struct mm *mm, struct host_regs *regs, struct um_event *ev)
 	}
 }
 
-/* Copy @len bytes at @va to or from @buf, page by page. Bytes not copied. */
-static size_t copy_guest(struct mm *mm, uint64_t va, void *buf, size_t len,
-			 bool to_guest)
-{
-	char *p = buf;
-
-	while (len) {
-		uint64_t off = va & ~PAGE_MASK;
-		size_t n = PAGE_SIZE - off < len ? PAGE_SIZE - off : len;
-		struct page *page;
-		char *kaddr;
-
-		if (mm_gup(mm, va & PAGE_MASK, 1,
-			   UMM_FOLL_GET | (to_guest ? UMM_FOLL_WRITE : 0),
-			   &page) != 1)
-			break;
-		kaddr = (char *)page_kaddr(page) + off;
-		if (to_guest)
-			memcpy(kaddr, p, n);
-		else
-			memcpy(p, kaddr, n);
-		page_put(page);
-		va += n;
-		p += n;
-		len -= n;
-	}
-	return len;
-}
-
 size_t um_copy_from_guest(struct mm *mm, void *buf, uint64_t va, size_t len)
 {
-	return copy_guest(mm, va, buf, len, false);
+	return mm_access_remote(mm, va, buf, len, false);
 }
 
 size_t um_copy_to_guest(struct mm *mm, uint64_t va, const void *buf, size_t len)
 {
-	return copy_guest(mm, va, (void *)buf, len, true);
+	return mm_access_remote(mm, va, (void *)buf, len, true);
 }
