@@ -26,6 +26,7 @@
 #define ANON	  (MAP_PRIVATE | MAP_ANONYMOUS)
 #define STLB_SIZE 256 /* entries of the TLB under test */
 #define LOOKUPS	  (1u << 20)
+#define STLB_SEQ  (1L << 32) /* in ctx->arg: walk the pages in order */
 
 struct stlb_bench {
 	struct umm_mm *mm;
@@ -49,7 +50,7 @@ static int stlb_setup(struct bench_ctx *ctx)
 	if (!b)
 		return -ENOMEM;
 	ctx->priv = b;
-	b->pages = (uint64_t)ctx->arg;
+	b->pages = (uint64_t)(ctx->arg & ~STLB_SEQ);
 	b->nr = ctx->iters ? ctx->iters : LOOKUPS;
 	b->mm = bench_mm_new(ctx);
 	if (!b->mm)
@@ -78,7 +79,7 @@ static int stlb_setup(struct bench_ctx *ctx)
 	b->order = malloc(b->nr * sizeof(*b->order));
 	if (!b->order)
 		return -ENOMEM;
-	if (ctx->arg == STLB_SIZE / 4) { /* stlb_seq: in order, round */
+	if (ctx->arg & STLB_SEQ) { /* in order, round and round */
 		for (i = 0; i < b->nr; i++)
 			b->order[i] = (uint32_t)(i % b->pages);
 	} else {
@@ -154,54 +155,34 @@ static int stlb_native(struct bench_ctx *ctx, struct bench_sample *s)
 	return 0;
 }
 
-const struct bench_scenario bench_stlb_seq = {
-	.name = "stlb_seq",
-	.what = "software TLB lookups walking 64 pages (TLB of 256)",
-	.native_what = "loads through a plain pointer",
-	.unit = "lookup",
-	.size = 1,
-	.size_quick = 1,
-	.iters = LOOKUPS,
-	.iters_quick = LOOKUPS / 8,
-	.arg = STLB_SIZE / 4,
-	.setup = stlb_setup,
-	.teardown = stlb_teardown,
-	.guest = stlb_guest,
-	.native = stlb_native,
-};
+/* A lookup scenario: @arg pages, STLB_SEQ for walking them in order. */
+#define STLB_SCENARIO(var, nm, desc, mib, n, n_quick, pages)    \
+	const struct bench_scenario var = {                     \
+		.name = nm,                                     \
+		.what = desc,                                   \
+		.native_what = "loads through a plain pointer", \
+		.unit = "lookup",                               \
+		.size = mib,                                    \
+		.size_quick = mib,                              \
+		.iters = n,                                     \
+		.iters_quick = n_quick,                         \
+		.arg = pages,                                   \
+		.setup = stlb_setup,                            \
+		.teardown = stlb_teardown,                      \
+		.guest = stlb_guest,                            \
+		.native = stlb_native,                          \
+	}
 
-const struct bench_scenario bench_stlb_random = {
-	.name = "stlb_random",
-	.what = "software TLB lookups at random over 128 pages",
-	.native_what = "loads through a plain pointer",
-	.unit = "lookup",
-	.size = 1,
-	.size_quick = 1,
-	.iters = LOOKUPS,
-	.iters_quick = LOOKUPS / 8,
-	.arg = STLB_SIZE / 2,
-	.setup = stlb_setup,
-	.teardown = stlb_teardown,
-	.guest = stlb_guest,
-	.native = stlb_native,
-};
-
-const struct bench_scenario bench_stlb_thrash = {
-	.name = "stlb_thrash",
-	.what = "software TLB lookups at random over 4096 pages (misses "
-		"refill from the page tables)",
-	.native_what = "loads through a plain pointer",
-	.unit = "lookup",
-	.size = 16,
-	.size_quick = 16,
-	.iters = LOOKUPS / 4,
-	.iters_quick = LOOKUPS / 32,
-	.arg = STLB_SIZE * 16,
-	.setup = stlb_setup,
-	.teardown = stlb_teardown,
-	.guest = stlb_guest,
-	.native = stlb_native,
-};
+STLB_SCENARIO(bench_stlb_seq, "stlb_seq",
+	      "software TLB lookups walking 64 pages (TLB of 256)", 1, LOOKUPS,
+	      LOOKUPS / 8, STLB_SEQ | (STLB_SIZE / 4));
+STLB_SCENARIO(bench_stlb_random, "stlb_random",
+	      "software TLB lookups at random over 128 pages", 1, LOOKUPS,
+	      LOOKUPS / 8, STLB_SIZE / 2);
+STLB_SCENARIO(bench_stlb_thrash, "stlb_thrash",
+	      "software TLB lookups at random over 4096 pages (misses "
+	      "refill from the page tables)",
+	      16, LOOKUPS / 4, LOOKUPS / 32, STLB_SIZE * 16);
 
 /* ---- stlb_fill: miss and fill, page by page after a flush ---- */
 
