@@ -103,6 +103,12 @@ int um_task_wait_fd(struct um_task *t, int host_fd, short events,
 		    int timeout_ms);
 /* A signal @t does not block is pending (or it is being killed). */
 bool um_signal_pending(struct um_task *t);
+/*
+ * Send signal @sig (1..64) to @t, as kill() does: SIGKILL ends it; another
+ * is made pending and delivered at its next return to the guest (um/ksignal.c).
+ * Context: k->lock held.
+ */
+void um_signal_send(struct um_task *t, int sig);
 
 /*
  * Copy the NUL-terminated string at @va of @mm into @buf (at most @size
