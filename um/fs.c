@@ -1736,9 +1736,3 @@ struct file *um_fs_mmap_file(struct um_task *t, int fd, int *err)
 	ofile_put(of);
 	return file;
 }
-
-/* TEMP until um/ksignal.c */
-void um_signal_send(struct um_task *t, int sig)
-{
-	t->pending |= 1ULL << (sig - 1);
-}
