@@ -6,12 +6,14 @@
  * stack; a shared page is seen by both; the parent waits and checks the
  * child's exit status (the child's verdict) and getppid.
  *
- * The two processes take turns through two pipes, so each check runs after
- * the other process has written.
+ * The two processes take turns through a word in a shared page (no pipe:
+ * this is a test of memory alone), so each check runs after the other
+ * process has written.
  */
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #include "guest.h"
 
@@ -20,18 +22,25 @@
 
 static int global = 1;
 
-static void sync_send(int fd)
+static volatile int *turn; /* in a MAP_SHARED page */
+
+static void turn_give(int to)
 {
-	if (write(fd, "x", 1) != 1)
-		die("pipe write");
+	__atomic_store_n(turn, to, __ATOMIC_RELEASE);
 }
 
-static void sync_wait(int fd)
+/* Wait until it is our turn; 30 s at most. */
+static void turn_wait(int me)
 {
-	char c;
+	struct timespec ts = {0, 1000 * 1000};
 
-	if (read(fd, &c, 1) != 1)
-		die("pipe read");
+	for (int i = 0; __atomic_load_n(turn, __ATOMIC_ACQUIRE) != me; i++) {
+		if (i == 30000) {
+			errno = ETIMEDOUT;
+			die("waiting for the other process");
+		}
+		nanosleep(&ts, NULL);
+	}
 }
 
 static int pages_are(const char *p, char base)
@@ -52,7 +61,6 @@ static void pages_write(char *p, char base)
 
 int main(void)
 {
-	int to_parent[2], to_child[2];
 	volatile int on_stack = 10;
 	pid_t parent = getpid();
 
@@ -68,8 +76,10 @@ int main(void)
 	if (page == MAP_FAILED || many == MAP_FAILED || shared == MAP_FAILED ||
 	    untouched == MAP_FAILED)
 		die("mmap");
-	if (pipe(to_parent) || pipe(to_child))
-		die("pipe");
+	turn = mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+		    -1, 0);
+	if (turn == MAP_FAILED)
+		die("mmap");
 
 	strcpy(page, "before fork");
 	pages_write(many, 'A');
@@ -93,8 +103,8 @@ int main(void)
 		on_stack = 30;
 		untouched[0] = 'c';
 		strcpy(shared, "from the child");
-		sync_send(to_parent[1]);
-		sync_wait(to_child[0]);
+		turn_give(1);
+		turn_wait(2);
 		check(!strcmp(page, "child"), "sees its own copy of the page");
 		check(pages_are(many, 'a'), "sees its own 64 pages");
 		check(global == 3 && on_stack == 30, "sees its own global and stack");
@@ -104,7 +114,7 @@ int main(void)
 		_exit(guest_exit());
 	}
 
-	sync_wait(to_parent[0]);
+	turn_wait(1);
 	check(!strcmp(page, "before fork"), "the child's write is not seen in the parent");
 	check(pages_are(many, 'A'), "the child's 64 page writes are not seen");
 	check(global == 2 && on_stack == 10, "the child's global and stack writes are not seen");
@@ -115,7 +125,7 @@ int main(void)
 	global = 4;
 	on_stack = 40;
 	strcpy(shared, "from the parent");
-	sync_send(to_child[1]);
+	turn_give(2);
 
 	int status;
 	struct rusage ru;

@@ -4,10 +4,13 @@
  * buffer, so writer and reader must take turns), the parent reads to EOF
  * and checks every byte; a child whose stdout is a pipe (dup2) prints into
  * it; dup gives the lowest free descriptor; pipe2(O_CLOEXEC); writing to a
- * pipe without readers gives EPIPE (SIGPIPE ignored).
+ * pipe without readers gives EPIPE (SIGPIPE ignored); reads into bad
+ * memory give EFAULT.
  */
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include "guest.h"
@@ -122,9 +125,35 @@ static void test_fds(void)
 	CHECK_ERRNO(write(fds[1], "x", 1), EBADF, "write to a closed descriptor");
 }
 
+/* Reads into bad guest memory: EFAULT, and the bytes stay in the pipe. */
+static void test_efault(void)
+{
+	char *ro = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *bad = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char buf[16];
+	int fds[2];
+
+	if (ro == MAP_FAILED || bad == MAP_FAILED)
+		die("mmap");
+	munmap(bad, 4096);
+	if (pipe(fds))
+		die("pipe");
+	if (write(fds[1], "0123456789abcdef", 16) != 16)
+		die("write");
+	CHECK_ERRNO(read(fds[0], ro, 16), EFAULT, "read: into a read-only buffer");
+	CHECK_ERRNO(read(fds[0], bad, 16), EFAULT, "read: into an unmapped buffer");
+	CHECK_ERRNO(syscall(SYS_pipe, bad), EFAULT, "pipe: into an unmapped array");
+	check(read(fds[0], buf, 16) == 16 && !memcmp(buf, "0123456789abcdef", 16),
+	      "read: the pipe's bytes are still there after the EFAULTs");
+	close(fds[0]);
+	close(fds[1]);
+	munmap(ro, 4096);
+}
+
 int main(void)
 {
 	guest_name = "pipes";
+	test_efault();
 	test_stream();
 	test_dup2();
 	test_fds();

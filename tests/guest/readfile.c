@@ -3,11 +3,13 @@
  * readfile PATH [EXPECTED]: cat PATH to stdout, and check the calls that
  * read it: open, fstat (a regular file of the right size), read to EOF,
  * lseek (SEEK_SET, SEEK_CUR, SEEK_END, past the end), a read at EOF; a
- * path that does not exist gives ENOENT. With EXPECTED, the contents must
- * equal it. Verdicts go to stderr, so stdout is the file alone.
+ * path that does not exist gives ENOENT, one in unmapped memory EFAULT.
+ * With EXPECTED, the contents must equal it. Verdicts go to stderr, so
+ * stdout is the file alone.
  */
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 
 #include "guest.h"
 
@@ -67,5 +69,7 @@ int main(int argc, char **argv)
 	CHECK_ERRNO(read(fd, &c, 1), EBADF, "read of a closed descriptor");
 	CHECK_ERRNO(open("/nonexistent/file", O_RDONLY), ENOENT,
 		    "open of a path that does not exist");
+	CHECK_ERRNO(syscall(SYS_openat, AT_FDCWD, (char *)8, O_RDONLY), EFAULT,
+		    "openat of a path in unmapped memory");
 	return guest_exit();
 }
