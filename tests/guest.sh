@@ -23,6 +23,25 @@ not_ok() {
 	echo "not ok $n - $1"
 	fail=1
 }
+# A umm-side case the kernel cannot pass yet, for a reason named in $todo:
+# TAP's TODO, so it fails without failing the test, and passes as XPASS,
+# which does fail it: then the TODO goes.
+todo=""
+ok_umm() {
+	if [ -n "$todo" ]; then
+		ok "$1 # TODO $todo"
+	else
+		ok "$1"
+	fi
+}
+not_ok_umm() {
+	if [ -n "$todo" ]; then
+		n=$((n + 1))
+		echo "not ok $n - $1 # TODO $todo"
+	else
+		not_ok "$1"
+	fi
+}
 skip() {
 	n=$((n + 1))
 	echo "ok $n - $1 # SKIP $2"
@@ -117,6 +136,10 @@ elif ! grep -qi "unknown command" "$tmp/help"; then
 fi
 no_umm="umm run not built yet"
 
+# Kernel work still to come on main: the cases that need it are TODO (see
+# ok_umm) until it lands, then their TODO goes.
+todo_files="guest files: um/fs.c is a placeholder (openat, dup, pipe: ENOSYS)"
+
 # case_native NAME WANT PROG ARGS...: the native run ends as WANT, and
 # prints no FAIL line.
 case_native() {
@@ -147,18 +170,18 @@ case_umm() {
 	fi
 	run umm "$@"
 	if [ "$how" = "$want" ]; then
-		ok "$name: under umm run ($want)"
+		ok_umm "$name: under umm run ($want)"
 	else
-		not_ok "$name: under umm run ($want, got $how)"
+		not_ok_umm "$name: under umm run ($want, got $how)"
 		diag "$tmp/out.umm"
 		diag "$tmp/err.umm"
 	fi
 	sed -e "s|$root||g" -e "$filter" "$tmp/out.native" > "$tmp/want"
 	sed -e "$filter" "$tmp/out.umm" > "$tmp/got"
 	if cmp -s "$tmp/want" "$tmp/got"; then
-		ok "$name: under umm run, stdout as native"
+		ok_umm "$name: under umm run, stdout as native"
 	else
-		not_ok "$name: under umm run, stdout as native"
+		not_ok_umm "$name: under umm run, stdout as native"
 		diff "$tmp/want" "$tmp/got" > "$tmp/diff"
 		diag "$tmp/diff"
 		diag "$tmp/err.umm"
@@ -203,17 +226,22 @@ else
 	case_umm hello "exit 0" 's/ envc=.*//' "$b/hello" one "two words"
 	[ "$umm_run" = yes ] && echo "# hello under umm run: $(grep '^argc' "$tmp/out.umm")"
 
-	for p in memtest forkcow segvparent segvhandler pipes sigterm; do
+	for p in memtest forkcow segvparent segvhandler sigterm; do
 		case_native "$p" "exit 0" "$b/$p"
 		case_umm "$p" "exit 0" "" "$b/$p"
 	done
+	todo=$todo_files
+	case_native pipes "exit 0" "$b/pipes"
+	case_umm pipes "exit 0" "" "$b/pipes"
 
 	case_native "execchain 5" "exit 0" "$b/execchain" 5 "$b/execchain"
 	case_umm "execchain 5" "exit 0" "" "$b/execchain" 5 /bin/execchain
+	todo=""
 
 	case_native segv "signal 11" "$b/segv"
 	case_umm segv "signal 11" "" "$b/segv"
 
+	todo=$todo_files
 	expected=$(cat "$root/data/hello.txt")
 	case_native "readfile hello.txt" "exit 0" "$b/readfile" \
 		"$root/data/hello.txt" "$expected"
@@ -226,6 +254,7 @@ else
 	case_umm "readfile big.txt" "exit 0" "" "$b/readfile" /data/big.txt
 	case_native "readfile one.txt" "exit 0" "$b/readfile" "$root/data/one.txt" x
 	case_umm "readfile one.txt" "exit 0" "" "$b/readfile" /data/one.txt x
+	todo=""
 
 	# hostile: natively it kills its victim; under umm the victim lives.
 	sleep 300 > /dev/null 2>&1 &
@@ -233,6 +262,7 @@ else
 	sleep 300 > /dev/null 2>&1 &
 	v2=$!
 	sleepers="$v1 $v2"
+	todo=$todo_files
 	case_native "hostile host" "exit 0" "$b/hostile" host "$v1"
 	sleep 0.2
 	kill -0 "$v1" 2>/dev/null &&
@@ -244,17 +274,19 @@ else
 	else
 		run umm "$b/hostile" guest "$v2"
 		if [ "$how" = "exit 0" ]; then
-			ok "hostile: under umm run (exit 0)"
+			ok_umm "hostile: under umm run (exit 0)"
 		else
-			not_ok "hostile: under umm run (exit 0, got $how)"
+			not_ok_umm "hostile: under umm run (exit 0, got $how)"
 			diag "$tmp/out.umm"
 			diag "$tmp/err.umm"
 		fi
 		sleep 0.2
+		todo=""
 		kill -0 "$v2" 2>/dev/null &&
 			ok "hostile: the host process it tried to kill lives" ||
 			not_ok "hostile: the host process it tried to kill lives"
 	fi
+	todo=""
 
 	# stubjump: killed by some signal under umm, reported as 128+signal;
 	# umm itself is not killed.
@@ -298,6 +330,7 @@ else
 	case_umm "busybox false" "exit 1" "" "$b" false
 	case_native "busybox seq" "exit 0" "$b" seq 1 10
 	case_umm "busybox seq" "exit 0" "" "$b" seq 1 10
+	todo=$todo_files
 	case_native "busybox cat" "exit 0" "$b" cat "$root/data/hello.txt"
 	case_umm "busybox cat" "exit 0" "" "$b" cat /data/hello.txt
 	case_native "busybox cat big.txt" "exit 0" "$b" cat "$root/data/big.txt"
@@ -308,6 +341,7 @@ else
 		ok "busybox sha256sum: native hash is the host's" ||
 		not_ok "busybox sha256sum: native hash is the host's"
 	case_umm "busybox sha256sum" "exit 0" "" "$b" sha256sum /data/big.txt
+	todo=""
 fi
 
 # ---- nothing left behind ----
