@@ -412,3 +412,32 @@ void file_put(struct file *file)
 	free(file->name);
 	free(file);
 }
+
+ssize_t file_read(struct file *file, void *buf, size_t len, uint64_t off)
+{
+	struct phys *phys = file->mem->phys;
+	uint64_t size = file_size(file);
+	uint8_t *b = buf;
+	size_t done = 0;
+
+	if (off >= size)
+		return 0;
+	if (len > size - off)
+		len = (size_t)(size - off);
+	while (done < len) {
+		uint64_t pos = off + done;
+		size_t in = (size_t)(pos & ~PAGE_MASK), n = PAGE_SIZE - in;
+		uint32_t pfn;
+		int err;
+
+		if (n > len - done)
+			n = len - done;
+		err = file_get_page(file, pos >> PAGE_SHIFT, &pfn);
+		if (err)
+			return done ? (ssize_t)done : err;
+		memcpy(b + done, (uint8_t *)phys_kaddr(phys, pfn) + in, n);
+		phys_put(phys, pfn);
+		done += n;
+	}
+	return (ssize_t)done;
+}

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include "arch/softtlb.h"
 #include "host/host.h"
@@ -60,6 +61,17 @@ long mm_mremap(struct mm *mm, uint64_t old_addr, uint64_t old_len,
 	       uint64_t new_len, int flags, uint64_t new_addr);
 int mm_remap_file_pages(struct mm *mm, uint64_t start, uint64_t size, int prot,
 			uint64_t pgoff, int flags);
+/*
+ * mincore: one byte per page of [start, start + len) into @vec (a kernel
+ * buffer of PAGE_ALIGN(len) / PAGE_SIZE bytes), 1 when the page is in
+ * core. 0, -EINVAL (unaligned start), -ENOMEM (a page in no vma).
+ */
+long mm_mincore(struct mm *mm, uint64_t start, uint64_t len,
+		unsigned char *vec);
+/* msync: 0, -EINVAL (flags, alignment), -ENOMEM (a hole in the range). */
+int mm_msync(struct mm *mm, uint64_t start, uint64_t len, int flags);
+/* Where the heap begins (exec: the end of the program's bss). */
+void mm_set_brk(struct mm *mm, uint64_t start);
 
 /* get_user_pages (UMM_FOLL_* flags): pages got, or -errno. */
 struct page;
@@ -87,6 +99,11 @@ void file_get(struct file *file);
 void file_put(struct file *file);
 int file_truncate(struct file *file, uint64_t size);
 uint64_t file_size(struct file *file);
+/*
+ * Read up to @len bytes at @off through the file's page cache (kernel_read):
+ * the bytes read (0 at or past the end) or -errno.
+ */
+ssize_t file_read(struct file *file, void *buf, size_t len, uint64_t off);
 
 /*
  * Copy between @buf and guest memory at @va of @mm, as a kernel's

@@ -4,9 +4,17 @@
  * reading strings from guest memory.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <poll.h>
+#include <stddef.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
+#include "um/fs.h"
 #include "um/kernel.h"
 #include "um/task.h"
 
@@ -32,20 +40,30 @@ int um_task_wait_fd(struct um_task *t, int host_fd, short events,
 		{.fd = host_fd, .events = events},
 		{.fd = t->wake_fd, .events = POLLIN},
 	};
-	int n;
+	uint64_t count;
+	int n, err;
 
-	if (um_signal_pending(t))
-		return -EINTR;
-	um_kernel_unlock(t->k);
-	do
+	for (;;) {
+		if (um_signal_pending(t))
+			return -EINTR;
+		um_kernel_unlock(t->k);
 		n = poll(fds, 2, timeout_ms); /* fd -1: ignored */
-	while (n < 0 && errno == EINTR);
-	um_kernel_lock(t->k);
-	if (um_signal_pending(t))
-		return -EINTR;
-	if (n < 0)
-		return -errno;
-	return n > 0 && fds[0].revents ? 1 : 0;
+		err = errno;
+		um_kernel_lock(t->k);
+		if (n < 0 && err != EINTR)
+			return -err;
+		if (n > 0 && fds[1].revents &&
+		    read(t->wake_fd, &count, sizeof(count)) < 0) {
+			/* drained by another wait already */
+		}
+		if (um_signal_pending(t))
+			return -EINTR;
+		if (n > 0 && fds[0].revents)
+			return 1;
+		if (n == 0)
+			return 0;
+		/* a wake for a signal since handled: wait on (time restarts) */
+	}
 }
 
 long um_strncpy_from_guest(struct mm *mm, char *buf, uint64_t va, size_t size)
@@ -67,4 +85,213 @@ long um_strncpy_from_guest(struct mm *mm, char *buf, uint64_t va, size_t size)
 		done += n;
 	}
 	return -ENAMETOOLONG;
+}
+
+void um_account_mm(struct um_kernel *k, struct mm *mm)
+{
+	struct host_as *as = mm_host_as(mm);
+	struct phys *phys = mem_phys(k->mem);
+	struct umm_stats s;
+	uint64_t *sum = (uint64_t *)&k->stats.mm, *add = (uint64_t *)&s;
+	uint64_t used = phys_nr_frames(phys) - phys_nr_free(phys);
+	size_t i;
+
+	mm_stats(mm, &s);
+	/* the counters, not the levels (guest_vmas and after) */
+	for (i = 0; i < offsetof(struct umm_stats, guest_vmas) / 8; i++)
+		sum[i] += add[i];
+	k->stats.round_trips +=
+		__atomic_load_n(&as->stats.round_trips, __ATOMIC_RELAXED);
+	if (s.host_vmas_all > k->stats.peak_vmas)
+		k->stats.peak_vmas = s.host_vmas_all;
+	if (used > k->stats.peak_frames)
+		k->stats.peak_frames = used;
+}
+
+struct um_task *um_task_find(struct um_kernel *k, int pid)
+{
+	struct um_task *t;
+
+	for (t = k->tasks; t; t = t->next)
+		if (t->pid == pid)
+			return t;
+	return NULL;
+}
+
+struct um_task *um_task_alloc(struct um_kernel *k)
+{
+	struct um_task *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return NULL;
+	t->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (t->wake_fd < 0) {
+		free(t);
+		return NULL;
+	}
+	t->k = k;
+	t->pid = k->next_pid++;
+	t->next = k->tasks;
+	k->tasks = t;
+	return t;
+}
+
+void um_task_free(struct um_task *t)
+{
+	struct um_task **p;
+
+	if (t->thread_started)
+		pthread_join(t->thread, NULL);
+	for (p = &t->k->tasks; *p; p = &(*p)->next)
+		if (*p == t) {
+			*p = t->next;
+			break;
+		}
+	if (t->mm) {
+		um_account_mm(t->k, t->mm);
+		mm_put(t->mm);
+	}
+	if (t->files)
+		um_files_put(t->files);
+	close(t->wake_fd);
+	free(t->cwd);
+	free(t);
+}
+
+void um_task_exit(struct um_task *t, int wait_status)
+{
+	if (t->stopping)
+		return;
+	t->stopping = true;
+	t->wait_status = wait_status;
+}
+
+/*
+ * The end of @t, on its own thread: it lets go of its memory and files,
+ * its children go to the first task, and its parent learns of it.
+ */
+static void task_release(struct um_task *t)
+{
+	struct um_kernel *k = t->k;
+	struct um_task *c;
+	uint32_t zero = 0;
+
+	if (t->clear_child_tid)
+		um_copy_to_guest(t->mm, t->clear_child_tid, &zero, 4);
+	um_account_mm(k, t->mm);
+	mm_put(t->mm);
+	t->mm = NULL;
+	um_files_put(t->files);
+	t->files = NULL;
+	for (c = k->tasks; c; c = c->next)
+		if (c->parent == t)
+			c->parent =
+				k->init != t && k->init &&
+						k->init->state != UM_TASK_ZOMBIE
+					? k->init
+					: NULL;
+	t->state = UM_TASK_ZOMBIE;
+	t->vfork_done = true;
+	if (t->parent)
+		um_signal_send(t->parent, SIGCHLD);
+	if (t == k->init) /* as a pid namespace's init: the rest go too */
+		for (c = k->tasks; c; c = c->next)
+			if (c != t)
+				um_signal_send(c, SIGKILL);
+	k->nr_threads--;
+	pthread_cond_broadcast(&k->changed);
+}
+
+/*
+ * Run @t's guest until an event the kernel must see; fix the faults the
+ * mm can fix on the way. 0, or -ESRCH when the child died under it.
+ * Context: without k->lock; only @t's thread touches its registers.
+ */
+static int run_guest(struct um_task *t, struct mm *mm, struct um_event *ev)
+{
+	struct um_kernel *k = t->k;
+	int err, sig, code;
+
+	for (;;) {
+		err = um_task_run(mm_host_as(mm), &t->regs, ev);
+		if (err)
+			return err;
+		if (ev->kind != UM_EVENT_FAULT)
+			return 0;
+		__atomic_add_fetch(&k->stats.faults, 1, __ATOMIC_RELAXED);
+		t->nr_faults++;
+		code = 0;
+		sig = mm_handle_fault(mm, ev->addr, ev->access, &code);
+		if (k->trace)
+			fprintf(k->trace,
+				"[%d] fault %#" PRIx64 " %s%s -> %s\n", t->pid,
+				ev->addr,
+				ev->access == PROT_WRITE  ? "write"
+				: ev->access == PROT_EXEC ? "exec"
+							  : "read",
+				ev->present ? " (present)" : "",
+				sig == SIGSEGV	? "SIGSEGV"
+				: sig == SIGBUS ? "SIGBUS"
+						: "fixed");
+		if (sig) {
+			ev->signo = sig;
+			ev->code = code;
+			return 0;
+		}
+	}
+}
+
+static void *task_thread(void *arg)
+{
+	struct um_task *t = arg;
+	struct um_kernel *k = t->k;
+	struct um_event ev;
+	struct mm *mm;
+	int err;
+
+	um_kernel_lock(k);
+	for (;;) {
+		um_signal_deliver(t);
+		if (t->stopping)
+			break;
+		mm = t->mm;
+		um_kernel_unlock(k);
+		err = run_guest(t, mm, &ev);
+		um_kernel_lock(k);
+		if (err) {
+			/* The child is gone (killed by the host): so is the task. */
+			um_task_exit(t, SIGKILL);
+			break;
+		}
+		switch (ev.kind) {
+		case UM_EVENT_SYSCALL:
+			um_syscall(t, &ev);
+			break;
+		case UM_EVENT_FAULT:
+		case UM_EVENT_SIGNAL:
+			if (k->trace && ev.kind == UM_EVENT_SIGNAL)
+				fprintf(k->trace,
+					"[%d] signal %d code %d at %#" PRIx64
+					"\n",
+					t->pid, ev.signo, ev.code, t->regs.rip);
+			um_signal_force(t, ev.signo, ev.code, ev.addr);
+			break;
+		case UM_EVENT_INTERRUPT:
+			break;
+		}
+	}
+	task_release(t);
+	um_kernel_unlock(k);
+	return NULL;
+}
+
+int um_task_start(struct um_task *t)
+{
+	int err = pthread_create(&t->thread, NULL, task_thread, t);
+
+	if (err)
+		return -err;
+	t->thread_started = true;
+	t->k->nr_threads++;
+	return 0;
 }

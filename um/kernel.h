@@ -61,18 +61,29 @@ struct um_task {
 	/* Signals (um/ksignal.c). Bit n-1 is signal n. */
 	uint64_t pending, blocked;
 	struct um_sigaction actions[UM_NSIG];
+	struct um_siginfo {
+		int code; /* si_code */
+		int pid; /* the sender (SI_USER) */
+		uint64_t addr; /* the fault address */
+	} info[UM_NSIG]; /* of each pending signal */
 	int wake_fd; /* eventfd: written when a signal is sent to the task */
 	bool vfork_done; /* a vfork child exec'd or exited: wakes the parent */
 
 	pthread_t thread;
-	bool stopping; /* SIGKILL: leave at the next event */
+	bool thread_started;
+	bool stopping; /* SIGKILL or exit: leave at the next event */
+	bool regs_set; /* the syscall replaced the registers: no return value */
+	uint64_t nr_syscalls, nr_faults;
 };
 
 struct um_kstats {
 	uint64_t syscalls[UM_NR_SYSCALLS];
 	uint64_t unknown; /* syscalls answered -ENOSYS */
-	uint64_t faults, faults_fixed, signals;
-	uint64_t forks, execs;
+	uint64_t faults; /* atomic: counted without the lock */
+	uint64_t signals, forks, execs;
+	/* Of every mm gone (um_account_mm): */
+	struct umm_stats mm; /* summed */
+	uint64_t round_trips, peak_vmas, peak_frames;
 };
 
 struct um_kernel {
@@ -83,11 +94,15 @@ struct um_kernel {
 	int root_fd; /* O_PATH directory of the guest root; -1: no files */
 	struct um_file_cache *file_cache;
 	struct um_task *tasks;
+	struct um_task *init; /* the first task: its exit ends the run */
 	int next_pid;
 	unsigned int nr_threads; /* task threads still running */
 	FILE *trace; /* --trace: each syscall and fault; NULL: off */
 	struct um_kstats stats;
 };
+
+/* A syscall: its arguments in a[0..5]; returns the value or -errno. */
+typedef long um_syscall_fn(struct um_task *t, const uint64_t *a);
 
 /* Drop and take back the kernel lock around a host call that may block. */
 void um_kernel_unlock(struct um_kernel *k);
@@ -109,14 +124,50 @@ bool um_signal_pending(struct um_task *t);
  * Context: k->lock held.
  */
 void um_signal_send(struct um_task *t, int sig);
+/*
+ * A signal the guest's own code raised (a fault, ud2, int3...): delivered
+ * before it runs again; blocked or ignored, it kills the task, as Linux's
+ * force_sig. Context: k->lock held, from @t's thread.
+ */
+void um_signal_force(struct um_task *t, int sig, int code, uint64_t addr);
+/*
+ * Before @t's guest runs again: deliver a pending signal it does not block
+ * (a handler's frame on its stack, or the default action). Context: k->lock
+ * held, from @t's thread.
+ */
+void um_signal_deliver(struct um_task *t);
+/* rt_sigreturn, rt_sigaction, rt_sigprocmask, sigaltstack. */
+um_syscall_fn um_sys_rt_sigreturn, um_sys_rt_sigaction, um_sys_rt_sigprocmask,
+	um_sys_rt_sigpending;
+
+/*
+ * End @t with @wait_status (as wait4 reports it) at its next event: its
+ * thread releases it. Context: k->lock held.
+ */
+void um_task_exit(struct um_task *t, int wait_status);
+/* The task with @pid, or NULL (zombies included). Context: k->lock held. */
+struct um_task *um_task_find(struct um_kernel *k, int pid);
+/*
+ * A new task with the next pid, in k->tasks, with nothing else set up;
+ * um_task_start runs its thread; um_task_free takes it out and frees it
+ * (its thread joined, what it still holds put). Context: k->lock held.
+ */
+struct um_task *um_task_alloc(struct um_kernel *k);
+int um_task_start(struct um_task *t);
+void um_task_free(struct um_task *t);
+
+/* Handle a trapped syscall of @t (um/syscall.c). Context: k->lock held. */
+struct um_event;
+void um_syscall(struct um_task *t, const struct um_event *ev);
+/* The name of syscall @nr, or NULL when the table has none. */
+const char *um_syscall_name(long nr);
+/* Add the figures of @mm, about to go, to k->stats. Context: k->lock. */
+void um_account_mm(struct um_kernel *k, struct mm *mm);
 
 /*
  * Copy the NUL-terminated string at @va of @mm into @buf (at most @size
  * bytes, the NUL included). Its length, -EFAULT, or -ENAMETOOLONG.
  */
 long um_strncpy_from_guest(struct mm *mm, char *buf, uint64_t va, size_t size);
-
-/* A syscall: its arguments in a[0..5]; returns the value or -errno. */
-typedef long um_syscall_fn(struct um_task *t, const uint64_t *a);
 
 #endif

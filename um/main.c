@@ -15,6 +15,8 @@ static void usage(FILE *out)
 		"  demo              run a guest workload and show what umm did:\n"
 		"                    faults by kind, host operations and merging,\n"
 		"                    host VMAs against guest vmas, frames, maps\n"
+		"  run PROGRAM ...   run a static Linux program on the guest\n"
+		"                    kernel (run --help)\n"
 		"  bench             the mapping-churn suite: each scenario on\n"
 		"                    umm beside the host kernel doing the same\n"
 		"                    work (bench --list, bench --help)\n"
@@ -41,6 +43,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "demo"))
 		return um_demo_main(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "run"))
+		return um_run_main(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "bench"))
 		return um_bench_main(argc - 1, argv + 1);
 	fprintf(stderr, "umm: unknown command '%s'\n", argv[1]);

@@ -24,5 +24,6 @@ int um_signals_init(void);
 /* umm subcommands: argc/argv after the subcommand name. Exit status. */
 int um_demo_main(int argc, char **argv);
 int um_bench_main(int argc, char **argv);
+int um_run_main(int argc, char **argv);
 
 #endif
