@@ -191,7 +191,7 @@ case_umm() {
 # ---- the guest root ----
 mkdir -p "$root/bin" "$root/data" || exit 99
 progs="hello memtest forkcow execchain segv segvparent segvhandler hostile
-	stubjump readfile pipes sigterm"
+	stubjump readfile pipes sigterm vforkexec"
 have_progs=yes
 for p in $progs; do
 	if [ -x "$gdir/$p" ]; then
@@ -230,7 +230,11 @@ else
 		case_native "$p" "exit 0" "$b/$p"
 		case_umm "$p" "exit 0" "" "$b/$p"
 	done
+	case_native vforkexec "exit 0" "$b/vforkexec"
+	case_umm vforkexec "exit 0" "" "$b/vforkexec"
 	todo=$todo_files
+	case_native "vforkexec hello" "exit 0" "$b/vforkexec" "$b/hello"
+	case_umm "vforkexec hello" "exit 0" "" "$b/vforkexec" /bin/hello
 	case_native pipes "exit 0" "$b/pipes"
 	case_umm pipes "exit 0" "" "$b/pipes"
 
