@@ -103,14 +103,14 @@ for my $stat (glob('/proc/[0-9]*/stat')) {
 }
 EOF
 
-# run WHERE PROG ARGS...: PROG (a host path) natively or under umm run,
-# timeout 60; output in $tmp/out.WHERE and $tmp/err.WHERE, "exit N" or
-# "signal N" in $how.
+# run WHERE PROG ARGS...: PROG (a host path) natively or under umm run
+# (with --stats, for check_frames), timeout 60; output in $tmp/out.WHERE
+# and $tmp/err.WHERE, "exit N" or "signal N" in $how.
 run() {
 	where=$1
 	shift
 	if [ "$where" = umm ]; then
-		set -- "$umm" run --root "$root" "$@"
+		set -- "$umm" run --stats --root "$root" "$@"
 	fi
 	how=$(perl "$tmp/run.pl" "$tmp/out.$where" "$tmp/err.$where" \
 		"$tmp/sids" timeout -k 5 60 "$@")
@@ -140,6 +140,23 @@ no_umm="umm run not built yet"
 # ok_umm) until it lands, then their TODO goes.
 todo_files="guest files: um/fs.c is a placeholder (openat, dup, pipe: ENOSYS)"
 
+# check_frames NAME: the last umm run ended with every guest frame free
+# (--stats: "frames: N in use at most, 0 in use at exit"), whatever the
+# guest did; the count of unknown syscalls, if any, as a diagnostic.
+check_frames() {
+	frames=$(grep '^  frames: ' "$tmp/err.umm" | tail -n 1)
+	case $frames in
+	*", 0 in use at exit")
+		ok "$1: under umm run, every frame free at exit" ;;
+	*)
+		not_ok "$1: under umm run, every frame free at exit (${frames:-no frames line from --stats})" ;;
+	esac
+	unknown=$(sed -n 's/^  syscalls: .*(\([0-9]*\) unknown.*/\1/p' "$tmp/err.umm")
+	if [ -n "$unknown" ] && [ "$unknown" != 0 ]; then
+		echo "# $1: $unknown unknown syscalls (ENOSYS)"
+	fi
+}
+
 # case_native NAME WANT PROG ARGS...: the native run ends as WANT, and
 # prints no FAIL line.
 case_native() {
@@ -166,9 +183,11 @@ case_umm() {
 	if [ "$umm_run" = no ]; then
 		skip "$name: under umm run ($want)" "$no_umm"
 		skip "$name: under umm run, stdout as native" "$no_umm"
+		skip "$name: under umm run, every frame free at exit" "$no_umm"
 		return 0
 	fi
 	run umm "$@"
+	check_frames "$name"
 	if [ "$how" = "$want" ]; then
 		ok_umm "$name: under umm run ($want)"
 	else
@@ -275,8 +294,12 @@ else
 	if [ "$umm_run" = no ]; then
 		skip "hostile: under umm run (exit 0)" "$no_umm"
 		skip "hostile: the host process it tried to kill lives" "$no_umm"
+		skip "hostile: under umm run, every frame free at exit" "$no_umm"
 	else
 		run umm "$b/hostile" guest "$v2"
+		todo=""
+		check_frames hostile
+		todo=$todo_files
 		if [ "$how" = "exit 0" ]; then
 			ok_umm "hostile: under umm run (exit 0)"
 		else
@@ -298,9 +321,11 @@ else
 		case_native "stubjump $off" "signal 11" "$b/stubjump" "$off"
 		if [ "$umm_run" = no ]; then
 			skip "stubjump $off: under umm run, killed, umm exits 128+signal" "$no_umm"
+			skip "stubjump $off: under umm run, every frame free at exit" "$no_umm"
 			continue
 		fi
 		run umm "$b/stubjump" "$off"
+		check_frames "stubjump $off"
 		case $how in
 		exit\ 129 | exit\ 1[3-8][0-9] | exit\ 19[0-2])
 			ok "stubjump $off: under umm run, killed, umm exits 128+signal ($how)" ;;
@@ -346,6 +371,29 @@ else
 		not_ok "busybox sha256sum: native hash is the host's"
 	case_umm "busybox sha256sum" "exit 0" "" "$b" sha256sum /data/big.txt
 	todo=""
+fi
+
+# ---- what umm run refuses to start ----
+if [ "$umm_run" = no ]; then
+	skip "umm run of a missing program: 127" "$no_umm"
+	skip "umm run of a file that is not ELF: 126" "$no_umm"
+	skip "umm run of a dynamic program: 126" "$no_umm"
+else
+	run umm "$root/nonexistent"
+	[ "$how" = "exit 127" ] && ok "umm run of a missing program: 127" ||
+		not_ok "umm run of a missing program: 127 (got $how)"
+	run umm "$root/data/hello.txt"
+	[ "$how" = "exit 126" ] && ok "umm run of a file that is not ELF: 126" ||
+		not_ok "umm run of a file that is not ELF: 126 (got $how)"
+	dyn=/bin/true
+	[ -x "$dyn" ] || dyn=/usr/bin/true
+	if ldd "$dyn" > /dev/null 2>&1; then
+		run umm "$dyn"
+		[ "$how" = "exit 126" ] && ok "umm run of a dynamic program: 126" ||
+			not_ok "umm run of a dynamic program: 126 (got $how)"
+	else
+		skip "umm run of a dynamic program: 126" "$dyn is not dynamic"
+	fi
 fi
 
 # ---- nothing left behind ----
