@@ -139,6 +139,7 @@ no_umm="umm run not built yet"
 # Kernel work still to come on main: the cases that need it are TODO (see
 # ok_umm) until it lands, then their TODO goes.
 todo_files="guest files: um/fs.c is a placeholder (openat, dup, pipe: ENOSYS)"
+todo_fpu="guest FPU state: signal frames carry no fpstate (um/ksignal.c), a forked child's FPU starts clean"
 
 # check_frames NAME: the last umm run ended with every guest frame free
 # (--stats: "frames: N in use at most, 0 in use at exit"), whatever the
@@ -210,7 +211,7 @@ case_umm() {
 # ---- the guest root ----
 mkdir -p "$root/bin" "$root/data" || exit 99
 progs="hello memtest forkcow execchain segv segvparent segvhandler hostile
-	stubjump readfile pipes sigterm vforkexec"
+	stubjump readfile pipes sigterm vforkexec fpstate"
 have_progs=yes
 for p in $progs; do
 	if [ -x "$gdir/$p" ]; then
@@ -249,6 +250,15 @@ else
 		case_native "$p" "exit 0" "$b/$p"
 		case_umm "$p" "exit 0" "" "$b/$p"
 	done
+	case_native "fpstate regs" "exit 0" "$b/fpstate" regs
+	case_umm "fpstate regs" "exit 0" "" "$b/fpstate" regs
+	todo=$todo_fpu
+	for m in signal fork; do
+		case_native "fpstate $m" "exit 0" "$b/fpstate" $m
+		case_umm "fpstate $m" "exit 0" "" "$b/fpstate" $m
+	done
+	todo=""
+
 	case_native vforkexec "exit 0" "$b/vforkexec"
 	case_umm vforkexec "exit 0" "" "$b/vforkexec"
 	todo=$todo_files
