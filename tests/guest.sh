@@ -210,7 +210,7 @@ case_umm() {
 # ---- the guest root ----
 mkdir -p "$root/bin" "$root/data" || exit 99
 progs="hello memtest forkcow execchain segv segvparent segvhandler hostile
-	stubjump readfile pipes sigterm vforkexec fpstate"
+	stubjump readfile pipes sigterm vforkexec fpstate fpbad"
 have_progs=yes
 for p in $progs; do
 	if [ -x "$gdir/$p" ]; then
@@ -255,6 +255,10 @@ else
 		case_native "fpstate $m" "exit 0" "$b/fpstate" $m
 		case_umm "fpstate $m" "exit 0" "" "$b/fpstate" $m
 	done
+	# A handler that spoils its frame's FPU state: the children die or go
+	# on as Linux has them, umm survives.
+	case_native fpbad "exit 0" "$b/fpbad"
+	case_umm fpbad "exit 0" "" "$b/fpbad"
 
 	case_native vforkexec "exit 0" "$b/vforkexec"
 	case_umm vforkexec "exit 0" "" "$b/vforkexec"
