@@ -217,7 +217,7 @@ static long do_fork(struct um_task *t, uint64_t flags, uint64_t newsp,
 		return -EAGAIN;
 	}
 	k->stats.forks++;
-	host_stub_prestart(mem_phys(k->mem));
+	um_spare_want(k);
 	if (flags & CLONE_VFORK)
 		while (!c->vfork_done && !t->stopping)
 			pthread_cond_wait(&k->changed, &k->lock);
@@ -283,7 +283,7 @@ static long sys_execve(struct um_task *t, const uint64_t *a)
 	t->vfork_done = true;
 	pthread_cond_broadcast(&k->changed);
 	k->stats.execs++;
-	host_stub_prestart(mem_phys(k->mem));
+	um_spare_want(k);
 	return 0;
 }
 
