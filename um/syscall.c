@@ -599,6 +599,14 @@ static long sys_clock_nanosleep(struct um_task *t, const uint64_t *a)
 			    a[3]);
 }
 
+/* pause: until a signal that is not ignored runs its handler or kills. */
+static long sys_pause(struct um_task *t, const uint64_t *a)
+{
+	while (um_task_wait_fd(t, -1, 0, -1) != -EINTR)
+		;
+	return -EINTR;
+}
+
 static long sys_sched_yield(struct um_task *t, const uint64_t *a)
 {
 	return 0;
@@ -702,6 +710,7 @@ static const struct um_syscall_desc table[UM_NR_SYSCALLS] = {
 	SC(madvise, sys_madvise, 3),
 	SC(dup, um_sys_dup, 1),
 	SC(dup2, um_sys_dup2, 2),
+	SC(pause, sys_pause, 0),
 	SC(nanosleep, sys_nanosleep, 2),
 	SC(getpid, sys_getpid, 0),
 	SC(clone, sys_clone, 5),
