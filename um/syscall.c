@@ -232,7 +232,7 @@ static long do_fork(struct um_task *t, uint64_t flags, uint64_t newsp,
 		return -EAGAIN;
 	}
 	k->stats.forks++;
-	host_stub_prestart(mem_phys(k->mem));
+	um_spare_want(k);
 	if (flags & CLONE_VFORK)
 		while (!c->vfork_done && !t->stopping)
 			pthread_cond_wait(&k->changed, &k->lock);
@@ -298,7 +298,7 @@ static long sys_execve(struct um_task *t, const uint64_t *a)
 	t->vfork_done = true;
 	pthread_cond_broadcast(&k->changed);
 	k->stats.execs++;
-	host_stub_prestart(mem_phys(k->mem));
+	um_spare_want(k);
 	return 0;
 }
 
@@ -614,6 +614,14 @@ static long sys_clock_nanosleep(struct um_task *t, const uint64_t *a)
 			    a[3]);
 }
 
+/* pause: until a signal that is not ignored runs its handler or kills. */
+static long sys_pause(struct um_task *t, const uint64_t *a)
+{
+	while (um_task_wait_fd(t, -1, 0, -1) != -EINTR)
+		;
+	return -EINTR;
+}
+
 static long sys_sched_yield(struct um_task *t, const uint64_t *a)
 {
 	return 0;
@@ -717,6 +725,7 @@ static const struct um_syscall_desc table[UM_NR_SYSCALLS] = {
 	SC(madvise, sys_madvise, 3),
 	SC(dup, um_sys_dup, 1),
 	SC(dup2, um_sys_dup2, 2),
+	SC(pause, sys_pause, 0),
 	SC(nanosleep, sys_nanosleep, 2),
 	SC(getpid, sys_getpid, 0),
 	SC(clone, sys_clone, 5),
