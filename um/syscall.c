@@ -154,6 +154,20 @@ static long sys_exit_group(struct um_task *t, const uint64_t *a)
 	 CLONE_CHILD_CLEARTID | CLONE_SETTLS)
 
 /*
+ * The parent's FPU state (MXCSR, the x87 control word, every register)
+ * for the child's first entry. Where the host cannot tell it, the child
+ * starts with a fresh one.
+ */
+static void fork_fpu(struct host_as *child, struct host_as *parent)
+{
+	uint8_t buf[HOST_STUB_FPU_MAX];
+	size_t len = sizeof(buf);
+
+	if (!host_stub_fpu_get(parent, buf, &len))
+		host_stub_fpu_set(child, buf, len);
+}
+
+/*
  * fork, vfork and clone without CLONE_VM: a child task in a new stub child
  * over a copy-on-write copy of the mm. A vfork parent waits until the child
  * execs or exits (the memory is copied, not shared: a program that does
@@ -198,6 +212,7 @@ static long do_fork(struct um_task *t, uint64_t flags, uint64_t newsp,
 	}
 	c->regs = t->regs;
 	um_syscall_return(&c->regs, 0);
+	fork_fpu(as, mm_host_as(t->mm));
 	if (newsp)
 		c->regs.rsp = newsp;
 	if (flags & CLONE_SETTLS)
