@@ -374,6 +374,57 @@ int host_stub_resume(struct host_as *as, struct host_regs *regs,
 int host_stub_interrupt(struct host_as *as);
 #define HOST_EVENT_INTERRUPT 26 /* SIGVTALRM */
 
+/*
+ * The FPU state of a stub space's guest (x87, SSE, AVX and the rest the
+ * host's xsave holds), in the format the host kernel puts in a signal
+ * frame (Linux's uc_mcontext.fpstate): a standard-format xsave area whose
+ * legacy part carries, at offset 464, the software bytes (FP_XSTATE_MAGIC1,
+ * the extended size, the features, the xsave size), and FP_XSTATE_MAGIC2
+ * right after the area: host_fpu_size() bytes in all. It fits in
+ * HOST_STUB_FPU_MAX bytes (the stub's FPU area), or the calls below fail
+ * with -EOPNOTSUPP.
+ */
+#define HOST_STUB_FPU_MAX 8192
+/* Bytes of the host's FPU state; 0 when the host has no xsave. */
+size_t host_fpu_size(void);
+/*
+ * The bytes of a state beginning with @head (its first 512 bytes) that
+ * host_stub_fpu_set reads: host_fpu_size() when its software bytes say
+ * xsave (FP_XSTATE_MAGIC1), else 512 (the legacy fxsave area only), as
+ * Linux's rt_sigreturn reads a frame's fpstate.
+ */
+size_t host_fpu_len(const void *head);
+/*
+ * The FPU state @as's guest runs with at its next resume, into @buf of
+ * *@len bytes; *@len becomes its size. It is the state set since the
+ * guest's last event, else the state the guest stopped with (one round
+ * trip to the child), else, before its first run, the state a new process
+ * starts with (MXCSR 0x1f80, x87 control word 0x37f, registers zero).
+ * 0 or -errno: -ENOSPC (*@len too small: *@len says what is needed),
+ * -EOPNOTSUPP (the host's state has no xsave or does not fit the FPU
+ * area), -ESRCH (the child is gone), -EIO (its answer is malformed),
+ * -EINVAL (@as is not a stub space).
+ * Context: the guest is stopped (between host_stub_resume calls).
+ */
+int host_stub_fpu_get(struct host_as *as, void *buf, size_t *len);
+/*
+ * Give @as's guest the FPU state @buf of @len bytes (host_fpu_len of it at
+ * least) from its next resume on, or the state a new process starts with
+ * when @buf is NULL; carried by that resume, no round trip of its own.
+ * The state is checked as cheaply as the host kernel's rt_sigreturn does
+ * and as the CPU's xrstor would: software bytes that do not say xsave, or
+ * whose sizes or FP_XSTATE_MAGIC2 are wrong, give the legacy part only
+ * (x87 and SSE; the rest starts afresh), as Linux does; features the
+ * software bytes leave out start afresh too. 0 or -errno: -EINVAL for a
+ * state the CPU refuses (MXCSR reserved bits against the host's mask,
+ * xstate_bv features the host lacks, a compacted or dirty xsave header,
+ * @len too short), where Linux's rt_sigreturn sends SIGSEGV, or for a
+ * space that is not a stub space; -EOPNOTSUPP as host_stub_fpu_get.
+ * Nothing changes on failure.
+ * Context: the guest is stopped (between host_stub_resume calls).
+ */
+int host_stub_fpu_set(struct host_as *as, const void *buf, size_t len);
+
 /* The process-wide VMA budget (see umm_set_host_vma_budget). */
 int host_set_vma_budget(unsigned long nr);
 unsigned long host_vma_budget(void);

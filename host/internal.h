@@ -25,6 +25,22 @@ static inline bool host_op_stale(struct host_as *as, const struct host_op *op)
 /* phys_free: end a pre-started stub child that holds @phys's file. */
 void host_stub_pool_forget(struct phys *phys);
 
+/*
+ * The FPU state in the host's format (host/fpu.c). Each writes
+ * host_fpu_size() bytes at @out and returns that many, or -errno:
+ * -EOPNOTSUPP where host_fpu_size() is 0.
+ * host_fpu_init_state: the state a new process starts with.
+ * host_fpu_check: @buf (@len bytes) checked as host_stub_fpu_set says
+ * (-EINVAL for what the CPU refuses) and made into one the host kernel's
+ * rt_sigreturn takes whole.
+ * host_fpu_check_saved: is @buf (@len bytes), which the host kernel saved
+ * in a stub's frame, what this process thinks the host's format is? 0, or
+ * -EIO (it is not: malformed) or -EOPNOTSUPP (the features differ).
+ */
+int host_fpu_init_state(void *out);
+int host_fpu_check(void *out, const void *buf, size_t len);
+int host_fpu_check_saved(const void *buf, size_t len);
+
 /* Add a new space to the list that resets walk. */
 void host_as_register(struct host_as *as);
 

@@ -72,6 +72,9 @@ struct stub {
 	struct stub_page *page; /* our view of its shared page and stack */
 	struct phys *phys;
 	uint64_t syscalls; /* page->syscalls already counted */
+	bool in_handler; /* the guest has run: it waits in the stub's handler */
+	uint32_t
+		fpu_pending; /* bytes of the FPU area set for the next resume */
 };
 
 static unsigned int stub_spin = STUB_SPIN_INIT; /* atomic */
@@ -404,7 +407,8 @@ static struct stub *stub_start(struct phys *phys)
 	s->page = d;
 	s->phys = phys;
 	s->owner = getpid();
-	pid = host_stub_clone((char *)d + (HOST_STUB_USED_END - HOST_STUB_PAGE),
+	pid = host_stub_clone((char *)d +
+				      (HOST_STUB_STACK_TOP - HOST_STUB_PAGE),
 			      d, &s->pidfd);
 	if (pid < 0) {
 		err = (int)-pid;
@@ -558,16 +562,80 @@ int host_stub_resume(struct host_as *as, struct host_regs *regs,
 		return -EINVAL;
 	h = &s->page->handoff;
 	h->regs = *regs;
+	h->fpu_load = s->fpu_pending; /* ours, whatever the guest wrote there */
 	__atomic_add_fetch(&as->stats.round_trips, 1, __ATOMIC_RELAXED);
 	err = stub_call(s, STUB_CMD_RESUME);
 	if (err)
 		return err;
+	s->fpu_pending = 0; /* the stub took it with the RESUME */
+	s->in_handler = true;
 	/* Written by the child, where the guest may write too: checked. */
 	*regs = h->regs;
 	*ev = h->ev;
 	if (ev->kind < HOST_EVENT_SYSCALL || ev->kind > HOST_EVENT_SIGNAL ||
 	    ev->signo <= 0 || ev->signo >= 64)
 		return -EIO;
+	return 0;
+}
+
+/* Our view of the stub's FPU area. */
+static void *stub_fpu_area(struct stub *s)
+{
+	return (char *)s->page + (HOST_STUB_FPU - HOST_STUB_PAGE);
+}
+
+int host_stub_fpu_get(struct host_as *as, void *buf, size_t *len)
+{
+	size_t n = host_fpu_size();
+	struct stub *s = as->priv;
+	unsigned int done;
+	int err;
+
+	if (as->backend != &stub_backend)
+		return -EINVAL;
+	if (!n)
+		return -EOPNOTSUPP;
+	if (*len < n) {
+		*len = n;
+		return -ENOSPC;
+	}
+	*len = n;
+	if (s->fpu_pending) {
+		/* Ours, written by host_stub_fpu_set: the guest has not run. */
+		memcpy(buf, stub_fpu_area(s), n);
+		return 0;
+	}
+	if (!s->in_handler) {
+		err = host_fpu_init_state(buf);
+		return err < 0 ? err : 0;
+	}
+	__atomic_add_fetch(&as->stats.round_trips, 1, __ATOMIC_RELAXED);
+	err = stub_call(s, STUB_CMD_FPU_GET);
+	if (!err)
+		err = stub_result(as, s, 0, &done);
+	if (err)
+		return err == -ESRCH ? err : -EIO;
+	/* Written by the child, where the guest may write too: checked. */
+	if (s->page->handoff.fpu_len != n)
+		return -EIO;
+	memcpy(buf, stub_fpu_area(s), n);
+	return host_fpu_check_saved(buf, n);
+}
+
+int host_stub_fpu_set(struct host_as *as, const void *buf, size_t len)
+{
+	uint8_t state[HOST_STUB_FPU_MAX] __attribute__((aligned(64)));
+	struct stub *s = as->priv;
+	int n;
+
+	if (as->backend != &stub_backend)
+		return -EINVAL;
+	/* Checked in a copy: a refused state leaves a pending one whole. */
+	n = buf ? host_fpu_check(state, buf, len) : host_fpu_init_state(state);
+	if (n < 0)
+		return n;
+	memcpy(stub_fpu_area(s), state, (size_t)n);
+	s->fpu_pending = (uint32_t)n; /* host_stub_resume hands it over */
 	return 0;
 }
 

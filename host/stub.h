@@ -15,7 +15,10 @@
  *                            the umm_stub_text section of this program
  *                   +0x4000  the shared page (struct stub_page), rw-
  *                   +0x5000  the stub's stack, HOST_STUB_STACK_PAGES, rw-
- *                   +0xd000  nothing, up to HOST_STUB_END
+ *                   +0xd000  the FPU area, HOST_STUB_FPU_PAGES, rw-: the
+ *                            guest's FPU state (an xsave area in the
+ *                            host's signal-frame format) on its way in
+ *                            or out, up to HOST_STUB_END
  *
  * The kernel maps the same file's shared page and stack (not the code) at
  * an address of its own; the stack part serves as the child's first stack
@@ -37,10 +40,15 @@
 #define HOST_STUB_STACK	      (HOST_STUB_PAGE + PAGE_SIZE)
 #define HOST_STUB_STACK_TOP \
 	(HOST_STUB_STACK + HOST_STUB_STACK_PAGES * PAGE_SIZE)
-#define HOST_STUB_USED_END HOST_STUB_STACK_TOP
+#define HOST_STUB_FPU	    HOST_STUB_STACK_TOP
+#define HOST_STUB_FPU_PAGES (HOST_STUB_FPU_MAX / PAGE_SIZE)
+#define HOST_STUB_USED_END  (HOST_STUB_FPU + HOST_STUB_FPU_MAX)
 /* The file: code, then the shared page and the stack. */
 #define HOST_STUB_FILE_SIZE (HOST_STUB_USED_END - HOST_STUB_START)
 #define HOST_STUB_PAGE_OFF  (HOST_STUB_PAGE - HOST_STUB_START)
+
+_Static_assert(HOST_STUB_USED_END <= HOST_STUB_END, "the stub area's pages");
+_Static_assert(HOST_STUB_FPU_MAX % PAGE_SIZE == 0, "the FPU area in pages");
 
 /*
  * The signal host_stub_interrupt sends: caught by the stub while the guest
@@ -63,6 +71,11 @@ enum stub_cmd {
 	 * its registers and the event in handoff.
 	 */
 	STUB_CMD_RESUME,
+	/*
+	 * Served only in the handler (else -ENOENT): copy the FPU state of
+	 * the guest's frame into the FPU area; its length in fpu_len.
+	 */
+	STUB_CMD_FPU_GET,
 };
 
 /* The filter, in the ops area: classic BPF instructions (8 bytes each). */
@@ -81,6 +94,14 @@ struct stub_handoff {
 	 * guest may change it without a syscall, and the stub reads it back.
 	 */
 	uint32_t fsgsbase;
+	/*
+	 * Set by the kernel before a RESUME: bytes of the FPU area to load
+	 * into the guest's FPU (checked by the kernel already), 0: keep it.
+	 * The stub clears it once it has taken them.
+	 */
+	uint32_t fpu_load;
+	/* Written by the stub at STUB_CMD_FPU_GET: bytes it saved. */
+	uint32_t fpu_len;
 	uint32_t pad;
 };
 
@@ -122,6 +143,12 @@ struct stub_handoff {
  * kernel may send batches while it handles the event) until the next
  * STUB_CMD_RESUME, copies the registers back into the frame and returns
  * through rt_sigreturn (its own restorer: the child has no vdso).
+ *
+ * The guest's FPU state lies in the xsave area of the handler's frame,
+ * which the host kernel restores at that rt_sigreturn: STUB_CMD_FPU_GET
+ * copies it out into the FPU area, and a RESUME with handoff.fpu_load set
+ * copies the area into it (at the first entry, into the frame the stub
+ * builds). The plain syscall path copies no FPU state.
  */
 struct stub_page {
 	/* kernel -> stub */

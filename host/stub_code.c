@@ -181,6 +181,68 @@ STUB_INLINE void stub_load_regs(struct stub_page *d, struct stub_ucontext *uc)
 	}
 }
 
+/* The FPU state's software bytes (Linux's struct _fpx_sw_bytes). */
+#define STUB_FPX_SW	  464 /* offset in the xsave area */
+#define STUB_FPX_MAGIC1	  0x46505853U
+#define STUB_FPX_LEGACY	  512 /* the fxsave area alone */
+#define STUB_UC_FP_XSTATE 0x1
+
+/*
+ * Bytes of the FPU state at @fp that the host kernel laid out (its
+ * extended size, or the legacy area when it does not use xsave), at most
+ * the FPU area. Read again at each use: nothing here trusts a length the
+ * guest could have written.
+ */
+STUB_INLINE uint32_t stub_fpu_size(const uint32_t *fp)
+{
+	uint32_t n = STUB_FPX_LEGACY;
+
+	if (fp[STUB_FPX_SW / 4] == STUB_FPX_MAGIC1)
+		n = fp[STUB_FPX_SW / 4 + 1];
+	return n < HOST_STUB_FPU_MAX ? n : HOST_STUB_FPU_MAX;
+}
+
+/* @n bytes (a multiple of 4) from @src to @dst: not a memcpy. */
+STUB_INLINE void stub_copy32(uint32_t *dst, const uint32_t *src, uint32_t n)
+{
+	uint32_t i;
+
+	for (i = 0; i < n / 4; i++) {
+		dst[i] = src[i];
+		__asm__ volatile("" ::: "memory");
+	}
+}
+
+/*
+ * Load the state the kernel put in the FPU area (handoff.fpu_load bytes,
+ * checked by it) into the xsave area @fp of a frame whose own size is
+ * @room, and take the request.
+ */
+STUB_INLINE void stub_fpu_load(struct stub_page *d, uint32_t *fp, uint32_t room)
+{
+	uint32_t n = d->handoff.fpu_load;
+
+	d->handoff.fpu_load = 0;
+	if (n > room)
+		n = room;
+	stub_copy32(fp, (const uint32_t *)HOST_STUB_FPU, n);
+}
+
+/* STUB_CMD_FPU_GET: the state of the handler's frame into the FPU area. */
+STUB_INLINE void stub_fpu_get(struct stub_page *d, struct stub_ucontext *uc)
+{
+	const uint32_t *fp = (const uint32_t *)uc->fpstate;
+	uint32_t n = 0;
+
+	if (fp) {
+		n = stub_fpu_size(fp);
+		stub_copy32((uint32_t *)HOST_STUB_FPU, fp, n);
+	}
+	d->handoff.fpu_len = n;
+	d->done = 0;
+	d->err = fp ? 0 : -ENOENT;
+}
+
 /* The installed syscall filter: prctl(PR_SET_NO_NEW_PRIVS), then mode 2. */
 STUB_INLINE void stub_filter(struct stub_page *d)
 {
@@ -415,20 +477,29 @@ static STUB_TEXT void stub_signal(int sig, void *info, void *ctx)
 		seq = stub_wait(d, seq);
 		if (d->cmd == STUB_CMD_RESUME)
 			break;
-		stub_serve(d);
+		if (d->cmd == STUB_CMD_FPU_GET)
+			stub_fpu_get(d, uc);
+		else
+			stub_serve(d);
 		stub_ack(d, seq);
 	}
 	stub_load_regs(d, uc);
+	if (d->handoff.fpu_load && uc->fpstate)
+		stub_fpu_load(d, (uint32_t *)uc->fpstate,
+			      stub_fpu_size((const uint32_t *)uc->fpstate));
 }
 
 /*
  * The first entry into the guest: a signal frame of our own on the stack,
- * and rt_sigreturn from it. The FPU starts clean (no fpstate).
+ * and rt_sigreturn from it. The FPU starts clean (no fpstate), or with the
+ * state the kernel left in the FPU area (handoff.fpu_load: a fork), from
+ * an xsave area in the frame, 64-byte aligned as xrstor wants.
  */
 STUB_INLINE __attribute__((noreturn)) void stub_enter(struct stub_page *d)
 {
 	struct stub_ucontext frame;
 	uint64_t *w = (uint64_t *)&frame;
+	uint32_t fpu[(HOST_STUB_FPU_MAX + 64) / 4];
 	unsigned int i;
 
 	for (i = 0; i < sizeof(frame) / 8; i++) {
@@ -440,6 +511,13 @@ STUB_INLINE __attribute__((noreturn)) void stub_enter(struct stub_page *d)
 	frame.gregs[STUB_REG_CSGSFS] = 0x33 | (0x2bULL << 48); /* cs, ss */
 	frame.sigmask = ~STUB_GUEST_SIGNALS;
 	stub_load_regs(d, &frame);
+	if (d->handoff.fpu_load) {
+		uint32_t *fp = (uint32_t *)(((uint64_t)fpu + 63) & ~63ULL);
+
+		stub_fpu_load(d, fp, HOST_STUB_FPU_MAX);
+		frame.fpstate = (uint64_t)fp;
+		frame.uc_flags = STUB_UC_FP_XSTATE;
+	}
 	__asm__ volatile("mov %0, %%rsp\n\t"
 			 "mov $15, %%eax\n\t" /* SYS_rt_sigreturn */
 			 "syscall\n\t"
@@ -495,7 +573,7 @@ STUB_TEXT __attribute__((noreturn)) void host_stub_entry(struct stub_page *d)
 	err = stub_close_files();
 	if (!err)
 		err = stub_syscall3(SYS_munmap, 0, HOST_STUB_START, 0);
-	if (!err)
+	if (!err && HOST_STUB_USED_END < HOST_STUB_END)
 		err = stub_syscall3(SYS_munmap, HOST_STUB_USED_END,
 				    HOST_STUB_END - HOST_STUB_USED_END, 0);
 	if (!err)

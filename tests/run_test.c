@@ -34,9 +34,9 @@
 #define DATA  0x600000ULL
 
 /* Guest programs: from label to label_end, run from their first byte. */
-#define GUEST(name, text)                                                 \
-	__asm__(".pushsection .rodata.guest,\"a\"\n" #name ":\n" text       \
-		"\n" #name "_end:\n.popsection");                         \
+#define GUEST(name, text)                                             \
+	__asm__(".pushsection .rodata.guest,\"a\"\n" #name ":\n" text \
+		"\n" #name "_end:\n.popsection");                     \
 	extern const char name[], name##_end[]
 
 /* Stores rax (0x1234) at DATA, then ud2; rdx <- fs:0. */
@@ -173,6 +173,20 @@ GUEST(guest_jump, "mov $257, %eax\n\t"
 		  "xor %edx, %edx\n\t"
 		  "jmp *%rbx");
 
+/*
+ * ud2; then rax <- xmm0, rbx <- MXCSR (through DATA), xmm1 <- a pattern,
+ * MXCSR <- 0x5f80 (rounding up); ud2.
+ */
+GUEST(guest_fpu, "ud2\n\t"
+		 "movq %xmm0, %rax\n\t"
+		 "stmxcsr 0x600000\n\t"
+		 "mov 0x600000, %ebx\n\t"
+		 "movabs $0x1122334455667788, %rcx\n\t"
+		 "movq %rcx, %xmm1\n\t"
+		 "movl $0x5f80, 0x600008\n\t"
+		 "ldmxcsr 0x600008\n\t"
+		 "ud2");
+
 static struct host_as *space_new(struct phys *phys)
 {
 	struct host_as *as = host_as_new_stub(phys, SPACE);
@@ -224,7 +238,8 @@ static int child_other_files(int pid)
 	if (!dir)
 		return -1;
 	while ((de = readdir(dir)))
-		if (de->d_name[0] != '.' && atoi(de->d_name) != HOST_STUB_PHYS_FD)
+		if (de->d_name[0] != '.' &&
+		    atoi(de->d_name) != HOST_STUB_PHYS_FD)
 			n++;
 	closedir(dir);
 	return n;
@@ -322,16 +337,15 @@ static void test_syscalls(struct phys *phys)
 		}
 		nr_events++;
 		if (ev.kind == UM_EVENT_SYSCALL && ev.nr == SYS_write) {
-			const char *buf = guest_str(phys, code, ev.args[1],
-						    ev.args[2]);
+			const char *buf =
+				guest_str(phys, code, ev.args[1], ev.args[2]);
 			long ret = -EFAULT;
 
 			if (buf && ev.args[0] == 1 && ev.args[2] < sizeof(out))
 				ret = write(fds[1], buf, ev.args[2]);
 			wrote = true;
 			um_syscall_return(&regs, ret);
-		} else if (ev.kind == UM_EVENT_SYSCALL &&
-			   ev.nr == SYS_openat) {
+		} else if (ev.kind == UM_EVENT_SYSCALL && ev.nr == SYS_openat) {
 			path = guest_str(phys, code, ev.args[1], 12);
 			files = child_other_files(pid);
 			um_syscall_return(&regs, -EACCES);
@@ -345,8 +359,8 @@ static void test_syscalls(struct phys *phys)
 			data = map_frame(as, phys, 0x700000,
 					 PROT_READ | PROT_WRITE);
 		} else {
-			diag("unexpected event %d (nr %ld, signal %d)",
-			     ev.kind, ev.nr, ev.signo);
+			diag("unexpected event %d (nr %ld, signal %d)", ev.kind,
+			     ev.nr, ev.signo);
 			break;
 		}
 	}
@@ -359,8 +373,7 @@ static void test_syscalls(struct phys *phys)
 	   "openat(\"/etc/passwd\"): a SYSCALL event with the guest's path");
 	is(files, 0, "the child never opened it (/proc/pid/fd)");
 	is((long)regs.r12, -EACCES, "the guest got the kernel's answer");
-	ok(faulted && data &&
-		   ((uint8_t *)phys_kaddr(phys, data))[0] == 0x5a,
+	ok(faulted && data && ((uint8_t *)phys_kaddr(phys, data))[0] == 0x5a,
 	   "after the fault was fixed, the guest's store landed");
 	is(exit_code, 7, "exit_group(7): a SYSCALL event, the task ends");
 	is(nr_events, 4, "4 events: write, openat, the fault, exit_group");
@@ -470,8 +483,8 @@ static void test_interrupt(struct phys *phys)
 		BAIL_OUT("pthread_create");
 	err = um_task_run(as, &regs, &ev);
 	pthread_join(t, &ret);
-	ok(!ret && !err && ev.kind == UM_EVENT_INTERRUPT &&
-		   regs.rip >= CODE && regs.rip < CODE + 5 && regs.r15 > 1000,
+	ok(!ret && !err && ev.kind == UM_EVENT_INTERRUPT && regs.rip >= CODE &&
+		   regs.rip < CODE + 5 && regs.r15 > 1000,
 	   "a guest in an endless loop, interrupted from another thread "
 	   "after %llu rounds",
 	   (unsigned long long)regs.r15);
@@ -483,6 +496,165 @@ static void test_interrupt(struct phys *phys)
 	   (unsigned long long)(regs.r15 - rounds));
 	host_as_free(as);
 	phys_put(phys, code);
+}
+
+/* The FPU state's fields the tests below read and write. */
+#define FPU_FCW	  0
+#define FPU_MXCSR 24
+#define FPU_XMM0  160
+#define FPU_XMM1  176
+#define FPU_SW	  464
+#define FPU_BV	  512
+
+static uint64_t fpu_u64(const uint8_t *buf, size_t off)
+{
+	uint64_t v;
+
+	memcpy(&v, buf + off, 8);
+	return v;
+}
+
+static void fpu_put(uint8_t *buf, size_t off, uint64_t v, size_t len)
+{
+	memcpy(buf + off, &v, len);
+}
+
+/* Run guest_fpu from its second part: 0 when it reached its last ud2. */
+static int fpu_run(struct host_as *as, struct host_regs *regs)
+{
+	struct um_event ev;
+	int err;
+
+	regs->rip = CODE + 2;
+	err = um_task_run(as, regs, &ev);
+	if (err)
+		return err;
+	return ev.kind == UM_EVENT_SIGNAL && ev.signo == SIGILL &&
+			       regs->rip ==
+				       CODE + (guest_fpu_end - guest_fpu) - 2
+		       ? 0
+		       : -EIO;
+}
+
+/*
+ * host_stub_fpu_get/set: a state set before the first run and at a
+ * resume reaches the guest's registers, what the guest changes comes back,
+ * and no state a guest could write harms the child.
+ */
+static void test_fpu(struct phys *phys)
+{
+	static uint8_t buf[HOST_STUB_FPU_MAX], saved[HOST_STUB_FPU_MAX],
+		bad[HOST_STUB_FPU_MAX];
+	size_t n = host_fpu_size(), len = sizeof(buf), small = 100;
+	struct host_regs regs = {0};
+	struct host_as *as;
+	struct um_event ev;
+	uint32_t code, data;
+	unsigned int i, taken = 0, refused = 0, survived = 0;
+	uint64_t trips;
+	int err;
+
+	if (!n) {
+		ok(1, "# SKIP the host has no xsave");
+		return;
+	}
+	as = space_new(phys);
+	code = load_code(as, phys, guest_fpu, guest_fpu_end);
+	data = map_frame(as, phys, DATA, PROT_READ | PROT_WRITE);
+	is(host_stub_fpu_get(as, buf, &small), -ENOSPC,
+	   "fpu_get into 100 bytes: -ENOSPC");
+	is(small, n, "saying how many it needs (%zu)", n);
+	err = host_stub_fpu_get(as, buf, &len);
+	ok(!err && len == n && (uint32_t)fpu_u64(buf, FPU_MXCSR) == 0x1f80 &&
+		   (uint16_t)fpu_u64(buf, FPU_FCW) == 0x37f,
+	   "before the first run: a new process's state (MXCSR 0x1f80, "
+	   "FCW 0x37f)");
+
+	/* xstate_bv's SSE bit: else xrstor gives the xmm registers afresh. */
+	buf[FPU_BV] |= 0x2;
+	fpu_put(buf, FPU_XMM0, 0xa0a0a0a0a0a0a0a0ULL, 8);
+	fpu_put(buf, FPU_MXCSR, 0x3f80, 4);
+	is(host_stub_fpu_set(as, buf, n), 0, "fpu_set before the first run");
+	memset(buf, 0, n);
+	err = host_stub_fpu_get(as, buf, &len);
+	ok(!err && fpu_u64(buf, FPU_XMM0) == 0xa0a0a0a0a0a0a0a0ULL,
+	   "fpu_get gives back the state set, not yet taken");
+	regs.rip = CODE;
+	err = um_task_run(as, &regs, &ev);
+	ok(!err && ev.kind == UM_EVENT_SIGNAL && ev.signo == SIGILL,
+	   "the guest runs to its first ud2");
+	is(fpu_run(as, &regs), 0, "and to its last");
+	ok(regs.rax == 0xa0a0a0a0a0a0a0a0ULL && regs.rbx == 0x3f80,
+	   "it started with the xmm0 and MXCSR set (%#llx, %#llx)",
+	   (unsigned long long)regs.rax, (unsigned long long)regs.rbx);
+	err = host_stub_fpu_get(as, buf, &len);
+	ok(!err && fpu_u64(buf, FPU_XMM1) == 0x1122334455667788ULL &&
+		   (uint32_t)fpu_u64(buf, FPU_MXCSR) == 0x5f80 &&
+		   fpu_u64(buf, FPU_XMM0) == 0xa0a0a0a0a0a0a0a0ULL,
+	   "fpu_get after it changed xmm1 and MXCSR: the guest's own");
+	memcpy(saved, buf, n);
+
+	fpu_put(buf, FPU_XMM0, 0xb0b0b0b0b0b0b0b0ULL, 8);
+	fpu_put(buf, FPU_MXCSR, 0x1f80, 4);
+	is(host_stub_fpu_set(as, buf, n), 0, "fpu_set while it is stopped");
+	trips = as->stats.round_trips;
+	is(fpu_run(as, &regs), 0, "it runs on");
+	ok(regs.rax == 0xb0b0b0b0b0b0b0b0ULL && regs.rbx == 0x1f80,
+	   "with the state set (%#llx, %#llx)", (unsigned long long)regs.rax,
+	   (unsigned long long)regs.rbx);
+	is(as->stats.round_trips - trips, 1,
+	   "carried by the resume: no round trip of its own");
+
+	memcpy(bad, saved, n);
+	fpu_put(bad, FPU_MXCSR, 0x80001f80, 4);
+	is(host_stub_fpu_set(as, bad, n), -EINVAL,
+	   "a reserved MXCSR bit: -EINVAL");
+	memcpy(bad, saved, n);
+	bad[FPU_BV + 7] |= 0x40;
+	is(host_stub_fpu_set(as, bad, n), -EINVAL, "xstate_bv bit 62: -EINVAL");
+	memcpy(bad, saved, n);
+	bad[FPU_BV + 8] = 1;
+	is(host_stub_fpu_set(as, bad, n), -EINVAL, "xcomp_bv 1: -EINVAL");
+	is(host_stub_fpu_set(as, saved, 100), -EINVAL, "100 bytes: -EINVAL");
+	is(fpu_run(as, &regs), 0, "it runs on");
+	ok(regs.rax == 0xb0b0b0b0b0b0b0b0ULL && regs.rbx == 0x5f80,
+	   "with its own state: the refused ones changed nothing");
+
+	memcpy(bad, saved, n);
+	memset(bad + FPU_SW, 0, 4);
+	fpu_put(bad, FPU_XMM0, 0xc0c0c0c0c0c0c0c0ULL, 8);
+	is(host_stub_fpu_set(as, bad, 512), 0,
+	   "no FP_XSTATE_MAGIC1: taken, 512 bytes");
+	ok(!fpu_run(as, &regs) && regs.rax == 0xc0c0c0c0c0c0c0c0ULL &&
+		   regs.rbx == 0x5f80,
+	   "its legacy part reaches the guest");
+	is(host_stub_fpu_set(as, NULL, 0), 0, "fpu_set of the initial state");
+	ok(!fpu_run(as, &regs) && regs.rax == 0 && regs.rbx == 0x1f80,
+	   "xmm0 0 and MXCSR 0x1f80 again");
+
+	srand(6);
+	for (i = 0; i < 300; i++) {
+		unsigned int j, flips = 1 + (unsigned int)rand() % 8;
+
+		memcpy(bad, saved, n);
+		for (j = 0; j < flips; j++)
+			bad[(size_t)rand() % (rand() % 2 ? 640 : n)] ^=
+				(uint8_t)(1 + rand() % 255);
+		if (host_stub_fpu_set(as, bad, n)) {
+			refused++;
+			continue;
+		}
+		taken++;
+		if (!fpu_run(as, &regs))
+			survived++;
+	}
+	ok(taken + refused == 300 && survived == taken,
+	   "300 damaged states: %u refused, %u taken, the guest ran on with "
+	   "each",
+	   refused, taken);
+	host_as_free(as);
+	phys_put(phys, code);
+	phys_put(phys, data);
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -578,12 +750,13 @@ static void test_cost(struct phys *phys)
 	one = trap_ns(phys, 0, 0, &right);
 	all &= right || !one;
 	two = sysconf(_SC_NPROCESSORS_ONLN) > 1 ? trap_ns(phys, 0, 1, &right)
-						 : 0;
+						: 0;
 	all &= right || !two;
 	any = trap_ns(phys, -1, -1, &right);
 	all &= right;
-	ok(all, "%d getppid calls trapped, each answered by the kernel, "
-		"3 times",
+	ok(all,
+	   "%d getppid calls trapped, each answered by the kernel, "
+	   "3 times",
 	   ROUNDS);
 	for (i = 0; i < ROUNDS; i++) {
 		double t0 = now_ns();
@@ -625,12 +798,12 @@ static void test_mm(void)
 	if (!mm)
 		BAIL_OUT("mm_new: %s", strerror(errno));
 	is(um_task_filter(as), 0, "an mm over a stub space; filter");
-	ok(mm_mmap(mm, CODE, PG, PROT_READ | PROT_WRITE, PRIV_ANON, NULL,
-		   0) == (long)CODE &&
-		   mm_mmap(mm, DATA, 64 * PG, PROT_READ | PROT_WRITE,
-			   PRIV_ANON, NULL, 0) == (long)DATA &&
-		   mm_mmap(mm, 0x800000, PG, PROT_READ, PRIV_ANON, NULL,
-			   0) == 0x800000,
+	ok(mm_mmap(mm, CODE, PG, PROT_READ | PROT_WRITE, PRIV_ANON, NULL, 0) ==
+			   (long)CODE &&
+		   mm_mmap(mm, DATA, 64 * PG, PROT_READ | PROT_WRITE, PRIV_ANON,
+			   NULL, 0) == (long)DATA &&
+		   mm_mmap(mm, 0x800000, PG, PROT_READ, PRIV_ANON, NULL, 0) ==
+			   0x800000,
 	   "code, 64 data pages and a read-only page mapped in the mm");
 	got = mm_gup(mm, CODE, 1, UMM_FOLL_WRITE | UMM_FOLL_GET, &page);
 	if (got != 1)
@@ -697,8 +870,8 @@ static void test_copy(void)
 	if (!mm || um_task_filter(mm_host_as(mm)) ||
 	    mm_mmap(mm, CODE, PG, PROT_READ | PROT_EXEC, PRIV_ANON, NULL, 0) !=
 		    (long)CODE ||
-	    mm_mmap(mm, DATA, PG, PROT_READ | PROT_WRITE, PRIV_ANON, NULL,
-		    0) != (long)DATA ||
+	    mm_mmap(mm, DATA, PG, PROT_READ | PROT_WRITE, PRIV_ANON, NULL, 0) !=
+		    (long)DATA ||
 	    mm_gup(mm, CODE, 1, UMM_FOLL_WRITE | UMM_FOLL_FORCE | UMM_FOLL_GET,
 		   &page) != 1)
 		BAIL_OUT("test_copy: setup");
@@ -717,8 +890,8 @@ static void test_copy(void)
 
 			if (!left)
 				memcpy(out + strlen(out), buf, ev.args[2]);
-			um_syscall_return(&regs, left ? -EFAULT
-						       : (long)ev.args[2]);
+			um_syscall_return(&regs,
+					  left ? -EFAULT : (long)ev.args[2]);
 		} else if (ev.nr == SYS_read && ev.args[2] == 16) {
 			size_t left = um_copy_to_guest(mm, ev.args[1],
 						       "0123456789abcdef", 16);
@@ -762,8 +935,8 @@ static double fault_ns(unsigned int around, unsigned long *faults)
 	mm = mm_new(mem, space_new(mem_phys(mem)), SPACE);
 	if (!mm || um_task_filter(mm_host_as(mm)) ||
 	    mm_set_fault_around(mm, around) ||
-	    mm_mmap(mm, CODE, PG, PROT_READ | PROT_WRITE | PROT_EXEC,
-		    PRIV_ANON, NULL, 0) != (long)CODE ||
+	    mm_mmap(mm, CODE, PG, PROT_READ | PROT_WRITE | PROT_EXEC, PRIV_ANON,
+		    NULL, 0) != (long)CODE ||
 	    mm_mmap(mm, 0x1000000, FAULT_PAGES * PG, PROT_READ | PROT_WRITE,
 		    PRIV_ANON, NULL, 0) != 0x1000000 ||
 	    mm_gup(mm, CODE, 1, UMM_FOLL_WRITE | UMM_FOLL_GET, &page) != 1)
@@ -834,6 +1007,7 @@ int main(void)
 	test_hostile(phys);
 	test_abi(phys);
 	test_interrupt(phys);
+	test_fpu(phys);
 	test_cost(phys);
 	test_mm();
 	test_copy();

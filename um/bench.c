@@ -173,6 +173,10 @@ static const struct bench_entry entries[] = {
 	BASE(bench_stlb_fill),
 	BASE(bench_fault_threads1),
 	BASE(bench_fault_threads2),
+	BASE(bench_run_syscall),
+	BASE(bench_run_fault),
+	BASE(bench_run_fork),
+	BASE(bench_run_forkexec),
 };
 
 #define NR_ENTRIES (sizeof(entries) / sizeof(entries[0]))
@@ -946,7 +950,8 @@ static void usage(FILE *out)
 		"  SCENARIO         a name from --list (with its strategy "
 		"variants), name:variant,\n"
 		"                   or fault, fork (old names), tlb (software TLB and\n"
-		"                   threaded faults); default: all\n"
+		"                   threaded faults), run (guest programs on the\n"
+		"                   guest kernel, umm run); default: all\n"
 		"  --list           name the scenarios and what each does\n"
 		"  --quick          small sizes, 3 repetitions: seconds\n"
 		"  --reps N         repetitions after the warm-up (default 5, "
@@ -985,6 +990,8 @@ static bool select_name(struct bench_opts *o, const char *arg)
 		else if (!strcmp(arg, "fork"))
 			hit = !strcmp(n, "fork_heavy") || !strcmp(n, "fork") ||
 			      !strncmp(n, "cow", 3);
+		else if (!strcmp(arg, "run"))
+			hit = !strncmp(n, "run_", 4);
 		else if (!strcmp(arg, "tlb"))
 			hit = !strncmp(n, "stlb_", 5) ||
 			      !strncmp(n, "fault_threads", 13);

@@ -18,6 +18,63 @@
 #include "um/kernel.h"
 #include "um/task.h"
 
+static void *spare_thread(void *arg)
+{
+	struct um_kernel *k = arg;
+
+	pthread_mutex_lock(&k->spare_lock);
+	for (;;) {
+		while (!k->spare_wanted && !k->spare_quit)
+			pthread_cond_wait(&k->spare_cond, &k->spare_lock);
+		if (k->spare_quit)
+			break;
+		k->spare_wanted = false;
+		pthread_mutex_unlock(&k->spare_lock);
+		host_stub_prestart(mem_phys(k->mem)); /* a failure: no spare */
+		pthread_mutex_lock(&k->spare_lock);
+	}
+	pthread_mutex_unlock(&k->spare_lock);
+	return NULL;
+}
+
+int um_spare_start(struct um_kernel *k)
+{
+	int err;
+
+	pthread_mutex_init(&k->spare_lock, NULL);
+	pthread_cond_init(&k->spare_cond, NULL);
+	k->spare_wanted = true;
+	err = pthread_create(&k->spare_thread, NULL, spare_thread, k);
+	k->spare_started = !err;
+	return -err;
+}
+
+void um_spare_want(struct um_kernel *k)
+{
+	if (!k->spare_started) {
+		host_stub_prestart(mem_phys(k->mem));
+		return;
+	}
+	pthread_mutex_lock(&k->spare_lock);
+	k->spare_wanted = true;
+	pthread_cond_signal(&k->spare_cond);
+	pthread_mutex_unlock(&k->spare_lock);
+}
+
+void um_spare_stop(struct um_kernel *k)
+{
+	if (!k->spare_started)
+		return;
+	pthread_mutex_lock(&k->spare_lock);
+	k->spare_quit = true;
+	pthread_cond_signal(&k->spare_cond);
+	pthread_mutex_unlock(&k->spare_lock);
+	pthread_join(k->spare_thread, NULL);
+	k->spare_started = false;
+	pthread_cond_destroy(&k->spare_cond);
+	pthread_mutex_destroy(&k->spare_lock);
+}
+
 void um_kernel_unlock(struct um_kernel *k)
 {
 	pthread_mutex_unlock(&k->lock);

@@ -99,10 +99,27 @@ struct um_kernel {
 	unsigned int nr_threads; /* task threads still running */
 	FILE *trace; /* --trace: each syscall and fault; NULL: off */
 	struct um_kstats stats;
+
+	/*
+	 * The spare stub child for the next fork or exec is started by a
+	 * thread of its own, off the path of the task that forked.
+	 */
+	pthread_t spare_thread;
+	pthread_mutex_t spare_lock; /* spare_wanted, spare_quit */
+	pthread_cond_t spare_cond;
+	bool spare_wanted, spare_quit, spare_started;
 };
 
 /* A syscall: its arguments in a[0..5]; returns the value or -errno. */
 typedef long um_syscall_fn(struct um_task *t, const uint64_t *a);
+
+/*
+ * Start the spare-maker thread; ask it for a spare stub child (after a
+ * fork or exec took the last one); stop it. 0 or -errno.
+ */
+int um_spare_start(struct um_kernel *k);
+void um_spare_want(struct um_kernel *k);
+void um_spare_stop(struct um_kernel *k);
 
 /* Drop and take back the kernel lock around a host call that may block. */
 void um_kernel_unlock(struct um_kernel *k);

@@ -4,11 +4,12 @@
  * guest's stack in Linux's x86-64 rt_sigframe, so that the C library's
  * restorer and rt_sigreturn find what they expect.
  *
- * The frame carries the general registers, the signal mask and the
- * siginfo. The floating-point state is not saved (fpstate is NULL): the
- * handler runs with the interrupted code's FPU registers and what it
- * leaves in them stays. Signals are delivered when a task's thread is
- * about to resume its guest: after a syscall, a fault or an interrupt.
+ * The frame carries the general registers, the signal mask, the siginfo
+ * and, as Linux's get_sigframe lays it out, the FPU state (the host's
+ * xsave format, host.h) 64-byte aligned above the frame, which
+ * rt_sigreturn gives back to the guest. Signals are delivered when a
+ * task's thread is about to resume its guest: after a syscall, a fault or
+ * an interrupt.
  */
 #include <errno.h>
 #include <signal.h>
@@ -27,6 +28,7 @@
 #define UM_SA_NODEFER	0x40000000
 #define UM_SA_RESETHAND 0x80000000
 #define UM_SA_SIGINFO	0x00000004
+#define UM_UC_FP_XSTATE 0x1
 
 /* Linux's struct sigcontext (x86-64): 256 bytes. */
 struct um_sigcontext {
@@ -162,15 +164,43 @@ static void frame_regs(struct um_sigcontext *mc, const struct host_regs *r)
 	mc->ss = 0x2b;
 }
 
+/*
+ * The guest's FPU state below @sp, 64-byte aligned as xsave wants: its
+ * address in *@fpstate, or 0 when the host cannot tell it (the frame
+ * then has none, and the handler's changes stay). The new sp, or 0 when
+ * the guest's stack cannot take it.
+ */
+static uint64_t setup_fpstate(struct um_task *t, uint64_t sp, uint64_t *fpstate)
+{
+	uint8_t buf[HOST_STUB_FPU_MAX] __attribute__((aligned(64)));
+	size_t len = sizeof(buf);
+
+	*fpstate = 0;
+	if (host_stub_fpu_get(mm_host_as(t->mm), buf, &len))
+		return sp;
+	sp = (sp - len) & ~63ULL;
+	if (um_copy_to_guest(t->mm, sp, buf, len))
+		return 0;
+	*fpstate = sp;
+	return sp;
+}
+
 /* Run @t's handler for @sig: 0, or -EFAULT when the frame cannot be written. */
 static int setup_frame(struct um_task *t, int sig)
 {
 	struct um_sigaction *act = &t->actions[sig - 1];
 	struct um_siginfo *si = &t->info[sig - 1];
 	struct um_sigframe f;
-	uint64_t sp;
+	uint64_t sp, fpstate;
 
+	/* Below the red zone: the FPU state, then the frame. */
+	sp = setup_fpstate(t, t->regs.rsp - 128, &fpstate);
+	if (!sp)
+		return -EFAULT;
 	memset(&f, 0, sizeof(f));
+	f.uc.mc.fpstate = fpstate;
+	if (fpstate)
+		f.uc.flags = UM_UC_FP_XSTATE;
 	f.pretcode = act->flags & UM_SA_RESTORER ? act->restorer : 0;
 	frame_regs(&f.uc.mc, &t->regs);
 	f.uc.mc.oldmask = t->blocked;
@@ -185,9 +215,8 @@ static int setup_frame(struct um_task *t, int sig)
 	else
 		f.info.u.addr = si->addr;
 
-	/* Below the red zone, aligned as after a call. */
-	sp = t->regs.rsp - 128 - sizeof(f);
-	sp = (sp & ~15ULL) - 8;
+	/* Aligned as after a call. */
+	sp = ((sp - sizeof(f)) & ~15ULL) - 8;
 	if (um_copy_to_guest(t->mm, sp, &f, sizeof(f)))
 		return -EFAULT;
 	t->regs.rsp = sp;
@@ -229,6 +258,34 @@ void um_signal_deliver(struct um_task *t)
 	}
 }
 
+/*
+ * The FPU state at @fpstate for the guest's next resume; none (NULL): the
+ * state a new process starts with, as Linux. 0, or -EFAULT when it cannot
+ * be read or the CPU would refuse it (host_stub_fpu_set checks what
+ * Linux's rt_sigreturn and xrstor check): the caller sends SIGSEGV, as
+ * Linux's rt_sigreturn does for a bad frame, and the guest keeps the
+ * handler's FPU state. A frame whose software bytes do not say xsave
+ * gives back its legacy part only (x87, SSE), as Linux.
+ */
+static int restore_fpstate(struct um_task *t, uint64_t fpstate)
+{
+	uint8_t buf[HOST_STUB_FPU_MAX];
+	struct host_as *as = mm_host_as(t->mm);
+	size_t len;
+
+	if (!fpstate) {
+		host_stub_fpu_set(as, NULL, 0);
+		return 0;
+	}
+	if (um_copy_from_guest(t->mm, buf, fpstate, 512))
+		return -EFAULT;
+	len = host_fpu_len(buf);
+	if (len > 512 &&
+	    um_copy_from_guest(t->mm, buf + 512, fpstate + 512, len - 512))
+		return -EFAULT;
+	return host_stub_fpu_set(as, buf, len) == -EINVAL ? -EFAULT : 0;
+}
+
 long um_sys_rt_sigreturn(struct um_task *t, const uint64_t *a)
 {
 	struct host_regs *r = &t->regs;
@@ -261,6 +318,8 @@ long um_sys_rt_sigreturn(struct um_task *t, const uint64_t *a)
 	r->eflags = (r->eflags & ~0x50dd5ULL) | (uc.mc.eflags & 0x50dd5ULL);
 	t->blocked = uc.sigmask & ~UNBLOCKABLE;
 	t->regs_set = true;
+	if (restore_fpstate(t, uc.mc.fpstate))
+		um_signal_force(t, SIGSEGV, SI_KERNEL, 0);
 	return 0;
 }
 

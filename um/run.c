@@ -89,7 +89,8 @@ static int boot_strings(struct mm *boot, char *const *strs, uint64_t *array)
 }
 
 /* The first task, running @path with @argv. 0 or -errno. */
-static int boot_init(struct um_kernel *k, const char *path, char *const *argv)
+static int boot_init(struct um_kernel *k, const char *path, char *const *argv,
+		     char *const *envp)
 {
 	struct host_as *as;
 	struct um_task *t;
@@ -112,7 +113,7 @@ static int boot_init(struct um_kernel *k, const char *path, char *const *argv)
 	}
 	err = boot_strings(boot, argv, &av);
 	if (!err)
-		err = boot_strings(boot, environ, &ev);
+		err = boot_strings(boot, envp, &ev);
 	t = err ? NULL : um_task_alloc(k);
 	if (!err && !t)
 		err = -ENOMEM;
@@ -179,6 +180,76 @@ static void print_stats(struct um_kernel *k, FILE *out)
 				s->syscalls[i]);
 }
 
+int um_run(const struct um_run_args *args)
+{
+	struct um_kernel *k;
+	int err, status;
+
+	k = calloc(1, sizeof(*k));
+	if (!k)
+		return -ENOMEM;
+	pthread_mutex_init(&k->lock, NULL);
+	pthread_cond_init(&k->changed, NULL);
+	k->next_pid = 1;
+	k->task_size = HOST_STUB_START;
+	k->trace = args->trace;
+	k->root_fd = -1;
+	if (args->root) {
+		k->root_fd = open(args->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (k->root_fd < 0) {
+			err = -errno;
+			fprintf(stderr, "umm run: --root %s: %s\n", args->root,
+				strerror(errno));
+			free(k);
+			return err;
+		}
+	}
+	/* A guest writing to a closed pipe gets EPIPE and SIGPIPE; not us. */
+	signal(SIGPIPE, SIG_IGN);
+	k->mem = mem_new((uint64_t)args->mem_mib << 20);
+	k->file_cache = k->mem ? um_file_cache_new() : NULL;
+	if (!k->file_cache) {
+		err = -errno;
+		fprintf(stderr, "umm run: guest memory: %s\n", strerror(errno));
+		status = err;
+		goto out;
+	}
+	um_spare_start(k); /* without it, spares are made inline */
+	um_kernel_lock(k);
+	err = boot_init(k, args->path, args->argv, args->envp);
+	if (err) {
+		um_kernel_unlock(k);
+		fprintf(stderr, "umm run: %s: %s%s\n", args->path,
+			strerror(-err),
+			err == -ENOEXEC ? " (static x86-64 programs only)"
+					: "");
+		status = err;
+		goto out;
+	}
+	while (k->nr_threads)
+		pthread_cond_wait(&k->changed, &k->lock);
+	status = k->init->wait_status;
+	while (k->tasks)
+		um_task_free(k->tasks);
+	um_kernel_unlock(k);
+out:
+	um_spare_stop(k);
+	if (k->file_cache)
+		um_file_cache_free(k->file_cache);
+	if (args->stats)
+		print_stats(k, args->stats);
+	if (args->mm_stats)
+		*args->mm_stats = k->stats.mm;
+	if (k->mem)
+		mem_put(k->mem);
+	if (k->root_fd >= 0)
+		close(k->root_fd);
+	pthread_cond_destroy(&k->changed);
+	pthread_mutex_destroy(&k->lock);
+	free(k);
+	return status;
+}
+
 int um_run_main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -189,29 +260,26 @@ int um_run_main(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
-	const char *root = NULL;
-	bool trace = false, stats = false;
-	unsigned long mem_mib = 4096;
-	struct um_kernel *k;
-	int c, err, status;
+	struct um_run_args args = {.mem_mib = 4096, .envp = environ};
+	int c, status;
 	char *end;
 
 	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'r':
-			root = optarg;
+			args.root = optarg;
 			break;
 		case 't':
-			trace = true;
+			args.trace = stderr;
 			break;
 		case 's':
-			stats = true;
+			args.stats = stderr;
 			break;
 		case 'm':
 			errno = 0;
-			mem_mib = strtoul(optarg, &end, 10);
-			if (errno || *end || mem_mib < 16 ||
-			    mem_mib > (1 << 20)) {
+			args.mem_mib = strtoul(optarg, &end, 10);
+			if (errno || *end || args.mem_mib < 16 ||
+			    args.mem_mib > (1 << 20)) {
 				fprintf(stderr, "umm run: bad --mem '%s'\n",
 					optarg);
 				return 2;
@@ -229,60 +297,10 @@ int um_run_main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	k = calloc(1, sizeof(*k));
-	if (!k)
-		return 1;
-	pthread_mutex_init(&k->lock, NULL);
-	pthread_cond_init(&k->changed, NULL);
-	k->next_pid = 1;
-	k->task_size = HOST_STUB_START;
-	k->trace = trace ? stderr : NULL;
-	k->root_fd = -1;
-	if (root) {
-		k->root_fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
-		if (k->root_fd < 0) {
-			fprintf(stderr, "umm run: --root %s: %s\n", root,
-				strerror(errno));
-			free(k);
-			return 2;
-		}
-	}
-	/* A guest writing to a closed pipe gets EPIPE and SIGPIPE; not us. */
-	signal(SIGPIPE, SIG_IGN);
-	k->mem = mem_new((uint64_t)mem_mib << 20);
-	k->file_cache = k->mem ? um_file_cache_new() : NULL;
-	if (!k->file_cache) {
-		fprintf(stderr, "umm run: guest memory: %s\n", strerror(errno));
-		return 1;
-	}
-	um_kernel_lock(k);
-	err = boot_init(k, argv[optind], argv + optind);
-	if (err) {
-		um_kernel_unlock(k);
-		fprintf(stderr, "umm run: %s: %s%s\n", argv[optind],
-			strerror(-err),
-			err == -ENOEXEC ? " (static x86-64 programs only)"
-					: "");
-		status = err == -ENOENT ? 127 : 126;
-		goto out;
-	}
-	while (k->nr_threads)
-		pthread_cond_wait(&k->changed, &k->lock);
-	status = k->init->wait_status;
-	while (k->tasks)
-		um_task_free(k->tasks);
-	um_kernel_unlock(k);
-	status = WIFEXITED(status) ? WEXITSTATUS(status)
-				   : 128 + WTERMSIG(status);
-out:
-	um_file_cache_free(k->file_cache);
-	if (stats)
-		print_stats(k, stderr);
-	mem_put(k->mem);
-	if (k->root_fd >= 0)
-		close(k->root_fd);
-	pthread_cond_destroy(&k->changed);
-	pthread_mutex_destroy(&k->lock);
-	free(k);
-	return status;
+	args.path = argv[optind];
+	args.argv = argv + optind;
+	status = um_run(&args);
+	if (status < 0) /* the program did not start: as a shell would say */
+		return status == -ENOENT ? 127 : 126;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }

@@ -154,6 +154,20 @@ static long sys_exit_group(struct um_task *t, const uint64_t *a)
 	 CLONE_CHILD_CLEARTID | CLONE_SETTLS)
 
 /*
+ * The parent's FPU state (MXCSR, the x87 control word, every register)
+ * for the child's first entry. Where the host cannot tell it, the child
+ * starts with a fresh one.
+ */
+static void fork_fpu(struct host_as *child, struct host_as *parent)
+{
+	uint8_t buf[HOST_STUB_FPU_MAX];
+	size_t len = sizeof(buf);
+
+	if (!host_stub_fpu_get(parent, buf, &len))
+		host_stub_fpu_set(child, buf, len);
+}
+
+/*
  * fork, vfork and clone without CLONE_VM: a child task in a new stub child
  * over a copy-on-write copy of the mm. A vfork parent waits until the child
  * execs or exits (the memory is copied, not shared: a program that does
@@ -198,6 +212,7 @@ static long do_fork(struct um_task *t, uint64_t flags, uint64_t newsp,
 	}
 	c->regs = t->regs;
 	um_syscall_return(&c->regs, 0);
+	fork_fpu(as, mm_host_as(t->mm));
 	if (newsp)
 		c->regs.rsp = newsp;
 	if (flags & CLONE_SETTLS)
@@ -217,7 +232,7 @@ static long do_fork(struct um_task *t, uint64_t flags, uint64_t newsp,
 		return -EAGAIN;
 	}
 	k->stats.forks++;
-	host_stub_prestart(mem_phys(k->mem));
+	um_spare_want(k);
 	if (flags & CLONE_VFORK)
 		while (!c->vfork_done && !t->stopping)
 			pthread_cond_wait(&k->changed, &k->lock);
@@ -283,7 +298,7 @@ static long sys_execve(struct um_task *t, const uint64_t *a)
 	t->vfork_done = true;
 	pthread_cond_broadcast(&k->changed);
 	k->stats.execs++;
-	host_stub_prestart(mem_phys(k->mem));
+	um_spare_want(k);
 	return 0;
 }
 
@@ -599,6 +614,14 @@ static long sys_clock_nanosleep(struct um_task *t, const uint64_t *a)
 			    a[3]);
 }
 
+/* pause: until a signal that is not ignored runs its handler or kills. */
+static long sys_pause(struct um_task *t, const uint64_t *a)
+{
+	while (um_task_wait_fd(t, -1, 0, -1) != -EINTR)
+		;
+	return -EINTR;
+}
+
 static long sys_sched_yield(struct um_task *t, const uint64_t *a)
 {
 	return 0;
@@ -702,6 +725,7 @@ static const struct um_syscall_desc table[UM_NR_SYSCALLS] = {
 	SC(madvise, sys_madvise, 3),
 	SC(dup, um_sys_dup, 1),
 	SC(dup2, um_sys_dup2, 2),
+	SC(pause, sys_pause, 0),
 	SC(nanosleep, sys_nanosleep, 2),
 	SC(getpid, sys_getpid, 0),
 	SC(clone, sys_clone, 5),

@@ -7,7 +7,9 @@
 
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
 
+#include "include/umm.h"
 #include "mm/mm.h"
 
 /*
@@ -25,5 +27,18 @@ int um_signals_init(void);
 int um_demo_main(int argc, char **argv);
 int um_bench_main(int argc, char **argv);
 int um_run_main(int argc, char **argv);
+
+/* umm run's work, for the CLI and the bench (um/run.c). */
+struct um_run_args {
+	const char *root; /* the guest root, or NULL: no files */
+	const char *path; /* the first program: a host path */
+	char *const *argv, *const *envp; /* NULL-terminated */
+	unsigned long mem_mib; /* guest physical memory */
+	FILE *trace; /* each syscall and fault, or NULL */
+	FILE *stats; /* the figures at exit, or NULL */
+	struct umm_stats *mm_stats; /* if set: every mm's counters, summed */
+};
+/* The first process's wait status, or -errno when it did not start. */
+int um_run(const struct um_run_args *args);
 
 #endif
