@@ -8,6 +8,7 @@
  * its own, so a lookup that stays inside reads that one).
  */
 #include <dirent.h>
+#include <sched.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -20,8 +21,11 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
@@ -110,15 +114,13 @@ static void host_path(char *buf, size_t size, const char *name)
 	snprintf(buf, size, "%s/%s", root, name);
 }
 
-static void make_root(void)
+/* The guest's tree, under the host directory @root. */
+static void populate_root(void)
 {
 	char path[256];
 	static char big[BIG_LEN];
 	size_t i;
 
-	strcpy(root, "/tmp/umm-fs-XXXXXX");
-	if (!mkdtemp(root))
-		BAIL_OUT("mkdtemp: %s", strerror(errno));
 	put_file("hello.txt", "hello, world\n", 13, 0644);
 	for (i = 0; i < sizeof(big); i++)
 		big[i] = (char)(i * 7 + i / 4096);
@@ -145,6 +147,14 @@ static void make_root(void)
 	host_path(path, sizeof(path), "dangling2");
 	if (symlink("nodir/x", path))
 		BAIL_OUT("symlink");
+}
+
+static void make_root(void)
+{
+	strcpy(root, "/tmp/umm-fs-XXXXXX");
+	if (!mkdtemp(root))
+		BAIL_OUT("mkdtemp: %s", strerror(errno));
+	populate_root();
 }
 
 static void remove_root(void)
@@ -220,63 +230,235 @@ static void test_open_read(void)
 	is(SYS(um_sys_close, 5000), -EBADF, "close of fd 5000: EBADF");
 }
 
+/*
+ * Calls whose result a read-only mount decides, each with what Linux
+ * returns: the host kernel gives the same on a read-only tmpfs holding the
+ * same tree (test_host_oracle), where it lets us mount one.
+ */
+enum { OP_OPEN, OP_STAT, OP_LSTAT, OP_ACCESS, OP_READLINK };
+
+static const struct ocase {
+	int op;
+	const char *path;
+	int arg; /* open's flags, access's mode, readlink's size */
+	long want; /* open: 0 for any fd */
+} ocases[] = {
+	{OP_OPEN, "/hello.txt", O_WRONLY, -EROFS},
+	{OP_OPEN, "/hello.txt", O_RDWR, -EROFS},
+	{OP_OPEN, "/hello.txt", O_ACCMODE, -EROFS},
+	{OP_OPEN, "/hello.txt", O_RDONLY | O_TRUNC, -EROFS},
+	{OP_OPEN, "/hello.txt", O_RDONLY | O_CREAT, 0},
+	{OP_OPEN, "/hello.txt", O_RDONLY | O_CREAT | O_EXCL, -EEXIST},
+	{OP_OPEN, "/hello.txt", O_WRONLY | O_CREAT, -EROFS},
+	{OP_OPEN, "/hello.txt", O_RDONLY | O_CREAT | O_TRUNC, -EROFS},
+	{OP_OPEN, "/hello.txt", O_RDONLY | O_EXCL, 0},
+	{OP_OPEN, "/hello.txt", O_RDONLY | O_APPEND | O_NONBLOCK | O_SYNC, 0},
+	{OP_OPEN, "/new", O_RDONLY | O_CREAT, -EROFS},
+	{OP_OPEN, "/new", O_RDONLY | O_CREAT | O_EXCL | O_TRUNC, -EROFS},
+	{OP_OPEN, "/new", O_RDONLY, -ENOENT},
+	{OP_OPEN, "/nodir/new", O_RDONLY | O_CREAT, -ENOENT},
+	{OP_OPEN, "/hello.txt/new", O_RDONLY | O_CREAT, -ENOTDIR},
+	{OP_OPEN, "/new/", O_RDONLY | O_CREAT, -EISDIR},
+	{OP_OPEN, "/sub/", O_RDONLY | O_CREAT, -EISDIR},
+	{OP_OPEN, "/sub", O_RDONLY | O_CREAT, -EISDIR},
+	{OP_OPEN, ".", O_RDONLY | O_CREAT, -EISDIR},
+	{OP_OPEN, "/sub", O_WRONLY, -EISDIR},
+	{OP_OPEN, "/sub", O_RDONLY | O_TRUNC, -EISDIR},
+	{OP_OPEN, "/sub", O_RDONLY | O_CREAT | O_DIRECTORY, -EINVAL},
+	{OP_OPEN, "/sub", O_RDONLY | O_DIRECTORY, 0},
+	{OP_OPEN, "/sublink", O_RDONLY | O_DIRECTORY | O_NOFOLLOW, -ENOTDIR},
+	{OP_OPEN, "/sublink/", O_RDONLY | O_NOFOLLOW, 0},
+	{OP_OPEN, "/hello.txt", O_RDONLY | O_DIRECTORY, -ENOTDIR},
+	{OP_OPEN, "/hello.txt/", O_RDONLY, -ENOTDIR},
+	{OP_OPEN, "/hello.txt/x", O_RDONLY, -ENOTDIR},
+	{OP_OPEN, "/escape", O_RDONLY | O_NOFOLLOW, -ELOOP},
+	{OP_OPEN, "/escape", O_RDONLY | O_CREAT | O_EXCL, -EEXIST},
+	{OP_OPEN, "/escape", O_PATH | O_NOFOLLOW, 0},
+	{OP_OPEN, "/hello.txt", O_PATH | O_RDWR | O_TRUNC | O_CREAT, 0},
+	{OP_OPEN, "/new", O_PATH | O_CREAT, -ENOENT},
+	{OP_OPEN, "/dangling", O_RDONLY | O_CREAT, -EROFS},
+	{OP_OPEN, "/dangling2", O_RDONLY | O_CREAT, -ENOENT},
+	{OP_OPEN, "/dangling", O_RDONLY, -ENOENT},
+	{OP_OPEN, "/sub", O_TMPFILE | O_RDWR, -EROFS},
+	{OP_OPEN, "/sub", O_TMPFILE | O_RDONLY, -EINVAL},
+	{OP_OPEN, "/hello.txt", O_TMPFILE | O_RDWR, -ENOTDIR},
+	{OP_OPEN, "/nope", O_TMPFILE | O_RDWR, -ENOENT},
+	{OP_OPEN, "", O_RDONLY, -ENOENT},
+	{OP_OPEN, "/../../etc/passwd", O_RDONLY, 0},
+	{OP_STAT, "/escape", 0, 0},
+	{OP_STAT, "/dangling", 0, -ENOENT},
+	{OP_STAT, "/hello.txt/", 0, -ENOTDIR},
+	{OP_STAT, "", 0, -ENOENT},
+	{OP_LSTAT, "/dangling", 0, 0},
+	{OP_LSTAT, "/sublink/", 0, 0},
+	{OP_ACCESS, "/hello.txt", R_OK, 0},
+	{OP_ACCESS, "/hello.txt", W_OK, -EROFS},
+	{OP_ACCESS, "/hello.txt", X_OK, -EACCES},
+	{OP_ACCESS, "/hello.txt", W_OK | X_OK, -EROFS},
+	{OP_ACCESS, "/exe", X_OK, 0},
+	{OP_ACCESS, "/sub", W_OK, -EROFS},
+	{OP_ACCESS, "/escape", W_OK, -EROFS},
+	{OP_ACCESS, "/dangling", F_OK, -ENOENT},
+	{OP_ACCESS, "/hello.txt", 8, -EINVAL},
+	{OP_READLINK, "/escape", 64, 11},
+	{OP_READLINK, "/escape", 3, 3},
+	{OP_READLINK, "/escape", 0, -EINVAL},
+	{OP_READLINK, "/hello.txt", 64, -EINVAL},
+	{OP_READLINK, "/sub", 64, -EINVAL},
+	{OP_READLINK, "/nope", 64, -ENOENT},
+	{OP_READLINK, "/sublink/", 64, -EINVAL},
+	{OP_READLINK, "", 64, -ENOENT},
+};
+#define NR_OCASES (sizeof(ocases) / sizeof(ocases[0]))
+
+static const char *const op_names[] = {"open", "stat", "lstat", "access",
+				       "readlink"};
+
+/* @c in the guest: open's fd as 0. */
+static long ocase_um(const struct ocase *c)
+{
+	long r;
+
+	switch (c->op) {
+	case OP_OPEN:
+		r = gopen(c->path, c->arg);
+		if (r >= 0)
+			gclose(r);
+		return r >= 0 ? 0 : r;
+	case OP_STAT:
+		return SYS(um_sys_stat, gstr(c->path), GDATA);
+	case OP_LSTAT:
+		return SYS(um_sys_lstat, gstr(c->path), GDATA);
+	case OP_ACCESS:
+		return SYS(um_sys_access, gstr(c->path), (uint64_t)c->arg);
+	default:
+		return SYS(um_sys_readlink, gstr(c->path), GDATA,
+			   (uint64_t)c->arg);
+	}
+}
+
+/* @c on the host, in the read-only tree that is its root. */
+static long ocase_host(const struct ocase *c)
+{
+	struct stat st;
+	char buf[64];
+	long r;
+
+	switch (c->op) {
+	case OP_OPEN:
+		r = open(c->path, c->arg, 0644);
+		if (r >= 0)
+			close((int)r);
+		return r >= 0 ? 0 : -errno;
+	case OP_STAT:
+		return stat(c->path, &st) ? -errno : 0;
+	case OP_LSTAT:
+		return lstat(c->path, &st) ? -errno : 0;
+	case OP_ACCESS:
+		return access(c->path, c->arg) ? -errno : 0;
+	default:
+		r = syscall(SYS_readlink, c->path, buf, (long)c->arg);
+		return r < 0 ? -errno : r;
+	}
+}
+
+static void write_map(const char *file, const char *text)
+{
+	int fd = open(file, O_WRONLY);
+
+	if (fd < 0 || write(fd, text, strlen(text)) < 0)
+		_exit(2);
+	close(fd);
+}
+
+/*
+ * In a child: a user and mount namespace of its own, a tmpfs at @dir with
+ * the guest's tree, remounted read-only, chroot'ed into; every case's
+ * result into @out. Exits 0 when it could do all that.
+ */
+static void oracle_child(const char *dir, int out)
+{
+	long results[NR_OCASES];
+	uid_t uid = getuid();
+	gid_t gid = getgid();
+	char map[64];
+	size_t i;
+	int null = open("/dev/null", O_WRONLY);
+
+	dup2(null, 1); /* populate_root's BAIL_OUT: not in our TAP stream */
+	dup2(null, 2);
+	if (unshare(CLONE_NEWUSER | CLONE_NEWNS))
+		_exit(2);
+	write_map("/proc/self/setgroups", "deny");
+	snprintf(map, sizeof(map), "0 %u 1", (unsigned)uid);
+	write_map("/proc/self/uid_map", map);
+	snprintf(map, sizeof(map), "0 %u 1", (unsigned)gid);
+	write_map("/proc/self/gid_map", map);
+	if (mount("none", dir, "tmpfs", 0, "mode=0755"))
+		_exit(2);
+	strcpy(root, dir);
+	populate_root();
+	if (mount(NULL, dir, NULL, MS_REMOUNT | MS_RDONLY, NULL) ||
+	    chdir(dir) || chroot(".") || chdir("/"))
+		_exit(2);
+	for (i = 0; i < NR_OCASES; i++)
+		results[i] = ocase_host(&ocases[i]);
+	if (write(out, results, sizeof(results)) != (ssize_t)sizeof(results))
+		_exit(2);
+	_exit(0);
+}
+
+/* Fill @results from the host kernel: 0, or -1 when it would not. */
+static int host_oracle(long *results)
+{
+	char dir[] = "/tmp/umm-fs-ro-XXXXXX";
+	int p[2], status, got = -1;
+	pid_t pid;
+
+	if (!mkdtemp(dir) || pipe(p))
+		return -1;
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		close(p[0]);
+		oracle_child(dir, p[1]);
+	}
+	close(p[1]);
+	if (pid > 0 && read(p[0], results, NR_OCASES * sizeof(long)) ==
+			       (ssize_t)(NR_OCASES * sizeof(long)))
+		got = 0;
+	close(p[0]);
+	if (pid > 0)
+		waitpid(pid, &status, 0);
+	rmdir(dir);
+	return got;
+}
+
+static void test_oracle(void)
+{
+	static long host[NR_OCASES];
+	int have_host = !host_oracle(host);
+	size_t i;
+
+	if (!have_host)
+		diag("no read-only tmpfs in a user namespace here: the "
+		     "host's answers are not compared");
+	for (i = 0; i < NR_OCASES; i++) {
+		const struct ocase *c = &ocases[i];
+		long got = ocase_um(c);
+
+		is(got, c->want, "%s(\"%s\", %#o): %ld", op_names[c->op],
+		   c->path, c->arg, c->want);
+		if (have_host)
+			is(got, host[i], "%s(\"%s\", %#o): as the host's",
+			   op_names[c->op], c->path, c->arg);
+	}
+}
+
 static void test_open_errors(void)
 {
-	static const struct {
-		const char *path;
-		int flags;
-		long want;
-	} cases[] = {
-		/* the same open()s on a read-only tmpfs give the same */
-		{"/hello.txt", O_WRONLY, -EROFS},
-		{"/hello.txt", O_RDWR, -EROFS},
-		{"/hello.txt", O_ACCMODE, -EROFS},
-		{"/hello.txt", O_RDONLY | O_TRUNC, -EROFS},
-		{"/hello.txt", O_RDONLY | O_CREAT, 0},
-		{"/hello.txt", O_RDONLY | O_CREAT | O_EXCL, -EEXIST},
-		{"/hello.txt", O_WRONLY | O_CREAT, -EROFS},
-		{"/hello.txt", O_RDONLY | O_CREAT | O_TRUNC, -EROFS},
-		{"/hello.txt", O_RDONLY | O_EXCL, 0},
-		{"/new", O_RDONLY | O_CREAT, -EROFS},
-		{"/new", O_RDONLY | O_CREAT | O_EXCL | O_TRUNC, -EROFS},
-		{"/new", O_RDONLY, -ENOENT},
-		{"/nodir/new", O_RDONLY | O_CREAT, -ENOENT},
-		{"/new/", O_RDONLY | O_CREAT, -EISDIR},
-		{"/sub/", O_RDONLY | O_CREAT, -EISDIR},
-		{"/sub", O_RDONLY | O_CREAT, -EISDIR},
-		{".", O_RDONLY | O_CREAT, -EISDIR},
-		{"/sub", O_WRONLY, -EISDIR},
-		{"/sub", O_RDONLY | O_TRUNC, -EISDIR},
-		{"/sub", O_RDONLY | O_CREAT | O_DIRECTORY, -EINVAL},
-		{"/hello.txt", O_RDONLY | O_DIRECTORY, -ENOTDIR},
-		{"/hello.txt/", O_RDONLY, -ENOTDIR},
-		{"/hello.txt/x", O_RDONLY, -ENOTDIR},
-		{"/escape", O_RDONLY | O_NOFOLLOW, -ELOOP},
-		{"/escape", O_RDONLY | O_CREAT | O_EXCL, -EEXIST},
-		{"/dangling", O_RDONLY | O_CREAT, -EROFS},
-		{"/dangling2", O_RDONLY | O_CREAT, -ENOENT},
-		{"/dangling", O_RDONLY, -ENOENT},
-		{"/sub", O_TMPFILE | O_RDWR, -EROFS},
-		{"/sub", O_TMPFILE | O_RDONLY, -EINVAL},
-		{"/hello.txt", O_TMPFILE | O_RDWR, -ENOTDIR},
-		{"", O_RDONLY, -ENOENT},
-	};
 	char *longp = malloc(PATH_MAX + 1);
-	size_t i;
 	long fd;
-
-	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		fd = gopen(cases[i].path, cases[i].flags);
-		if (cases[i].want)
-			is(fd, cases[i].want, "open(\"%s\", %#o): %s",
-			   cases[i].path, cases[i].flags,
-			   strerror((int)-cases[i].want));
-		else
-			ok(fd >= 0, "open(\"%s\", %#o) succeeds", cases[i].path,
-			   cases[i].flags);
-		if (fd >= 0)
-			gclose(fd);
-	}
 
 	/* PATH_MAX counts the NUL: 4095 bytes of path pass, 4096 do not */
 	memset(longp, '/', PATH_MAX);
@@ -1027,6 +1209,7 @@ int main(void)
 
 	test_open_read();
 	test_open_errors();
+	test_oracle();
 	test_emfile();
 	test_escape();
 	test_cwd();
