@@ -63,13 +63,16 @@ struct um_ofile {
 	uint64_t dev, ino; /* a regular file's, for the file cache */
 };
 
-/* A descriptor table. */
+/* A descriptor table: one task's, guarded by k->lock. */
 struct um_files {
 	struct um_ofile *fd[UM_NR_OPEN];
 	bool cloexec[UM_NR_OPEN];
 };
 
-/* One guest struct file per host (dev, ino), each with a reference. */
+/*
+ * One guest struct file per host (dev, ino), each with a reference held
+ * until um_file_cache_free; the array is guarded by k->lock.
+ */
 struct um_cached_file {
 	uint64_t dev, ino;
 	struct file *file;
