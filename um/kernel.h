@@ -60,6 +60,8 @@ struct um_task {
 
 	/* Signals (um/ksignal.c). Bit n-1 is signal n. */
 	uint64_t pending, blocked;
+	uint64_t saved_blocked; /* rt_sigsuspend: the mask a handler restores */
+	bool restore_blocked; /* saved_blocked is the frame's mask */
 	struct um_sigaction actions[UM_NSIG];
 	struct um_siginfo {
 		int code; /* si_code */
@@ -155,7 +157,7 @@ void um_signal_force(struct um_task *t, int sig, int code, uint64_t addr);
 void um_signal_deliver(struct um_task *t);
 /* rt_sigreturn, rt_sigaction, rt_sigprocmask, sigaltstack. */
 um_syscall_fn um_sys_rt_sigreturn, um_sys_rt_sigaction, um_sys_rt_sigprocmask,
-	um_sys_rt_sigpending;
+	um_sys_rt_sigpending, um_sys_rt_sigsuspend;
 
 /*
  * End @t with @wait_status (as wait4 reports it) at its next event: its

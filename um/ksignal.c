@@ -203,10 +203,10 @@ static int setup_frame(struct um_task *t, int sig)
 		f.uc.flags = UM_UC_FP_XSTATE;
 	f.pretcode = act->flags & UM_SA_RESTORER ? act->restorer : 0;
 	frame_regs(&f.uc.mc, &t->regs);
-	f.uc.mc.oldmask = t->blocked;
+	f.uc.mc.oldmask = t->restore_blocked ? t->saved_blocked : t->blocked;
 	f.uc.mc.cr2 = si->addr;
 	f.uc.mc.trapno = sig == SIGSEGV ? 14 : 0;
-	f.uc.sigmask = t->blocked;
+	f.uc.sigmask = f.uc.mc.oldmask;
 	f.uc.ss_flags = SS_DISABLE;
 	f.info.signo = sig;
 	f.info.code = si->code;
@@ -254,7 +254,12 @@ void um_signal_deliver(struct um_task *t)
 			/* No stack for the frame: Linux's force_sigsegv. */
 			um_task_exit(t, SIGSEGV | 0x80);
 		}
+		t->restore_blocked = false; /* the frame has the mask */
 		return; /* one frame at a time: the handler runs first */
+	}
+	if (t->restore_blocked) { /* rt_sigsuspend ran no handler */
+		t->blocked = t->saved_blocked;
+		t->restore_blocked = false;
 	}
 }
 
@@ -375,6 +380,26 @@ long um_sys_rt_sigprocmask(struct um_task *t, const uint64_t *a)
 	if (a[2] && um_copy_to_guest(t->mm, a[2], &old, 8))
 		return -EFAULT;
 	return 0;
+}
+
+/*
+ * rt_sigsuspend: wait with @mask until a signal runs a handler (whose
+ * frame restores the old mask) or kills; -EINTR.
+ */
+long um_sys_rt_sigsuspend(struct um_task *t, const uint64_t *a)
+{
+	uint64_t mask;
+
+	if (a[1] != 8)
+		return -EINVAL;
+	if (um_copy_from_guest(t->mm, &mask, a[0], 8))
+		return -EFAULT;
+	t->saved_blocked = t->blocked;
+	t->restore_blocked = true;
+	t->blocked = mask & ~UNBLOCKABLE;
+	while (um_task_wait_fd(t, -1, 0, -1) != -EINTR)
+		;
+	return -EINTR;
 }
 
 long um_sys_rt_sigpending(struct um_task *t, const uint64_t *a)

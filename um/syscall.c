@@ -753,6 +753,7 @@ static const struct um_syscall_desc table[UM_NR_SYSCALLS] = {
 	SC(getppid, sys_getppid, 0),
 	SC(getpgrp, sys_getpgrp, 0),
 	SC(rt_sigpending, um_sys_rt_sigpending, 2),
+	SC(rt_sigsuspend, um_sys_rt_sigsuspend, 2),
 	SC(arch_prctl, sys_arch_prctl, 2),
 	SC(gettid, sys_getpid, 0),
 	SC(tkill, sys_tkill, 2),
