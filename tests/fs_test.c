@@ -1136,6 +1136,94 @@ static void test_mmap(void)
 	gclose(dfd);
 }
 
+/* Drains host fd @fd, each read with k->lock held: it must be free. */
+struct host_drain {
+	int fd;
+	size_t got;
+	char *buf;
+	size_t size;
+};
+
+static void *host_drain(void *arg)
+{
+	struct host_drain *d = arg;
+
+	while (d->got < d->size) {
+		ssize_t n;
+
+		pthread_mutex_lock(&k.lock); /* the writer waits without it */
+		pthread_mutex_unlock(&k.lock);
+		n = read(d->fd, d->buf + d->got, d->size - d->got);
+		if (n <= 0)
+			break;
+		d->got += (size_t)n;
+	}
+	return NULL;
+}
+
+/* The host's fds 0 and 1 replaced by pipes for a while. */
+static void test_stdio_pipes(void)
+{
+	static char big[300000], back[300000];
+	struct host_drain d = {.buf = back, .size = sizeof(big)};
+	struct helper h = {.t = &task};
+	int in[2], out[2], saved0, saved1;
+	pthread_t th;
+	char buf[8];
+	uint64_t v;
+	size_t i;
+
+	if (pipe(in) || pipe(out))
+		BAIL_OUT("pipe");
+	fflush(stdout);
+	saved0 = dup(0);
+	saved1 = dup(1);
+	dup2(in[0], 0);
+
+	pthread_create(&th, NULL, send_signal, &h);
+	is(SYS(um_sys_read, 0, GDATA, 8), -EINTR,
+	   "a read of an empty stdin waits, and a signal interrupts it");
+	pthread_join(th, NULL);
+	task.pending = 0;
+	if (read(task.wake_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		BAIL_OUT("wake_fd");
+	if (write(in[1], "xyz", 3) != 3)
+		BAIL_OUT("write");
+	is(SYS(um_sys_read, 0, GDATA, 8), 3, "then reads what came");
+	gget(GDATA, buf, 3);
+	ok(!memcmp(buf, "xyz", 3), "stdin's bytes");
+	is(SYS(um_sys_fcntl, 0, F_SETFL, O_NONBLOCK), 0,
+	   "F_SETFL O_NONBLOCK on stdin");
+	is(SYS(um_sys_read, 0, GDATA, 8), -EAGAIN, "an empty stdin: EAGAIN");
+	ok(!(fcntl(0, F_GETFL) & O_NONBLOCK),
+	   "the host's stdin stays blocking");
+	SYS(um_sys_fcntl, 0, F_SETFL, 0);
+	close(in[1]);
+	is(SYS(um_sys_read, 0, GDATA, 8), 0, "stdin at EOF: 0");
+
+	/* stdout a full pipe: the write waits without k->lock */
+	for (i = 0; i < sizeof(big); i++)
+		big[i] = (char)(i % 253);
+	dup2(out[1], 1);
+	d.fd = out[0];
+	pthread_create(&th, NULL, host_drain, &d);
+	gput(GDATA, big, 256 * 1024);
+	i = (size_t)SYS(um_sys_write, 1, GDATA, 256 * 1024);
+	gput(GDATA, big + 256 * 1024, sizeof(big) - 256 * 1024);
+	i += (size_t)SYS(um_sys_write, 1, GDATA, sizeof(big) - 256 * 1024);
+	close(out[1]);
+	dup2(saved1, 1);
+	pthread_join(th, NULL);
+	is(i, sizeof(big), "writes to a stdout pipe larger than it: all");
+	ok(d.got == sizeof(big) && !memcmp(big, back, sizeof(big)),
+	   "the host read every byte in order");
+	close(out[0]);
+	dup2(saved0, 0);
+	close(saved0);
+	close(saved1);
+	close(in[0]);
+}
+
 static void test_stdio(void)
 {
 	static const char msg[] = "# a guest's write to fd 1 reaches the "
@@ -1220,6 +1308,7 @@ int main(void)
 	test_partial_file();
 	test_getdents();
 	test_mmap();
+	test_stdio_pipes();
 	test_stdio();
 	test_no_root();
 
