@@ -235,7 +235,7 @@ static void test_open_read(void)
  * returns: the host kernel gives the same on a read-only tmpfs holding the
  * same tree (test_host_oracle), where it lets us mount one.
  */
-enum { OP_OPEN, OP_STAT, OP_LSTAT, OP_ACCESS, OP_READLINK };
+enum { OP_OPEN, OP_STAT, OP_LSTAT, OP_ACCESS, OP_READLINK, OP_STATX };
 
 static const struct ocase {
 	int op;
@@ -308,11 +308,20 @@ static const struct ocase {
 	{OP_READLINK, "/nope", 64, -ENOENT},
 	{OP_READLINK, "/sublink/", 64, -EINVAL},
 	{OP_READLINK, "", 64, -ENOENT},
+	{OP_STATX, "/escape", 0, 0},
+	{OP_STATX, "/dangling", 0, -ENOENT},
+	{OP_STATX, "/dangling", AT_SYMLINK_NOFOLLOW, 0},
+	{OP_STATX, "", 0, -ENOENT},
+	{OP_STATX, "", AT_EMPTY_PATH, 0},
+	{OP_STATX, "/hello.txt", AT_STATX_SYNC_TYPE, -EINVAL},
+	{OP_STATX, "/hello.txt", AT_STATX_DONT_SYNC, 0},
+	{OP_STATX, "/hello.txt", 0x1, -EINVAL},
+	{OP_STATX, "/hello.txt/", 0, -ENOTDIR},
 };
 #define NR_OCASES (sizeof(ocases) / sizeof(ocases[0]))
 
-static const char *const op_names[] = {"open", "stat", "lstat", "access",
-				       "readlink"};
+static const char *const op_names[] = {"open",	 "stat",     "lstat",
+				       "access", "readlink", "statx"};
 
 /* @c in the guest: open's fd as 0. */
 static long ocase_um(const struct ocase *c)
@@ -331,6 +340,9 @@ static long ocase_um(const struct ocase *c)
 		return SYS(um_sys_lstat, gstr(c->path), GDATA);
 	case OP_ACCESS:
 		return SYS(um_sys_access, gstr(c->path), (uint64_t)c->arg);
+	case OP_STATX:
+		return SYS(um_sys_statx, (uint64_t)AT_FDCWD, gstr(c->path),
+			   (uint64_t)c->arg, STATX_BASIC_STATS, GDATA);
 	default:
 		return SYS(um_sys_readlink, gstr(c->path), GDATA,
 			   (uint64_t)c->arg);
@@ -340,6 +352,7 @@ static long ocase_um(const struct ocase *c)
 /* @c on the host, in the read-only tree that is its root. */
 static long ocase_host(const struct ocase *c)
 {
+	struct statx stx;
 	struct stat st;
 	char buf[64];
 	long r;
@@ -356,6 +369,11 @@ static long ocase_host(const struct ocase *c)
 		return lstat(c->path, &st) ? -errno : 0;
 	case OP_ACCESS:
 		return access(c->path, c->arg) ? -errno : 0;
+	case OP_STATX:
+		return syscall(SYS_statx, AT_FDCWD, c->path, c->arg,
+			       STATX_BASIC_STATS, &stx)
+			       ? -errno
+			       : 0;
 	default:
 		r = syscall(SYS_readlink, c->path, buf, (long)c->arg);
 		return r < 0 ? -errno : r;
@@ -655,6 +673,39 @@ static void test_stat(void)
 	is(SYS(um_sys_newfstatat, (uint64_t)fd, gstr("x"), GDATA, 0), -ENOTDIR,
 	   "newfstatat relative to a file: ENOTDIR");
 	gclose(fd);
+	fd = gopen("/etc/passwd", O_RDONLY);
+	is(SYS(um_sys_statx, (uint64_t)fd, gstr(""), AT_EMPTY_PATH,
+	       STATX_BASIC_STATS, GDATA),
+	   0, "statx AT_EMPTY_PATH");
+	{
+		struct statx stx;
+
+		gget(GDATA, &stx, sizeof(stx));
+		ok(stx.stx_ino == hst.st_ino && stx.stx_size == 13 &&
+			   (stx.stx_mask & STATX_INO),
+		   "statx: the fd's file");
+	}
+	is(SYS(um_sys_statx, (uint64_t)fd, 0, AT_EMPTY_PATH, STATX_BASIC_STATS,
+	       GDATA),
+	   0, "statx AT_EMPTY_PATH with a NULL path");
+	is(SYS(um_sys_statx, (uint64_t)fd, gstr("x"), 0, STATX_BASIC_STATS,
+	       GDATA),
+	   -ENOTDIR, "statx relative to a file: ENOTDIR");
+	is(SYS(um_sys_statx, (uint64_t)fd, gstr(""), AT_EMPTY_PATH,
+	       STATX__RESERVED, GDATA),
+	   -EINVAL, "statx of a reserved mask bit: EINVAL");
+	is(SYS(um_sys_statx, (uint64_t)fd, gstr(""), AT_EMPTY_PATH,
+	       STATX_BASIC_STATS, GUNMAP),
+	   -EFAULT, "statx into an unmapped buffer: EFAULT");
+	is(SYS(um_sys_statx, (uint64_t)AT_FDCWD, GUNMAP, 0xffff,
+	       STATX_BASIC_STATS, GDATA),
+	   -EINVAL, "statx of an unmapped path, bad flags: EINVAL first");
+	is(SYS(um_sys_statx, 99, gstr(""), AT_EMPTY_PATH, STATX_BASIC_STATS,
+	       GDATA),
+	   -EBADF, "statx of a bad fd: EBADF");
+	gclose(fd);
+	is(SYS(um_sys_newfstatat, (uint64_t)AT_FDCWD, GUNMAP, GDATA, 0xffff),
+	   -EINVAL, "newfstatat of an unmapped path, bad flags: EINVAL first");
 	is(SYS(um_sys_stat, gstr("/nope"), GDATA), -ENOENT, "stat: ENOENT");
 	is(SYS(um_sys_stat, gstr("/hello.txt"), GUNMAP), -EFAULT,
 	   "stat: EFAULT");

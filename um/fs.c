@@ -1201,58 +1201,112 @@ long um_sys_fstat(struct um_task *t, const uint64_t *a)
 	return ret ? ret : stat_to_guest(t, &st, a[1]);
 }
 
-/* stat of @path at @dirfd (@oflags: O_NOFOLLOW), into guest @ubuf. */
+/*
+ * Copy the path of an *at call with @atflags into @buf (PATH_MAX bytes):
+ * with AT_EMPTY_PATH it may be empty, or NULL (as Linux 6.11 allows). Its
+ * length or -errno.
+ */
+static long path_from_guest_at(struct um_task *t, uint64_t upath, int atflags,
+			       char *buf)
+{
+	if ((atflags & AT_EMPTY_PATH) && !upath) {
+		buf[0] = 0;
+		return 0;
+	}
+	return path_from_guest(t, upath, buf, atflags & AT_EMPTY_PATH);
+}
+
+/*
+ * The file @path names at @dirfd, as a host fd the caller closes; @dirfd
+ * itself for an empty path (AT_EMPTY_PATH). @atflags: AT_SYMLINK_NOFOLLOW.
+ * The fd or -errno.
+ */
+static int lookup_at(struct um_task *t, int dirfd, const char *path,
+		     int atflags)
+{
+	struct um_ofile *of;
+	int fd;
+
+	if (*path || dirfd == AT_FDCWD)
+		return path_lookup(t, dirfd, *path ? path : ".",
+				   atflags & AT_SYMLINK_NOFOLLOW ? O_NOFOLLOW
+								 : 0);
+	of = fdget(t, (uint64_t)(unsigned int)dirfd);
+	if (!of)
+		return -EBADF;
+	fd = fcntl(of->host_fd, F_DUPFD_CLOEXEC, 0);
+	ofile_put(of);
+	return fd < 0 ? -errno : fd;
+}
+
+/* stat, lstat, newfstatat: @atflags checked, into guest @ubuf. */
 static long do_stat(struct um_task *t, int dirfd, uint64_t upath, uint64_t ubuf,
-		    int oflags, bool empty_ok)
+		    int atflags)
 {
 	char path[PATH_MAX];
 	struct stat st;
-	long len;
+	long err = path_from_guest_at(t, upath, atflags, path);
 	int fd;
 
-	if (empty_ok && !upath) /* AT_EMPTY_PATH with NULL: Linux 6.11 */
-		len = 0, path[0] = 0;
-	else
-		len = path_from_guest(t, upath, path, empty_ok);
-	if (len < 0)
-		return len;
-	if (!len && dirfd != AT_FDCWD) { /* AT_EMPTY_PATH: @dirfd itself */
-		struct um_ofile *of = fdget(t, (uint64_t)(unsigned int)dirfd);
-		long ret;
-
-		if (!of)
-			return -EBADF;
-		ret = fstat(of->host_fd, &st) < 0 ? -errno : 0;
-		ofile_put(of);
-		return ret ? ret : stat_to_guest(t, &st, ubuf);
-	}
-	fd = path_lookup(t, dirfd, len ? path : ".", oflags);
+	if (err < 0)
+		return err;
+	fd = lookup_at(t, dirfd, path, atflags);
 	if (fd < 0)
 		return fd;
-	len = fstat(fd, &st) < 0 ? -errno : 0;
+	err = fstat(fd, &st) < 0 ? -errno : 0;
 	close(fd);
-	return len ? len : stat_to_guest(t, &st, ubuf);
+	return err ? err : stat_to_guest(t, &st, ubuf);
 }
 
 long um_sys_stat(struct um_task *t, const uint64_t *a)
 {
-	return do_stat(t, AT_FDCWD, a[0], a[1], 0, false);
+	return do_stat(t, AT_FDCWD, a[0], a[1], 0);
 }
 
 long um_sys_lstat(struct um_task *t, const uint64_t *a)
 {
-	return do_stat(t, AT_FDCWD, a[0], a[1], O_NOFOLLOW, false);
+	return do_stat(t, AT_FDCWD, a[0], a[1], AT_SYMLINK_NOFOLLOW);
 }
 
 long um_sys_newfstatat(struct um_task *t, const uint64_t *a)
 {
 	int flags = (int)a[3];
 
+	/* before the path: the host says EINVAL for both wrong */
 	if (flags & ~(AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_EMPTY_PATH))
 		return -EINVAL;
-	return do_stat(t, (int)a[0], a[1], a[2],
-		       flags & AT_SYMLINK_NOFOLLOW ? O_NOFOLLOW : 0,
-		       flags & AT_EMPTY_PATH);
+	return do_stat(t, (int)a[0], a[1], a[2], flags);
+}
+
+long um_sys_statx(struct um_task *t, const uint64_t *a)
+{
+	int flags = (int)a[2];
+	unsigned int mask = (unsigned int)a[3];
+	char path[PATH_MAX];
+	struct statx stx;
+	long err;
+	int fd;
+
+	if ((mask & STATX__RESERVED) ||
+	    (flags & AT_STATX_SYNC_TYPE) == AT_STATX_SYNC_TYPE ||
+	    (flags & ~(AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_EMPTY_PATH |
+		       AT_STATX_SYNC_TYPE)))
+		return -EINVAL;
+	err = path_from_guest_at(t, a[1], flags, path);
+	if (err < 0)
+		return err;
+	fd = lookup_at(t, (int)a[0], path, flags);
+	if (fd < 0)
+		return fd;
+	err = statx(fd, "", AT_EMPTY_PATH | (flags & AT_STATX_SYNC_TYPE), mask,
+		    &stx)
+		      ? -errno
+		      : 0;
+	close(fd);
+	if (err)
+		return err;
+	/* struct statx: the same for guest and host */
+	return um_copy_to_guest(t->mm, a[4], &stx, sizeof(stx)) ? -EFAULT : 0;
 }
 
 static long do_access(struct um_task *t, int dirfd, uint64_t upath, int mode)
