@@ -56,15 +56,24 @@ struct file *file_shmem_new(struct mem *mem, uint64_t size)
 	return file;
 }
 
-struct file *file_host_open(struct mem *mem, const char *path)
+/*
+ * The file of host fd @fd, which it owns from then on (closed on failure
+ * too). NULL and errno: EISDIR, EACCES (not a regular file), EBADF (not
+ * open for reading), EFBIG.
+ */
+static struct file *file_host_take(struct mem *mem, int fd, const char *name)
 {
 	struct file *file;
 	struct stat st;
-	int fd, err;
+	int fl, err;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return NULL;
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0)
+		goto out_close;
+	if ((fl & O_PATH) || (fl & O_ACCMODE) == O_WRONLY) {
+		errno = EBADF; /* its pages could not be read in */
+		goto out_close;
+	}
 	if (fstat(fd, &st) < 0)
 		goto out_close;
 	if (!S_ISREG(st.st_mode)) {
@@ -75,7 +84,7 @@ struct file *file_host_open(struct mem *mem, const char *path)
 		errno = EFBIG;
 		goto out_close;
 	}
-	file = file_alloc(mem, path);
+	file = file_alloc(mem, name);
 	if (!file)
 		goto out_close;
 	file->host_fd = fd;
@@ -89,6 +98,25 @@ out_close:
 	close(fd);
 	errno = err;
 	return NULL;
+}
+
+struct file *file_host_open(struct mem *mem, const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return NULL;
+	return file_host_take(mem, fd, path);
+}
+
+struct file *file_host_fdopen(struct mem *mem, int fd, const char *name)
+{
+	/* Its own fd: pread needs no offset, so sharing one is harmless. */
+	int dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+
+	if (dup_fd < 0)
+		return NULL;
+	return file_host_take(mem, dup_fd, name);
 }
 
 void file_get(struct file *file)

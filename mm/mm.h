@@ -95,6 +95,12 @@ long mm_check_host(struct mm *mm);
 /* Files. NULL and errno. */
 struct file *file_shmem_new(struct mem *mem, uint64_t size);
 struct file *file_host_open(struct mem *mem, const char *path);
+/*
+ * As file_host_open, from host fd @fd, already open for reading (the file
+ * keeps a dup of it); @name is what maps show. Also EBADF: @fd is not open,
+ * or not for reading.
+ */
+struct file *file_host_fdopen(struct mem *mem, int fd, const char *name);
 void file_get(struct file *file);
 void file_put(struct file *file);
 int file_truncate(struct file *file, uint64_t size);

@@ -136,10 +136,6 @@ elif ! grep -qi "unknown command" "$tmp/help"; then
 fi
 no_umm="umm run not built yet"
 
-# Kernel work still to come on main: the cases that need it are TODO (see
-# ok_umm) until it lands, then their TODO goes.
-todo_files="guest files: um/fs.c is a placeholder (openat, dup, pipe: ENOSYS)"
-
 # check_frames NAME: the last umm run ended with every guest frame free
 # (--stats: "frames: N in use at most, 0 in use at exit"), whatever the
 # guest did; the count of unknown syscalls, if any, as a diagnostic.
@@ -262,7 +258,6 @@ else
 
 	case_native vforkexec "exit 0" "$b/vforkexec"
 	case_umm vforkexec "exit 0" "" "$b/vforkexec"
-	todo=$todo_files
 	case_native "vforkexec hello" "exit 0" "$b/vforkexec" "$b/hello"
 	case_umm "vforkexec hello" "exit 0" "" "$b/vforkexec" /bin/hello
 	case_native pipes "exit 0" "$b/pipes"
@@ -270,12 +265,10 @@ else
 
 	case_native "execchain 5" "exit 0" "$b/execchain" 5 "$b/execchain"
 	case_umm "execchain 5" "exit 0" "" "$b/execchain" 5 /bin/execchain
-	todo=""
 
 	case_native segv "signal 11" "$b/segv"
 	case_umm segv "signal 11" "" "$b/segv"
 
-	todo=$todo_files
 	expected=$(cat "$root/data/hello.txt")
 	case_native "readfile hello.txt" "exit 0" "$b/readfile" \
 		"$root/data/hello.txt" "$expected"
@@ -288,7 +281,6 @@ else
 	case_umm "readfile big.txt" "exit 0" "" "$b/readfile" /data/big.txt
 	case_native "readfile one.txt" "exit 0" "$b/readfile" "$root/data/one.txt" x
 	case_umm "readfile one.txt" "exit 0" "" "$b/readfile" /data/one.txt x
-	todo=""
 
 	# hostile: natively it kills its victim; under umm the victim lives.
 	sleep 300 > /dev/null 2>&1 &
@@ -296,7 +288,6 @@ else
 	sleep 300 > /dev/null 2>&1 &
 	v2=$!
 	sleepers="$v1 $v2"
-	todo=$todo_files
 	case_native "hostile host" "exit 0" "$b/hostile" host "$v1"
 	sleep 0.2
 	kill -0 "$v1" 2>/dev/null &&
@@ -308,9 +299,7 @@ else
 		skip "hostile: under umm run, every frame free at exit" "$no_umm"
 	else
 		run umm "$b/hostile" guest "$v2"
-		todo=""
 		check_frames hostile
-		todo=$todo_files
 		if [ "$how" = "exit 0" ]; then
 			ok_umm "hostile: under umm run (exit 0)"
 		else
@@ -319,12 +308,10 @@ else
 			diag "$tmp/err.umm"
 		fi
 		sleep 0.2
-		todo=""
 		kill -0 "$v2" 2>/dev/null &&
 			ok "hostile: the host process it tried to kill lives" ||
 			not_ok "hostile: the host process it tried to kill lives"
 	fi
-	todo=""
 
 	# stubjump: killed by some signal under umm, reported as 128+signal;
 	# umm itself is not killed.
@@ -370,7 +357,6 @@ else
 	case_umm "busybox false" "exit 1" "" "$b" false
 	case_native "busybox seq" "exit 0" "$b" seq 1 10
 	case_umm "busybox seq" "exit 0" "" "$b" seq 1 10
-	todo=$todo_files
 	case_native "busybox cat" "exit 0" "$b" cat "$root/data/hello.txt"
 	case_umm "busybox cat" "exit 0" "" "$b" cat /data/hello.txt
 	case_native "busybox cat big.txt" "exit 0" "$b" cat "$root/data/big.txt"
@@ -381,7 +367,6 @@ else
 		ok "busybox sha256sum: native hash is the host's" ||
 		not_ok "busybox sha256sum: native hash is the host's"
 	case_umm "busybox sha256sum" "exit 0" "" "$b" sha256sum /data/big.txt
-	todo=""
 fi
 
 # ---- what umm run refuses to start ----

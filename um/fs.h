@@ -49,5 +49,7 @@ um_syscall_fn um_sys_read, um_sys_write, um_sys_writev, um_sys_readv,
 	um_sys_pipe, um_sys_pipe2, um_sys_ioctl, um_sys_fcntl, um_sys_getcwd,
 	um_sys_chdir, um_sys_fchdir, um_sys_getdents64, um_sys_readlink,
 	um_sys_readlinkat;
+/* statx, which Rust's std and coreutils' ls and stat call. */
+um_syscall_fn um_sys_statx;
 
 #endif
