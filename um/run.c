@@ -194,6 +194,10 @@ int um_run(const struct um_run_args *args)
 	k->task_size = HOST_STUB_START;
 	k->trace = args->trace;
 	k->root_fd = -1;
+	/* The guest's stdio is ours: 0, 1 and 2 must not be the root's fd. */
+	for (int fd = 0; fd < 3; fd++)
+		if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", O_RDWR) < 0)
+			return -errno;
 	if (args->root) {
 		k->root_fd = open(args->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
 		if (k->root_fd < 0) {

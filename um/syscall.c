@@ -774,6 +774,7 @@ static const struct um_syscall_desc table[UM_NR_SYSCALLS] = {
 	SC(pipe2, um_sys_pipe2, 2),
 	SC(prlimit64, sys_prlimit64, 4),
 	SC(getrandom, sys_getrandom, 3),
+	SC(statx, um_sys_statx, 5),
 };
 
 const char *um_syscall_name(long nr)
