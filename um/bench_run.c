@@ -15,7 +15,8 @@
  * um_run() with the file's directory as the guest root. Each repetition
  * runs the program twice, with N operations and with none, and takes the
  * difference: what remains is the operations, without either side's
- * process start and exit.
+ * process start and exit. The program exits 1 when a child did not exit 0
+ * (an exec that failed, say), and the scenario then reports an error.
  */
 #include <elf.h>
 #include <errno.h>
@@ -83,11 +84,13 @@ __asm__(".pushsection .rodata.bench_prog,\"a\"\n"
 	"jz 9f\n\t"
 	"js 8f\n\t"
 	"mov %rax, %rdi\n\t"
-	"xor %esi, %esi\n\t"
+	"lea -16(%rsp), %rsi\n\t" /* the status, in the red zone */
 	"xor %edx, %edx\n\t"
 	"xor %r10d, %r10d\n\t"
 	"mov $61, %eax\n\t"
 	"syscall\n\t"
+	"cmpl $0, -16(%rsp)\n\t" /* the child exited 0 */
+	"jne 8f\n\t"
 	"dec %r14\n\t"
 	"jnz 3b\n\t"
 	"jmp 9f\n"
@@ -109,11 +112,13 @@ __asm__(".pushsection .rodata.bench_prog,\"a\"\n"
 	"syscall\n\t"
 	"jmp 8f\n"
 	"42: mov %rax, %rdi\n\t"
-	"xor %esi, %esi\n\t"
+	"lea -16(%rsp), %rsi\n\t"
 	"xor %edx, %edx\n\t"
 	"xor %r10d, %r10d\n\t"
 	"mov $61, %eax\n\t"
 	"syscall\n\t"
+	"cmpl $0, -16(%rsp)\n\t" /* the exec'd program exited 0 */
+	"jne 8f\n\t"
 	"dec %r14\n\t"
 	"jnz 41b\n\t"
 	"jmp 9f\n"

@@ -197,13 +197,17 @@ void um_task_free(struct um_task *t)
 {
 	struct um_task **p;
 
-	if (t->thread_started)
-		pthread_join(t->thread, NULL);
 	for (p = &t->k->tasks; *p; p = &(*p)->next)
 		if (*p == t) {
 			*p = t->next;
 			break;
 		}
+	/* Its thread may still let go of its mm: that takes it without us. */
+	if (t->thread_started) {
+		um_kernel_unlock(t->k);
+		pthread_join(t->thread, NULL);
+		um_kernel_lock(t->k);
+	}
 	if (t->mm) {
 		um_account_mm(t->k, t->mm);
 		mm_put(t->mm);
@@ -225,18 +229,22 @@ void um_task_exit(struct um_task *t, int wait_status)
 
 /*
  * The end of @t, on its own thread: it lets go of its memory and files,
- * its children go to the first task, and its parent learns of it.
+ * its children go to the first task, and its parent learns of it. The mm
+ * goes last, without the kernel lock, as the parent may already reap the
+ * task: ending a stub child's address space costs a host process's exit
+ * (~250 us here), which nobody need wait for but this thread (and
+ * um_task_free's join).
  */
 static void task_release(struct um_task *t)
 {
 	struct um_kernel *k = t->k;
+	struct mm *mm = t->mm;
 	struct um_task *c;
 	uint32_t zero = 0;
 
 	if (t->clear_child_tid)
-		um_copy_to_guest(t->mm, t->clear_child_tid, &zero, 4);
-	um_account_mm(k, t->mm);
-	mm_put(t->mm);
+		um_copy_to_guest(mm, t->clear_child_tid, &zero, 4);
+	um_account_mm(k, mm);
 	t->mm = NULL;
 	um_files_put(t->files);
 	t->files = NULL;
@@ -255,6 +263,10 @@ static void task_release(struct um_task *t)
 		for (c = k->tasks; c; c = c->next)
 			if (c != t)
 				um_signal_send(c, SIGKILL);
+	pthread_cond_broadcast(&k->changed);
+	um_kernel_unlock(k);
+	mm_put(mm);
+	um_kernel_lock(k);
 	k->nr_threads--;
 	pthread_cond_broadcast(&k->changed);
 }

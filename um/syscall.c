@@ -288,7 +288,10 @@ static long sys_execve(struct um_task *t, const uint64_t *a)
 	old = t->mm;
 	t->mm = mm;
 	um_account_mm(k, old);
+	/* Ending the old stub child takes a host process exit: unlocked. */
+	um_kernel_unlock(k);
 	mm_put(old);
+	um_kernel_lock(k);
 	t->regs = regs;
 	t->regs_set = true;
 	um_files_exec(t->files);
