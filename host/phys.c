@@ -30,7 +30,7 @@ struct phys {
 	pthread_mutex_t lock; /* protects free_map, cursor, nr_free */
 	uint64_t *free_map; /* bit set: frame is free */
 	uint64_t cursor;
-	uint64_t nr_free;
+	uint64_t nr_free; /* written under lock, read by phys_nr_free without */
 	bool scatter; /* see phys_set_scatter() */
 };
 
@@ -42,7 +42,7 @@ static bool frame_free(const struct phys *phys, uint64_t pfn)
 static void frame_take(struct phys *phys, uint64_t pfn)
 {
 	phys->free_map[pfn / BITS] &= ~(1ULL << (pfn % BITS));
-	phys->nr_free--;
+	__atomic_store_n(&phys->nr_free, phys->nr_free - 1, __ATOMIC_RELAXED);
 	__atomic_store_n(&phys->refcount[pfn], 1, __ATOMIC_RELAXED);
 }
 
@@ -323,7 +323,8 @@ static void release_run(struct phys *phys, uint32_t first, uint32_t n)
 		BUG_ON(frame_free(phys, pfn));
 		phys->free_map[pfn / BITS] |= 1ULL << (pfn % BITS);
 	}
-	phys->nr_free += n;
+	/* read without the lock by phys_nr_free(): atomically */
+	__atomic_store_n(&phys->nr_free, phys->nr_free + n, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&phys->lock);
 }
 
