@@ -160,6 +160,22 @@ static void reset_space_locked(struct host_as *as)
 	stat_add(&as->stats.resets, 1);
 }
 
+void host_as_discard(struct host_as *as)
+{
+	as->nr_queued = 0;
+	pthread_rwlock_wrlock(&as->reset_lock);
+	if (as->backend->discard) {
+		as->backend->discard(as);
+		bump_gen(as);
+		vmamap_reset(as->vmamap);
+		count_vmas(as);
+	} else {
+		reset_space_locked(as);
+	}
+	as->discarded = true;
+	pthread_rwlock_unlock(&as->reset_lock);
+}
+
 /*
  * Drop every host mapping of every space: the last resort. Context:
  * spaces_lock held; the other spaces' owners may be queueing and flushing
@@ -384,6 +400,8 @@ static void queue_op(struct host_as *as, enum host_op_kind kind, uint64_t va,
 	struct host_op *op;
 
 	BUG_ON(va + len > as->size || va + len < va || !len);
+	if (as->discarded)
+		return;
 	as->stats.ops++;
 	if (__atomic_load_n(&as->no_merge, __ATOMIC_RELAXED)) {
 		queue_pages(as, kind, va, len, off, prot, flags);
@@ -568,6 +586,10 @@ void host_as_flush(struct host_as *as)
 {
 	unsigned int start = 0, max = batch_max();
 
+	if (as->discarded) {
+		as->nr_queued = 0;
+		return;
+	}
 	while (start < as->nr_queued) {
 		unsigned int nr = as->nr_queued - start;
 

@@ -133,6 +133,11 @@ struct host_backend {
 	/* Drop every mapping: the whole space back to reserved. 0 or -errno. */
 	int (*reset)(struct host_as *as);
 	void (*destroy)(struct host_as *as);
+	/*
+	 * Optional: drop every mapping for good, more cheaply than reset when
+	 * the space is never used again (a stub's child ends). Else reset.
+	 */
+	void (*discard)(struct host_as *as);
 };
 
 /*
@@ -172,6 +177,7 @@ struct host_as {
 	uint32_t reset_gen;
 	struct vmamap *vmamap; /* the host VMAs it holds (host/vmamap.c) */
 	bool no_merge; /* one host call per page: see host_as_set_merge() */
+	bool discarded; /* host_as_discard(): nothing more is carried out */
 	unsigned int nr_queued;
 	struct host_op queue[HOST_AS_QUEUE];
 	struct host_stats stats;
@@ -192,6 +198,14 @@ const struct host_op *host_as_recorded(struct host_as *as, unsigned int *nr);
 void host_as_clear_record(struct host_as *as);
 
 void host_as_free(struct host_as *as);
+/*
+ * The space will carry out nothing more: every mapping is dropped now (a
+ * stub space's child ends; a local window goes back to reserved) and
+ * operations queued from now on are discarded. For an owner about to let
+ * go of the space and of the frames it mapped, which may then go at once
+ * (mm_put). Context: the caller serialises use of @as.
+ */
+void host_as_discard(struct host_as *as);
 
 /*
  * Queue an operation. Adjacent operations merge (same kind, prot and flags,

@@ -308,11 +308,28 @@ static void stub_destroy(struct host_as *as)
 	stub_free(as->priv);
 }
 
+/* The child ends now: its mappings with it, without a round trip. */
+static void stub_discard(struct host_as *as)
+{
+	struct stub *s = as->priv;
+
+	if (s->dead || s->owner != getpid())
+		return;
+	if (s->pidfd >= 0)
+		syscall(SYS_pidfd_send_signal, s->pidfd, SIGKILL, NULL, 0);
+	else
+		kill(s->pid, SIGKILL);
+	while (stub_reap(s, 0) < 0 && errno == EINTR)
+		;
+	s->dead = true;
+}
+
 static const struct host_backend stub_backend = {
 	.name = "stub",
 	.apply = stub_apply,
 	.reset = stub_reset_space,
 	.destroy = stub_destroy,
+	.discard = stub_discard,
 };
 
 /*

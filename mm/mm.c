@@ -110,6 +110,8 @@ void mm_put(struct mm *mm)
 	if (!mm || __atomic_sub_fetch(&mm->refcount, 1, __ATOMIC_ACQ_REL))
 		return;
 	mm_lock(mm);
+	/* No host call for what goes: the space goes first, whole. */
+	host_as_discard(mm->as);
 	do_munmap_locked(mm, 0, mm->task_size);
 	mm_sync_locked(mm);
 	mm_unlock(mm);

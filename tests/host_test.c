@@ -737,6 +737,19 @@ static void test_local_map(struct phys *phys)
 	   "its neighbour, outside the PROTECT, keeps its mapping");
 	host_as_queue(as, HOST_OP_UNMAP, 0, 64 * PG, 0, 0, 0);
 	host_as_flush(as);
+	/* discard: the window is reserved again and stays so */
+	host_as_queue(as, HOST_OP_MAP, 5 * PG, PG, (uint64_t)pfn << PAGE_SHIFT,
+		      rw, 0);
+	host_as_flush(as);
+	host_as_discard(as);
+	is(child_access(base + 5 * PG, 0, NULL), SIGSEGV,
+	   "host_as_discard: a mapped page is reserved again");
+	host_as_queue(as, HOST_OP_MAP, 6 * PG, PG, (uint64_t)pfn << PAGE_SHIFT,
+		      rw, 0);
+	host_as_flush(as);
+	is(child_access(base + 6 * PG, 0, NULL), SIGSEGV,
+	   "after a discard, nothing queued is carried out");
+	is(host_as_count_vmas(as), 0, "count_vmas after a discard: 0");
 	host_as_free(as);
 	phys_put(phys, pfn);
 }

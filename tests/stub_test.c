@@ -490,6 +490,22 @@ static void test_dead(struct phys *phys)
 	pid = host_stub_pid(as);
 	host_as_free(as);
 	ok(gone(pid), "host_as_free leaves no zombie");
+
+	/* discard: the child ends at once, and nothing more is carried out */
+	as = stub_new(phys);
+	pid = host_stub_pid(as);
+	host_as_queue(as, HOST_OP_MAP_ZERO, 0x100000, PG, 0, PROT_READ, 0);
+	host_as_flush(as);
+	t = (double)as->stats.round_trips;
+	host_as_discard(as);
+	ok(gone(pid), "host_as_discard: the child is killed and reaped");
+	host_as_queue(as, HOST_OP_MAP_ZERO, 0x200000, PG, 0, PROT_READ, 0);
+	host_as_flush(as);
+	is(as->stats.round_trips, (uint64_t)t,
+	   "after a discard, a flush makes no round trip");
+	is(as->stats.vmas_mapped, 0, "and the space holds no mapping");
+	host_as_free(as);
+	ok(1, "a discarded space is freed");
 }
 
 /* A kernel that dies without freeing its spaces: their stubs leave. */
