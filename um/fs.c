@@ -819,7 +819,8 @@ static long ofile_write(struct um_task *t, struct um_ofile *of,
 	}
 }
 
-long um_sys_read(struct um_task *t, const uint64_t *a)
+/* read and write: one buffer. */
+static long do_read_write(struct um_task *t, const uint64_t *a, bool write)
 {
 	struct um_ofile *of = fdget(t, a[0]);
 	struct um_iter it;
@@ -827,32 +828,24 @@ long um_sys_read(struct um_task *t, const uint64_t *a)
 
 	if (!of)
 		return -EBADF;
-	if (!ofile_readable(of))
+	if (write ? !ofile_writable(of) : !ofile_readable(of))
 		ret = -EBADF;
 	else
 		ret = iter_single(&it, t, a[1], a[2]);
 	if (!ret)
-		ret = ofile_read(t, of, &it);
+		ret = write ? ofile_write(t, of, &it) : ofile_read(t, of, &it);
 	ofile_put(of);
 	return ret;
 }
 
+long um_sys_read(struct um_task *t, const uint64_t *a)
+{
+	return do_read_write(t, a, false);
+}
+
 long um_sys_write(struct um_task *t, const uint64_t *a)
 {
-	struct um_ofile *of = fdget(t, a[0]);
-	struct um_iter it;
-	long ret;
-
-	if (!of)
-		return -EBADF;
-	if (!ofile_writable(of))
-		ret = -EBADF;
-	else
-		ret = iter_single(&it, t, a[1], a[2]);
-	if (!ret)
-		ret = ofile_write(t, of, &it);
-	ofile_put(of);
-	return ret;
+	return do_read_write(t, a, true);
 }
 
 static long do_readv_writev(struct um_task *t, const uint64_t *a, bool write)
