@@ -31,8 +31,8 @@
 static pthread_mutex_t spaces_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct host_as *spaces; /* protected by spaces_lock */
 static unsigned long vma_budget; /* 0: not read yet */
-static unsigned long vmas_held; /* sum of the spaces' stats.vmas; atomic */
-static unsigned long vmas_pending; /* room batches in flight asked; atomic */
+/* The VMAs of the spaces held in this process (local, record). */
+static struct host_vma_acct this_process;
 
 /* An operation adds at most two host VMAs: its own and a split. */
 #define VMAS_PER_OP 2
@@ -71,7 +71,7 @@ int host_set_vma_budget(unsigned long nr)
 
 unsigned long host_vmas_held(void)
 {
-	return __atomic_load_n(&vmas_held, __ATOMIC_RELAXED);
+	return __atomic_load_n(&this_process.held, __ATOMIC_RELAXED);
 }
 
 static void stat_add(uint64_t *counter, uint64_t n)
@@ -91,7 +91,7 @@ static void count_vmas(struct host_as *as)
 
 	__atomic_store_n(&as->stats.vmas_mapped, m->nr_mapped,
 			 __ATOMIC_RELAXED);
-	__atomic_add_fetch(&vmas_held, m->nr_runs - old, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&as->acct->held, m->nr_runs - old, __ATOMIC_RELAXED);
 }
 
 void host_as_register(struct host_as *as)
@@ -100,6 +100,8 @@ void host_as_register(struct host_as *as)
 	BUG_ON(!as->vmamap);
 	vmamap_init(as->vmamap, as->size);
 	pthread_rwlock_init(&as->reset_lock, NULL);
+	/* A space in a process of its own counts against that one's limit. */
+	as->acct = as->backend->own_process ? &as->own_acct : &this_process;
 	pthread_mutex_lock(&spaces_lock);
 	as->next_all = spaces;
 	as->prev_all = NULL;
@@ -119,7 +121,7 @@ static void host_as_unregister(struct host_as *as)
 		spaces = as->next_all;
 	if (as->next_all)
 		as->next_all->prev_all = as->prev_all;
-	__atomic_sub_fetch(&vmas_held,
+	__atomic_sub_fetch(&as->acct->held,
 			   __atomic_load_n(&as->stats.vmas, __ATOMIC_RELAXED),
 			   __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&spaces_lock);
@@ -181,27 +183,30 @@ void host_as_discard(struct host_as *as)
  * spaces_lock held; the other spaces' owners may be queueing and flushing
  * meanwhile: each is reset under its reset_lock.
  */
-static void reset_all_locked(void)
+static void reset_all_locked(struct host_vma_acct *acct)
 {
 	struct host_as *as;
 
 	for (as = spaces; as; as = as->next_all) {
+		if (as->acct != acct)
+			continue;
 		pthread_rwlock_wrlock(&as->reset_lock);
 		reset_space_locked(as);
 		pthread_rwlock_unlock(&as->reset_lock);
 	}
 }
 
-static void reset_all(void)
+static void reset_all(struct host_vma_acct *acct)
 {
 	pthread_mutex_lock(&spaces_lock);
-	reset_all_locked();
+	reset_all_locked(acct);
 	pthread_mutex_unlock(&spaces_lock);
 }
 
-static bool over(unsigned long target)
+/* The process holding @as holds more than @target VMAs. */
+static bool over(struct host_as *as, unsigned long target)
 {
-	return __atomic_load_n(&vmas_held, __ATOMIC_RELAXED) > target;
+	return __atomic_load_n(&as->acct->held, __ATOMIC_RELAXED) > target;
 }
 
 static int cmp_op_va(const void *a, const void *b)
@@ -246,7 +251,7 @@ static unsigned int plan_victims(struct host_as *as, unsigned long target,
 {
 	unsigned int nr;
 
-	for (nr = 0; nr < max && over(target); nr++) {
+	for (nr = 0; nr < max && over(as, target); nr++) {
 		struct host_op *op = &v[nr];
 
 		if (!vmamap_evict_oldest(as->vmamap, &op->va, &op->len))
@@ -301,7 +306,7 @@ static void evict_space(struct host_as *as, unsigned long target)
 		v = small;
 		max = HOST_AS_QUEUE;
 	}
-	while (!err && over(target) && as->vmamap->nr_mapped) {
+	while (!err && over(as, target) && as->vmamap->nr_mapped) {
 		nr = plan_victims(as, target, v, max, &pages);
 		runs += nr;
 		err = apply_all(as, v, coalesce_victims(as, v, nr));
@@ -323,11 +328,12 @@ static void evict(struct host_as *as, unsigned long target)
 	struct host_as *other;
 
 	evict_space(as, target);
-	if (!over(target))
+	if (!over(as, target))
 		return;
+	/* Only spaces of the same host process: they share its limit. */
 	pthread_mutex_lock(&spaces_lock);
-	for (other = spaces; other && over(target); other = other->next_all)
-		if (other != as)
+	for (other = spaces; other && over(as, target); other = other->next_all)
+		if (other != as && other->acct == as->acct)
 			evict_space(other, target);
 	pthread_mutex_unlock(&spaces_lock);
 }
@@ -343,20 +349,21 @@ static unsigned long claim_room(struct host_as *as, unsigned int nr)
 	unsigned long budget = host_vma_budget();
 	unsigned long target = budget - budget / 4;
 
-	if (host_vmas_held() +
-		    __atomic_load_n(&vmas_pending, __ATOMIC_RELAXED) + need >
+	if (__atomic_load_n(&as->acct->held, __ATOMIC_RELAXED) +
+		    __atomic_load_n(&as->acct->pending, __ATOMIC_RELAXED) +
+		    need >
 	    budget) {
 		if (target + need > budget)
 			target = need < budget ? budget - need : 0;
 		evict(as, target);
 	}
-	__atomic_add_fetch(&vmas_pending, need, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&as->acct->pending, need, __ATOMIC_RELAXED);
 	return need;
 }
 
-static void release_room(unsigned long need)
+static void release_room(struct host_as *as, unsigned long need)
 {
-	__atomic_sub_fetch(&vmas_pending, need, __ATOMIC_RELAXED);
+	__atomic_sub_fetch(&as->acct->pending, need, __ATOMIC_RELAXED);
 }
 
 static bool can_merge(const struct host_op *last, enum host_op_kind kind,
@@ -533,10 +540,10 @@ static void model_ops(struct host_as *as, const struct host_op *ops,
  */
 static void make_room_after_refusal(struct host_as *as, unsigned int refusals)
 {
-	unsigned long held = host_vmas_held();
+	unsigned long held = __atomic_load_n(&as->acct->held, __ATOMIC_RELAXED);
 
 	if (refusals > REFUSALS_EVICT) {
-		reset_all();
+		reset_all(as->acct);
 		return;
 	}
 	evict(as, held < 4 ? 0 : held - held / 4);
@@ -579,7 +586,7 @@ static void flush_batch(struct host_as *as, struct host_op *ops,
 		}
 		make_room_after_refusal(as, refusals);
 	}
-	release_room(room);
+	release_room(as, room);
 }
 
 void host_as_flush(struct host_as *as)

@@ -121,6 +121,12 @@ struct host_op {
 struct host_as;
 struct vmamap;
 
+/* The host VMAs one host process holds: its spaces count against it. */
+struct host_vma_acct {
+	unsigned long held; /* sum of its spaces' stats.vmas; atomic */
+	unsigned long pending; /* room batches in flight asked; atomic */
+};
+
 /*
  * How a backend carries out a batch. Returns 0 or -errno of the first op
  * that failed, with *done set to the number of ops completed before it.
@@ -138,6 +144,12 @@ struct host_backend {
 	 * the space is never used again (a stub's child ends). Else reset.
 	 */
 	void (*discard)(struct host_as *as);
+	/*
+	 * The space is a host process of its own (a stub's child): its VMAs
+	 * count against that process's limit, not this one's, and no other
+	 * space's eviction touches it.
+	 */
+	bool own_process;
 };
 
 /*
@@ -176,6 +188,9 @@ struct host_as {
 	pthread_rwlock_t reset_lock;
 	uint32_t reset_gen;
 	struct vmamap *vmamap; /* the host VMAs it holds (host/vmamap.c) */
+	struct host_vma_acct
+		*acct; /* its process's: &own_acct, or this one's */
+	struct host_vma_acct own_acct;
 	bool no_merge; /* one host call per page: see host_as_set_merge() */
 	bool discarded; /* host_as_discard(): nothing more is carried out */
 	unsigned int nr_queued;
@@ -240,9 +255,11 @@ static inline uint32_t host_as_gen(struct host_as *as)
  * Carry out every queued operation. Host refusals (ENOMEM, EAGAIN) and the
  * VMA budget are handled by dropping host mappings (they are a cache) and
  * going on; it never fails. Dropping evicts the least recently filled
- * mappings, of @as first and then of the other spaces, until the process
- * holds three quarters of its budget (a quarter less than it held, on a
- * refusal); when that fails, every space is reset. Each space that loses
+ * mappings, of @as first and then of the other spaces in the same host
+ * process, until that process holds three quarters of its budget (a
+ * quarter less than it held, on a refusal); when that fails, every such
+ * space is reset. A stub space is a process of its own: it counts against
+ * the budget alone, and only its owner ever touches it. Each space that loses
  * a mapping has its reset generation bumped. Context: the caller
  * serialises use of @as; it takes the global space lock.
  */
@@ -272,7 +289,10 @@ int host_as_walk_vmas(struct host_as *as, host_vma_fn fn, void *arg);
  * Context: as host_as_flush.
  */
 int host_as_walk_model(struct host_as *as, host_vma_fn fn, void *arg);
-/* Host VMAs of every space of the process, as their VMA maps count them. */
+/*
+ * Host VMAs of every space held in this process (not the stub spaces, each
+ * a process of its own), as their VMA maps count them.
+ */
 unsigned long host_vmas_held(void);
 
 /* ---- the stub backend: a guest space in a child process (host/stub.c) ---- */

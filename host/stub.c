@@ -330,6 +330,7 @@ static const struct host_backend stub_backend = {
 	.reset = stub_reset_space,
 	.destroy = stub_destroy,
 	.discard = stub_discard,
+	.own_process = true,
 };
 
 /*

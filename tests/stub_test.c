@@ -774,6 +774,56 @@ static void test_bench(struct phys *phys)
 	phys_put(phys, pfn);
 }
 
+/* Map @n isolated zero pages from @va (one page in two): 2n+1 VMAs. */
+static void map_isolated(struct host_as *as, uint64_t va, unsigned int n)
+{
+	unsigned int i;
+
+	for (i = 0; i < n; i++)
+		host_as_queue(as, HOST_OP_MAP_ZERO, va + 2ULL * i * PG, PG, 0,
+			      PROT_READ, 0);
+	host_as_flush(as);
+}
+
+/*
+ * A stub space is a host process of its own: its VMAs count against the
+ * budget alone, not against this process's, and no other space's eviction
+ * touches it (another thread's stub call into a space whose guest runs
+ * would meet the stub busy with the guest).
+ */
+static void test_own_budget(struct phys *phys)
+{
+	unsigned long budget = host_vma_budget(), held;
+	struct host_as *st = stub_new(phys);
+	struct host_as *loc = host_as_new_local(phys, SPACE);
+
+	if (!loc)
+		BAIL_OUT("host_as_new_local: %s", strerror(errno));
+	is(host_set_vma_budget(256), 0, "a budget of 256 VMAs");
+	held = host_vmas_held();
+	map_isolated(st, 0x100000, 100);
+	is(st->stats.vmas_mapped, 100, "the stub space holds 100 mappings");
+	is(host_vmas_held(), held,
+	   "which do not count against this process's VMAs");
+	map_isolated(loc, 0x100000, 150);
+	ok(loc->stats.evictions > 0,
+	   "a local space past the budget evicts (%llu)",
+	   (unsigned long long)loc->stats.evictions);
+	is(st->stats.evictions, 0, "but never the stub space's mappings");
+	is(st->stats.vmas_mapped, 100, "which keeps its 100");
+	held = loc->stats.vmas_mapped;
+	map_isolated(st, 0x100000 + 200 * PG, 50);
+	ok(st->stats.evictions > 0,
+	   "the stub space past the budget on its own evicts its own (%llu)",
+	   (unsigned long long)st->stats.evictions);
+	is(loc->stats.vmas_mapped, held, "and not the local space's");
+	ok(st->stats.vmas <= 256, "the stub space holds %llu VMAs <= 256",
+	   (unsigned long long)st->stats.vmas);
+	host_set_vma_budget(budget);
+	host_as_free(loc);
+	host_as_free(st);
+}
+
 int main(void)
 {
 	struct phys *phys = phys_new(1024 * PG);
@@ -787,6 +837,7 @@ int main(void)
 	test_orphan(phys);
 	test_pool(phys);
 	test_bench(phys);
+	test_own_budget(phys);
 	is(phys_nr_free(phys), phys_nr_frames(phys),
 	   "every frame of physical memory is free again");
 	phys_free(phys);
