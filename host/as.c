@@ -162,6 +162,13 @@ static void reset_space_locked(struct host_as *as)
 	stat_add(&as->stats.resets, 1);
 }
 
+void host_as_reset(struct host_as *as)
+{
+	pthread_rwlock_wrlock(&as->reset_lock);
+	reset_space_locked(as);
+	pthread_rwlock_unlock(&as->reset_lock);
+}
+
 void host_as_discard(struct host_as *as)
 {
 	as->nr_queued = 0;
@@ -621,6 +628,7 @@ static FILE *maps_open(struct host_as *as, int *err)
 	if (as->base) {
 		f = fopen("/proc/self/maps", "r");
 	} else {
+		host_stub_sync(as); /* what waits for the resume, first */
 		pid = host_stub_pid(as);
 		if (pid <= 0) {
 			*err = -EOPNOTSUPP;

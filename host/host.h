@@ -329,6 +329,16 @@ uint64_t host_stub_min_addr(void);
  * host_stub_pool_pid() is the waiting child's pid, or -1.
  */
 int host_stub_prestart(struct phys *phys);
+/*
+ * Let batches made while the guest of @as waits in the stub's handler (at
+ * a fault or syscall) wait for the next host_stub_resume, which carries
+ * them in its own round trip: one round trip for a fault, not two. The
+ * child's mappings then lag the space's until that resume; nothing runs
+ * there before it, and host_as_walk_vmas and host_as_count_vmas carry the
+ * batch out first. Off: it is carried out now. A batch that fails at the
+ * resume resets the space before the guest runs. Context: the owner.
+ */
+void host_stub_set_defer(struct host_as *as, bool on);
 void host_stub_pool_drain(void);
 int host_stub_pool_pid(void);
 /*

@@ -93,4 +93,13 @@ typedef int (*vmamap_fn)(uint64_t va, uint64_t len, int kind, int prot,
 			 uint64_t off, void *arg);
 int vmamap_walk(struct vmamap *m, vmamap_fn fn, void *arg);
 
+/*
+ * Drop every mapping of @as now, as an eviction's last resort does (its
+ * generation bumped, its VMA map emptied). Context: the owner, without
+ * as->reset_lock.
+ */
+void host_as_reset(struct host_as *as);
+/* A stub space: carry out the batch that waits for the next resume now. */
+void host_stub_sync(struct host_as *as);
+
 #endif

@@ -73,6 +73,16 @@ struct stub {
 	struct phys *phys;
 	uint64_t syscalls; /* page->syscalls already counted */
 	bool in_handler; /* the guest has run: it waits in the stub's handler */
+	/*
+	 * host_stub_set_defer(): batches made while the guest waits in the
+	 * handler wait here for the next resume, which carries them
+	 * (STUB_CMD_BATCH_RESUME). must_reset: a batch that waited failed
+	 * after it was counted done; the space is reset before the guest
+	 * runs again. Only the owner's thread touches them.
+	 */
+	bool defer, must_reset;
+	unsigned int nr_deferred;
+	struct host_op deferred[STUB_OPS];
 	uint32_t
 		fpu_pending; /* bytes of the FPU area set for the next resume */
 };
@@ -246,6 +256,37 @@ static int stub_result(struct host_as *as, struct stub *s, unsigned int nr,
 	return err;
 }
 
+/* Put the batch that waits in the shared page. */
+static void stub_post_deferred(struct host_as *as, struct stub *s)
+{
+	struct stub_page *d = s->page;
+
+	memcpy(d->ops, s->deferred, s->nr_deferred * sizeof(*s->deferred));
+	d->nr_ops = s->nr_deferred;
+	d->gen = as->reset_gen;
+}
+
+/*
+ * Carry out the batch that waits, in a round trip of its own (something
+ * else needs the child's mappings up to date first).
+ */
+static void stub_send_deferred(struct host_as *as, struct stub *s)
+{
+	unsigned int done, nr = s->nr_deferred;
+	int err;
+
+	if (!nr)
+		return;
+	stub_post_deferred(as, s);
+	s->nr_deferred = 0;
+	__atomic_add_fetch(&as->stats.round_trips, 1, __ATOMIC_RELAXED);
+	err = stub_call(s, STUB_CMD_BATCH);
+	if (!err)
+		err = stub_result(as, s, nr, &done);
+	if (err && err != -ESRCH)
+		s->must_reset = true;
+}
+
 static int stub_apply(struct host_as *as, const struct host_op *ops,
 		      unsigned int nr, unsigned int *done)
 {
@@ -255,6 +296,20 @@ static int stub_apply(struct host_as *as, const struct host_op *ops,
 
 	BUG_ON(nr > STUB_OPS);
 	*done = 0;
+	/*
+	 * The guest waits in the handler and nothing runs in the child before
+	 * the next resume: the batch can wait for it, in order after any
+	 * other waiting. Its frames may be freed meanwhile; the child cannot
+	 * touch them before the batch is carried out.
+	 */
+	if (s->defer && s->in_handler && !s->dead &&
+	    s->nr_deferred + nr <= STUB_OPS) {
+		memcpy(s->deferred + s->nr_deferred, ops, nr * sizeof(*ops));
+		s->nr_deferred += nr;
+		*done = nr;
+		return 0;
+	}
+	stub_send_deferred(as, s);
 	memcpy(d->ops, ops, nr * sizeof(*ops));
 	d->nr_ops = nr;
 	d->gen = as->reset_gen;
@@ -272,9 +327,12 @@ static int stub_reset_space(struct host_as *as)
 	unsigned int done;
 	int err;
 
+	s->nr_deferred = 0; /* what waited is dropped with the rest */
 	s->page->size = as->size;
 	__atomic_add_fetch(&as->stats.round_trips, 1, __ATOMIC_RELAXED);
 	err = stub_call(s, STUB_CMD_RESET);
+	if (!err)
+		s->must_reset = false;
 	if (err == -ESRCH)
 		return 0; /* a dead process holds no mapping */
 	if (err)
@@ -313,6 +371,8 @@ static void stub_discard(struct host_as *as)
 {
 	struct stub *s = as->priv;
 
+	s->nr_deferred = 0;
+	s->must_reset = false;
 	if (s->dead || s->owner != getpid())
 		return;
 	if (s->pidfd >= 0)
@@ -332,6 +392,23 @@ static const struct host_backend stub_backend = {
 	.discard = stub_discard,
 	.own_process = true,
 };
+
+void host_stub_sync(struct host_as *as)
+{
+	if (as->backend == &stub_backend)
+		stub_send_deferred(as, as->priv);
+}
+
+void host_stub_set_defer(struct host_as *as, bool on)
+{
+	struct stub *s = as->priv;
+
+	if (as->backend != &stub_backend)
+		return;
+	if (!on)
+		stub_send_deferred(as, s);
+	s->defer = on;
+}
 
 /*
  * The rseq area the C library registered for this thread (glibc 2.35+),
@@ -579,12 +656,37 @@ int host_stub_resume(struct host_as *as, struct host_regs *regs,
 	if (as->backend != &stub_backend)
 		return -EINVAL;
 	h = &s->page->handoff;
-	h->regs = *regs;
-	h->fpu_load = s->fpu_pending; /* ours, whatever the guest wrote there */
-	__atomic_add_fetch(&as->stats.round_trips, 1, __ATOMIC_RELAXED);
-	err = stub_call(s, STUB_CMD_RESUME);
-	if (err)
-		return err;
+	for (;;) {
+		unsigned int nr = s->nr_deferred, done;
+		uint32_t cmd = nr ? STUB_CMD_BATCH_RESUME : STUB_CMD_RESUME;
+
+		if (s->must_reset) /* before anything else runs there */
+			host_as_reset(as);
+		if (s->nr_deferred)
+			stub_post_deferred(as, s);
+		s->nr_deferred = 0;
+		h->regs = *regs;
+		/* ours, whatever the guest wrote there */
+		h->fpu_load = s->fpu_pending;
+		__atomic_add_fetch(&as->stats.round_trips, 1, __ATOMIC_RELAXED);
+		err = stub_call(s, cmd);
+		if (err)
+			return err;
+		if (cmd == STUB_CMD_RESUME)
+			break;
+		/*
+		 * The batch went and the guest ran, or one op failed and the
+		 * stub stayed: then the space is reset and the guest resumed
+		 * without it. (The guest can write err itself: then it is
+		 * only resumed again from the same registers.)
+		 */
+		err = stub_result(as, s, nr, &done);
+		if (!err)
+			break;
+		if (err == -ESRCH)
+			return err;
+		s->must_reset = true;
+	}
 	s->fpu_pending = 0; /* the stub took it with the RESUME */
 	s->in_handler = true;
 	/* Written by the child, where the guest may write too: checked. */

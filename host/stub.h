@@ -76,6 +76,13 @@ enum stub_cmd {
 	 * the guest's frame into the FPU area; its length in fpu_len.
 	 */
 	STUB_CMD_FPU_GET,
+	/*
+	 * Served only in the handler: carry out ops[0, nr_ops) as BATCH
+	 * does, then, if all went, return into the guest as RESUME does
+	 * (acknowledged at its next event); if one failed, acknowledge with
+	 * err and done at once and stay in the handler.
+	 */
+	STUB_CMD_BATCH_RESUME,
 };
 
 /* The filter, in the ops area: classic BPF instructions (8 bytes each). */

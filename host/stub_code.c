@@ -477,6 +477,13 @@ static STUB_TEXT void stub_signal(int sig, void *info, void *ctx)
 		seq = stub_wait(d, seq);
 		if (d->cmd == STUB_CMD_RESUME)
 			break;
+		if (d->cmd == STUB_CMD_BATCH_RESUME) {
+			stub_batch(d);
+			if (!d->err)
+				break;
+			stub_ack(d, seq);
+			continue;
+		}
 		if (d->cmd == STUB_CMD_FPU_GET)
 			stub_fpu_get(d, uc);
 		else

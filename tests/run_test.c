@@ -850,6 +850,80 @@ static void test_mm(void)
 }
 
 /*
+ * host_stub_set_defer: a fault's batch rides on the resume that follows
+ * it, one round trip a fault; the child's mappings agree with the ptes
+ * once a walk has carried out what waits; a batch that fails at the
+ * resume resets the space and the guest goes on, refaulting.
+ */
+static void test_defer(void)
+{
+	struct mem *mem = mem_new(256 * PG);
+	struct host_regs regs = {0};
+	uint64_t trips, resets;
+	struct host_as *as;
+	struct page *page;
+	struct um_event ev;
+	struct phys *phys;
+	struct mm *mm;
+	long got;
+	int err;
+
+	if (!mem)
+		BAIL_OUT("mem_new: %s", strerror(errno));
+	phys = mem_phys(mem);
+	as = space_new(phys);
+	mm = mm_new(mem, as, SPACE);
+	if (!mm || um_task_filter(as) || mm_set_fault_around(mm, 1))
+		BAIL_OUT("mm_new: %s", strerror(errno));
+	host_stub_set_defer(as, true);
+	if (mm_mmap(mm, CODE, PG, PROT_READ | PROT_WRITE, PRIV_ANON, NULL, 0) !=
+		    (long)CODE ||
+	    mm_mmap(mm, DATA, 64 * PG, PROT_READ | PROT_WRITE, PRIV_ANON, NULL,
+		    0) != (long)DATA ||
+	    mm_mmap(mm, 0x800000, PG, PROT_READ, PRIV_ANON, NULL, 0) !=
+		    0x800000)
+		BAIL_OUT("mm_mmap");
+	got = mm_gup(mm, CODE, 1, UMM_FOLL_WRITE | UMM_FOLL_GET, &page);
+	if (got != 1)
+		BAIL_OUT("mm_gup: %ld", got);
+	memcpy(page_kaddr(page), guest_touch,
+	       (size_t)(guest_touch_end - guest_touch));
+	page_put(page);
+	mm_mprotect(mm, CODE, PG, PROT_READ | PROT_EXEC);
+
+	regs.rip = CODE;
+	trips = as->stats.round_trips;
+	err = um_task_run_mm(mm, &regs, &ev);
+	ok(!err && ev.kind == UM_EVENT_SYSCALL && ev.args[0] == 64 * 65 / 2,
+	   "deferred batches: the guest wrote and read back its 64 pages");
+	ok(ev.nr_faults >= 64 &&
+		   as->stats.round_trips - trips <= ev.nr_faults + 1,
+	   "%llu round trips for %lu faults and the event: one a fault",
+	   (unsigned long long)(as->stats.round_trips - trips), ev.nr_faults);
+	is(mm_check_host(mm), 0,
+	   "the child's mappings agree with the ptes (a walk carries out "
+	   "what waits first)");
+
+	/* A batch that fails at the resume: a file offset mmap refuses. */
+	resets = as->stats.resets;
+	host_as_queue(as, HOST_OP_MAP, 0x700000, PG, 1, PROT_READ, 0);
+	host_as_flush(as);
+	um_syscall_return(&regs, 1);
+	err = um_task_run_mm(mm, &regs, &ev);
+	ok(!err && ev.kind == UM_EVENT_FAULT && ev.addr == 0x800000 &&
+		   ev.signo == SIGSEGV,
+	   "a batch that failed at the resume: the guest still goes on");
+	is(as->stats.resets - resets, 1, "after one reset of the space");
+	is(mm_check_host(mm), 0, "and the child's mappings agree again");
+
+	host_stub_set_defer(as, false);
+	mm_put(mm);
+	is(phys_nr_free(phys), phys_nr_frames(phys),
+	   "every frame of the mm is free again");
+	mem_put(mem);
+}
+
+/*
  * A kernel's write and read: the guest's buffers reached through its mm
  * (um_copy_from_guest, um_copy_to_guest), not through frames we know.
  */
@@ -1010,6 +1084,7 @@ int main(void)
 	test_fpu(phys);
 	test_cost(phys);
 	test_mm();
+	test_defer();
 	test_copy();
 	test_fault_cost();
 	is(phys_nr_free(phys), phys_nr_frames(phys),

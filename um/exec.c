@@ -228,6 +228,7 @@ struct mm *um_exec_mm(struct um_kernel *k, struct file *file, struct mm *old,
 		*errp = (int)err;
 		return NULL;
 	}
+	host_stub_set_defer(as, true); /* faults: one round trip, not two */
 	mm = mm_new(k->mem, as, k->task_size);
 	if (!mm) {
 		*errp = -errno;

@@ -192,6 +192,7 @@ static long do_fork(struct um_task *t, uint64_t flags, uint64_t newsp,
 		host_as_free(as);
 		return -EAGAIN;
 	}
+	host_stub_set_defer(as, true);
 	mm = mm_fork(t->mm, as);
 	if (!mm) {
 		host_as_free(as);
