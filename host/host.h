@@ -76,6 +76,15 @@ void phys_copy(struct phys *phys, uint32_t dst, uint32_t src, unsigned int nr);
  * contiguity buys (umm bench), never a default. Context: any.
  */
 void phys_set_scatter(struct phys *phys, bool scatter);
+/*
+ * The pool of freed frames kept resident and zeroed instead of punched out
+ * of the file, up to @max_frames (default: half the memory, at most
+ * 256 MiB; 0: none); the allocator hands them out first. Lowering
+ * the cap keeps what is pooled (it drains as frames are taken).
+ */
+void phys_set_pool(struct phys *phys, uint64_t max_frames);
+uint64_t phys_pool_default(const struct phys *phys);
+uint64_t phys_nr_pooled(struct phys *phys);
 void phys_get(struct phys *phys, uint32_t pfn);
 unsigned int phys_refcount(const struct phys *phys, uint32_t pfn);
 /*

@@ -7,7 +7,12 @@
  * so that frames handed out one after another are contiguous in the file:
  * contiguous guest pages on contiguous file offsets merge into one host VMA.
  * Freed frames are punched out of the file, so the host's memory use follows
- * the guest's and a frame is zero when it is next handed out.
+ * the guest's and a frame is zero when it is next handed out; except for a
+ * pool of them, up to a cap, kept resident and zeroed through the linear
+ * map instead (phys_set_pool): the host's work for a frame that goes and
+ * comes back is then a memset, not a hole punched, a page cache page
+ * freed, and a new one allocated and zeroed at the next map. The
+ * allocator hands pooled frames out first.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -32,6 +37,9 @@ struct phys {
 	uint64_t cursor;
 	uint64_t nr_free; /* written under lock, read by phys_nr_free without */
 	bool scatter; /* see phys_set_scatter() */
+	/* The pool: free frames kept resident and zero. Under lock. */
+	uint64_t *pool_map; /* bit set: a free frame in the pool */
+	uint64_t nr_pooled, pool_max, pool_cursor;
 };
 
 static bool frame_free(const struct phys *phys, uint64_t pfn)
@@ -41,66 +49,70 @@ static bool frame_free(const struct phys *phys, uint64_t pfn)
 
 static void frame_take(struct phys *phys, uint64_t pfn)
 {
+	uint64_t bit = 1ULL << (pfn % BITS);
+
+	if (phys->pool_map[pfn / BITS] & bit) {
+		phys->pool_map[pfn / BITS] &= ~bit;
+		phys->nr_pooled--;
+	}
 	phys->free_map[pfn / BITS] &= ~(1ULL << (pfn % BITS));
 	__atomic_store_n(&phys->nr_free, phys->nr_free - 1, __ATOMIC_RELAXED);
 	__atomic_store_n(&phys->refcount[pfn], 1, __ATOMIC_RELAXED);
 }
 
+/*
+ * The first frame at or after @from whose bit in @map is @set, or
+ * nr_total. Context: lock held.
+ */
+static uint64_t next_bit_locked(const struct phys *phys, const uint64_t *map,
+				bool set, uint64_t from)
+{
+	uint64_t nwords = (phys->nr_total + BITS - 1) / BITS;
+	uint64_t w = from / BITS, flip = set ? 0 : ~0ULL;
+	uint64_t word;
+
+	if (from >= phys->nr_total)
+		return phys->nr_total;
+	word = (map[w] ^ flip) & (~0ULL << (from % BITS));
+	while (!word) {
+		if (++w >= nwords)
+			return phys->nr_total;
+		word = map[w] ^ flip;
+	}
+	from = w * BITS + (uint64_t)__builtin_ctzll(word);
+	return from < phys->nr_total ? from : phys->nr_total;
+}
+
 /* The first free frame at or after @from, or nr_total. Context: lock held. */
 static uint64_t next_free_locked(const struct phys *phys, uint64_t from)
 {
-	uint64_t nwords = (phys->nr_total + BITS - 1) / BITS;
-	uint64_t w = from / BITS;
-	uint64_t word;
-
-	if (from >= phys->nr_total)
-		return phys->nr_total;
-	word = phys->free_map[w] & (~0ULL << (from % BITS));
-	while (!word) {
-		if (++w >= nwords)
-			return phys->nr_total;
-		word = phys->free_map[w];
-	}
-	from = w * BITS + (uint64_t)__builtin_ctzll(word);
-	return from < phys->nr_total ? from : phys->nr_total;
-}
-
-/* The first frame in use at or after @from, or nr_total. Context: lock held. */
-static uint64_t next_used_locked(const struct phys *phys, uint64_t from)
-{
-	uint64_t nwords = (phys->nr_total + BITS - 1) / BITS;
-	uint64_t w = from / BITS;
-	uint64_t word;
-
-	if (from >= phys->nr_total)
-		return phys->nr_total;
-	word = ~phys->free_map[w] & (~0ULL << (from % BITS));
-	while (!word) {
-		if (++w >= nwords)
-			return phys->nr_total;
-		word = ~phys->free_map[w];
-	}
-	from = w * BITS + (uint64_t)__builtin_ctzll(word);
-	return from < phys->nr_total ? from : phys->nr_total;
+	return next_bit_locked(phys, phys->free_map, true, from);
 }
 
 /*
- * The first run of @n free frames that starts in [lo, hi) (it may end past
- * @hi), or nr_total when there is none. Context: lock held.
+ * The first run of @n frames set in @map (free frames, or pooled ones) that
+ * starts in [lo, hi) (it may end past @hi), or nr_total when there is
+ * none. Context: lock held.
  */
-static uint64_t find_run_locked(const struct phys *phys, uint64_t lo,
-				uint64_t hi, uint64_t n)
+static uint64_t find_run_in_locked(const struct phys *phys, const uint64_t *map,
+				   uint64_t lo, uint64_t hi, uint64_t n)
 {
-	uint64_t start = next_free_locked(phys, lo);
+	uint64_t start = next_bit_locked(phys, map, true, lo);
 
 	while (start < hi) {
-		uint64_t end = next_used_locked(phys, start);
+		uint64_t end = next_bit_locked(phys, map, false, start);
 
 		if (end - start >= n)
 			return start;
-		start = next_free_locked(phys, end);
+		start = next_bit_locked(phys, map, true, end);
 	}
 	return phys->nr_total;
+}
+
+static uint64_t find_run_locked(const struct phys *phys, uint64_t lo,
+				uint64_t hi, uint64_t n)
+{
+	return find_run_in_locked(phys, phys->free_map, lo, hi, n);
 }
 
 struct phys *phys_new(uint64_t bytes)
@@ -130,8 +142,11 @@ struct phys *phys_new(uint64_t bytes)
 	nwords = (phys->nr_total + BITS - 1) / BITS;
 	phys->refcount = calloc(phys->nr_total, sizeof(*phys->refcount));
 	phys->free_map = calloc(nwords, sizeof(*phys->free_map));
-	if (!phys->refcount || !phys->free_map)
+	phys->pool_map = calloc(nwords, sizeof(*phys->pool_map));
+	if (!phys->refcount || !phys->free_map || !phys->pool_map)
 		goto out_unmap;
+	phys->pool_max = phys_pool_default(phys);
+	phys->pool_cursor = 1;
 	for (pfn = 1; pfn < phys->nr_total; pfn++)
 		phys->free_map[pfn / BITS] |= 1ULL << (pfn % BITS);
 	phys->nr_free = phys->nr_total - 1;
@@ -144,6 +159,7 @@ out_unmap:
 	err = errno;
 	free(phys->refcount);
 	free(phys->free_map);
+	free(phys->pool_map);
 	munmap(phys->kmap, bytes);
 	errno = err;
 out_close:
@@ -166,6 +182,7 @@ void phys_free(struct phys *phys)
 	close(phys->fd);
 	free(phys->refcount);
 	free(phys->free_map);
+	free(phys->pool_map);
 	pthread_mutex_destroy(&phys->lock);
 	free(phys);
 }
@@ -189,6 +206,57 @@ void *phys_kaddr(const struct phys *phys, uint32_t pfn)
 {
 	BUG_ON(pfn >= phys->nr_total);
 	return phys->kmap + ((uint64_t)pfn << PAGE_SHIFT);
+}
+
+uint64_t phys_pool_default(const struct phys *phys)
+{
+	uint64_t max = (256ULL << 20) >> PAGE_SHIFT; /* at most 256 MiB */
+
+	return phys->nr_total / 2 < max ? phys->nr_total / 2 : max;
+}
+
+void phys_set_pool(struct phys *phys, uint64_t max_frames)
+{
+	pthread_mutex_lock(&phys->lock);
+	phys->pool_max = max_frames;
+	pthread_mutex_unlock(&phys->lock);
+}
+
+uint64_t phys_nr_pooled(struct phys *phys)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&phys->lock);
+	n = phys->nr_pooled;
+	pthread_mutex_unlock(&phys->lock);
+	return n;
+}
+
+/*
+ * Take a run of @nr pooled frames (resident and zero), the first after the
+ * pool's cursor, so that what the guest gets stays contiguous; 0 when the
+ * pool has no such run. Context: lock held.
+ */
+static unsigned int alloc_pooled_locked(struct phys *phys, unsigned int nr,
+					uint32_t *pfns)
+{
+	uint64_t run, pfn;
+	unsigned int got = 0;
+
+	run = find_run_in_locked(phys, phys->pool_map, phys->pool_cursor,
+				 phys->nr_total, nr);
+	if (run >= phys->nr_total)
+		run = find_run_in_locked(phys, phys->pool_map, 1,
+					 phys->pool_cursor, nr);
+	if (run >= phys->nr_total)
+		return 0;
+	for (pfn = run; got < nr; pfn++) {
+		frame_take(phys, pfn);
+		pfns[got++] = (uint32_t)pfn;
+	}
+	phys->pool_cursor = pfn < phys->nr_total ? pfn : 1;
+	phys->cursor = phys->pool_cursor;
+	return got;
 }
 
 void phys_set_scatter(struct phys *phys, bool scatter)
@@ -249,6 +317,9 @@ unsigned int phys_alloc(struct phys *phys, uint32_t hint, unsigned int nr,
 		if (got)
 			phys->cursor = pfn;
 	}
+	/* Then the pool's frames, resident and zero already. */
+	if (got < nr && phys->nr_pooled)
+		got += alloc_pooled_locked(phys, nr - got, pfns + got);
 	/*
 	 * Next-fit alone takes the first free frames after the cursor, holes
 	 * and all, once the allocator has wrapped: look for a run that holds
@@ -308,20 +379,39 @@ static int cmp_pfn(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-/* Give a run of dead frames back to the host, then to the allocator. */
+/*
+ * Give a run of dead frames back to the allocator: the first ones the pool
+ * has room for zeroed and kept, the rest punched out of the file.
+ */
 static void release_run(struct phys *phys, uint32_t first, uint32_t n)
 {
+	uint32_t keep = 0;
 	uint64_t pfn;
 
-	if (fallocate(phys->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-		      (off_t)first << PAGE_SHIFT, (off_t)n << PAGE_SHIFT) < 0) {
+	pthread_mutex_lock(&phys->lock);
+	if (!phys->scatter && phys->nr_pooled < phys->pool_max) {
+		keep = phys->pool_max - phys->nr_pooled < n
+			       ? (uint32_t)(phys->pool_max - phys->nr_pooled)
+			       : n;
+		phys->nr_pooled += keep; /* claimed: no one else fills it */
+	}
+	pthread_mutex_unlock(&phys->lock);
+	if (keep)
+		memset(phys_kaddr(phys, first), 0, (size_t)keep << PAGE_SHIFT);
+	if (keep < n &&
+	    fallocate(phys->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		      (off_t)(first + keep) << PAGE_SHIFT,
+		      (off_t)(n - keep) << PAGE_SHIFT) < 0) {
 		/* Cannot give it back: zero it so it is fit for reuse. */
-		memset(phys_kaddr(phys, first), 0, (size_t)n << PAGE_SHIFT);
+		memset(phys_kaddr(phys, first + keep), 0,
+		       (size_t)(n - keep) << PAGE_SHIFT);
 	}
 	pthread_mutex_lock(&phys->lock);
 	for (pfn = first; pfn < (uint64_t)first + n; pfn++) {
 		BUG_ON(frame_free(phys, pfn));
 		phys->free_map[pfn / BITS] |= 1ULL << (pfn % BITS);
+		if (pfn < (uint64_t)first + keep)
+			phys->pool_map[pfn / BITS] |= 1ULL << (pfn % BITS);
 	}
 	/* read without the lock by phys_nr_free(): atomically */
 	__atomic_store_n(&phys->nr_free, phys->nr_free + n, __ATOMIC_RELAXED);

@@ -72,6 +72,17 @@ int umm_mm_set_fault_around(struct umm_mm *mm, unsigned int nr_pages);
  */
 int umm_mm_set_host_merge(struct umm_mm *mm, bool merge);
 int umm_phys_set_scatter(struct umm_phys *phys, bool scatter);
+/*
+ * The frame pool (default on: half the memory, at most 256 MiB):
+ * freed frames, up to @bytes of them, are kept resident and zeroed instead
+ * of given back to the host at once, and handed out first, so a guest that
+ * frees and touches again costs the host a memset, not a page freed and a
+ * page allocated. 0: every freed frame goes back to the host at once;
+ * UMM_POOL_DEFAULT: the default cap. The pool is free guest memory that
+ * stays in the host's RSS. 0.
+ */
+#define UMM_POOL_DEFAULT UINT64_MAX
+int umm_phys_set_pool(struct umm_phys *phys, uint64_t bytes);
 
 /* Files: shmem (read/write, zero-filled) or a read-only host file. */
 struct umm_file *umm_shmem_new(struct umm_phys *phys, uint64_t size);

@@ -270,6 +270,7 @@ static void test_phys_zero_and_punch(void)
 
 	if (!phys)
 		BAIL_OUT("phys_new: %s", strerror(errno));
+	phys_set_pool(phys, 0); /* every freed frame punched (see test_phys_pool) */
 	/* Reading a hole of a shmem file gives it a page: read it first. */
 	ok(all_zero(phys_kaddr(phys, PHYS_ZERO_PFN), PG),
 	   "the zero page reads zero");
@@ -301,6 +302,48 @@ static void test_phys_zero_and_punch(void)
 	ok(!bad, "all read zero after reuse");
 	phys_put_many(phys, pfns, 14);
 	phys_put(phys, pfn);
+	phys_free(phys);
+}
+
+/*
+ * The pool: freed frames up to its cap stay resident, zeroed, and are
+ * handed out first; past the cap they are punched; a cap of 0 punches all.
+ */
+static void test_phys_pool(void)
+{
+	struct phys *phys = phys_new(64 * PG);
+	uint32_t pfns[16], again[4];
+	long blocks0, blocks1;
+	unsigned int i;
+	bool bad;
+
+	if (!phys)
+		BAIL_OUT("phys_new: %s", strerror(errno));
+	is(phys_pool_default(phys), 32, "the default pool: half (32)");
+	phys_set_pool(phys, 4);
+	ok(all_zero(phys_kaddr(phys, PHYS_ZERO_PFN), PG), "zero page read");
+	blocks0 = file_blocks(phys_fd(phys));
+	is(phys_alloc(phys, 0, 16, pfns), 16, "16 frames");
+	for (i = 0; i < 16; i++)
+		memset(phys_kaddr(phys, pfns[i]), 0x5a, PG);
+	phys_put_many(phys, pfns, 16);
+	is(phys_nr_pooled(phys), 4, "4 freed frames pooled (the cap)");
+	blocks1 = file_blocks(phys_fd(phys));
+	is(blocks1, blocks0 + 4 * (long)(PG / 512),
+	   "the pool's 4 stay resident, the other 12 are punched");
+	is(phys_nr_free(phys), 63, "all free");
+	is(phys_alloc(phys, 0, 4, again), 4, "4 frames again");
+	for (bad = false, i = 0; i < 4; i++)
+		bad |= again[i] != pfns[i] ||
+		       !all_zero(phys_kaddr(phys, again[i]), PG);
+	ok(!bad, "the pooled ones, first, and zero though they were written");
+	is(phys_nr_pooled(phys), 0, "the pool is empty");
+	is(file_blocks(phys_fd(phys)), blocks1,
+	   "taking them costs the host no page");
+	phys_set_pool(phys, 0);
+	phys_put_many(phys, again, 4);
+	is(phys_nr_pooled(phys), 0, "a cap of 0: nothing pooled");
+	is(file_blocks(phys_fd(phys)), blocks0, "every frame punched");
 	phys_free(phys);
 }
 
@@ -1121,6 +1164,7 @@ int main(void)
 	test_phys_new();
 	test_phys_alloc();
 	test_phys_zero_and_punch();
+	test_phys_pool();
 	test_phys_refcount();
 	test_phys_scatter();
 

@@ -108,6 +108,15 @@ int umm_phys_set_scatter(struct umm_phys *phys, bool scatter)
 	return 0;
 }
 
+int umm_phys_set_pool(struct umm_phys *phys, uint64_t bytes)
+{
+	struct phys *p = mem_phys(MEM(phys));
+
+	phys_set_pool(p, bytes == UMM_POOL_DEFAULT ? phys_pool_default(p)
+						   : bytes >> PAGE_SHIFT);
+	return 0;
+}
+
 struct umm_file *umm_shmem_new(struct umm_phys *phys, uint64_t size)
 {
 	return (struct umm_file *)file_shmem_new(MEM(phys), size);

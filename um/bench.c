@@ -127,16 +127,20 @@ struct bench_entry {
 	const struct bench_scenario *sc;
 	const char *variant; /* NULL: the configured strategies */
 	/* overrides; -1: as configured */
-	int merge, scatter, fault_around, host_mmap;
+	int merge, scatter, fault_around, host_mmap, pool;
 };
 
-#define BASE(s)                            \
-	{                                  \
-		&(s), NULL, -1, -1, -1, -1 \
+#define BASE(s)                                \
+	{                                      \
+		&(s), NULL, -1, -1, -1, -1, -1 \
 	}
-#define VARIANT(s, v, m, c, f, h)   \
-	{                           \
-		&(s), v, m, c, f, h \
+#define VARIANT(s, v, m, c, f, h)       \
+	{                               \
+		&(s), v, m, c, f, h, -1 \
+	}
+#define VARIANT_POOL(s, v, p)              \
+	{                                  \
+		&(s), v, -1, -1, -1, -1, p \
 	}
 
 static const struct bench_entry entries[] = {
@@ -144,6 +148,7 @@ static const struct bench_entry entries[] = {
 	VARIANT(bench_page_fault1, "fault-around=off", -1, -1, 1, -1),
 	VARIANT(bench_page_fault1, "merge=off", 0, -1, -1, -1),
 	VARIANT(bench_page_fault1, "scatter", -1, 1, -1, -1),
+	VARIANT_POOL(bench_page_fault1, "pool=off", 0),
 	BASE(bench_page_fault2),
 	BASE(bench_page_fault3),
 	BASE(bench_mmap1),
@@ -293,6 +298,8 @@ static struct bench_cfg entry_cfg(const struct bench_entry *e,
 		c.fault_around = (unsigned int)e->fault_around;
 	if (e->host_mmap >= 0)
 		c.host_mmap = e->host_mmap;
+	if (e->pool >= 0)
+		c.pool = e->pool;
 	return c;
 }
 
@@ -343,6 +350,7 @@ static void run_entry(const struct bench_opts *o, struct result *res,
 		return;
 	}
 	umm_phys_set_scatter(ctx.phys, res->cfg.scatter);
+	umm_phys_set_pool(ctx.phys, res->cfg.pool ? UMM_POOL_DEFAULT : 0);
 	if (sc->setup && (res->err = sc->setup(&ctx)))
 		res->err_side = "setup";
 	for (i = 0; i <= o->reps && !res->err; i++) { /* 0: the warm-up */
@@ -546,9 +554,11 @@ static const char *build_config(void)
 
 static void cfg_string(const struct bench_cfg *c, char *buf, size_t len)
 {
-	snprintf(buf, len, "merge=%s alloc=%s fault-around=%u host-remap=%s",
+	snprintf(buf, len,
+		 "merge=%s alloc=%s fault-around=%u host-remap=%s pool=%s",
 		 c->merge ? "on" : "off", c->scatter ? "scatter" : "contig",
-		 c->fault_around, c->host_mmap ? "mmap" : "rfp");
+		 c->fault_around, c->host_mmap ? "mmap" : "rfp",
+		 c->pool ? "on" : "off");
 }
 
 static uint64_t faults_total(const struct umm_stats *st)
@@ -729,11 +739,12 @@ static void json_result(FILE *f, const struct result *r)
 	fprintf(f,
 		",\n     \"configuration\": {\"merge\": %s, \"alloc\": "
 		"\"%s\", \"fault_around\": %u, \"host_remap\": \"%s\", "
-		"\"size_mib\": %llu, \"iterations\": %u, "
+		"\"pool\": %s, \"size_mib\": %llu, \"iterations\": %u, "
 		"\"repetitions\": %u, \"ops_per_repetition\": %llu},\n",
 		r->cfg.merge ? "true" : "false",
 		r->cfg.scatter ? "scatter" : "contig", r->cfg.fault_around,
 		r->cfg.host_mmap ? "mmap" : "rfp",
+		r->cfg.pool ? "true" : "false",
 		(unsigned long long)(r->size >> 20), r->iters, r->reps,
 		(unsigned long long)r->ops);
 	if (r->err) {
@@ -969,7 +980,9 @@ static void usage(FILE *out)
 		"  --fault-around N         pages per anonymous fault (1: "
 		"off; default 16)\n"
 		"  --host-remap rfp|mmap    the host's side of nonlinear "
-		"scenarios\n",
+		"scenarios\n"
+		"  --pool on|off            freed frames kept zeroed for reuse "
+		"(default on)\n",
 		MAX_REPS);
 }
 
@@ -1030,6 +1043,7 @@ static int parse(int argc, char **argv, struct bench_opts *o)
 		{"alloc", required_argument, NULL, 'a'},
 		{"fault-around", required_argument, NULL, 'f'},
 		{"host-remap", required_argument, NULL, 'R'},
+		{"pool", required_argument, NULL, 'P'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -1082,6 +1096,9 @@ static int parse(int argc, char **argv, struct bench_opts *o)
 		case 'R':
 			bad = on_off(optarg, "mmap", "rfp", &o->cfg.host_mmap);
 			break;
+		case 'P':
+			bad = on_off(optarg, "on", "off", &o->cfg.pool);
+			break;
 		case 'h':
 			usage(stdout);
 			return 1;
@@ -1116,7 +1133,7 @@ static int parse(int argc, char **argv, struct bench_opts *o)
 int um_bench_main(int argc, char **argv)
 {
 	struct bench_opts o = {
-		.cfg = {.merge = true, .fault_around = 16},
+		.cfg = {.merge = true, .fault_around = 16, .pool = true},
 		.reps = 5,
 		.variants = true,
 	};

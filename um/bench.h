@@ -22,6 +22,7 @@ struct bench_cfg {
 	bool scatter; /* scattered frame allocation */
 	unsigned int fault_around; /* pages; 1: off */
 	bool host_mmap; /* native nonlinear: mmap per page, not rfp */
+	bool pool; /* freed frames kept resident and zeroed for reuse */
 };
 
 /* What one repetition of one side did. */
