@@ -206,7 +206,8 @@ case_umm() {
 # ---- the guest root ----
 mkdir -p "$root/bin" "$root/data" || exit 99
 progs="hello memtest forkcow execchain segv segvparent segvhandler hostile
-	stubjump readfile pipes sigterm vforkexec fpstate fpbad sigwait"
+	stubjump readfile pipes sigterm vforkexec fpstate fpbad sigwait
+	forklimit"
 have_progs=yes
 for p in $progs; do
 	if [ -x "$gdir/$p" ]; then
@@ -311,6 +312,23 @@ else
 		kill -0 "$v2" 2>/dev/null &&
 			ok "hostile: the host process it tried to kill lives" ||
 			not_ok "hostile: the host process it tried to kill lives"
+	fi
+
+	# forklimit: a bounded fork bomb; umm's task limit answers EAGAIN.
+	# Under umm run only (the host's own limit may be far away).
+	if [ "$umm_run" = no ]; then
+		skip "forklimit: under umm run (exit 0)" "$no_umm"
+		skip "forklimit: under umm run, every frame free at exit" "$no_umm"
+	else
+		run umm "$b/forklimit" 2000
+		check_frames forklimit
+		if [ "$how" = "exit 0" ]; then
+			ok_umm "forklimit: under umm run (exit 0)"
+		else
+			not_ok_umm "forklimit: under umm run (exit 0, got $how)"
+			diag "$tmp/out.umm"
+			diag "$tmp/err.umm"
+		fi
 	fi
 
 	# stubjump: killed by some signal under umm, reported as 128+signal;

@@ -190,6 +190,7 @@ struct um_task *um_task_alloc(struct um_kernel *k)
 	t->pid = k->next_pid++;
 	t->next = k->tasks;
 	k->tasks = t;
+	k->nr_tasks++;
 	return t;
 }
 
@@ -200,6 +201,7 @@ void um_task_free(struct um_task *t)
 	for (p = &t->k->tasks; *p; p = &(*p)->next)
 		if (*p == t) {
 			*p = t->next;
+			t->k->nr_tasks--;
 			break;
 		}
 	/* Its thread may still let go of its mm: that takes it without us. */

@@ -26,6 +26,8 @@
 
 #define UM_NR_SYSCALLS 512
 #define UM_NSIG	       64
+/* Tasks at once, zombies included: fork past it is EAGAIN (RLIMIT_NPROC). */
+#define UM_MAX_TASKS 512
 
 struct um_files; /* a file descriptor table: um/fs.c */
 struct um_file_cache; /* guest file objects by host (dev, ino): um/fs.c */
@@ -97,6 +99,7 @@ struct um_kernel {
 	struct um_file_cache *file_cache;
 	struct um_task *tasks;
 	struct um_task *init; /* the first task: its exit ends the run */
+	unsigned int nr_tasks; /* in k->tasks */
 	int next_pid;
 	unsigned int nr_threads; /* task threads still running */
 	FILE *trace; /* --trace: each syscall and fault; NULL: off */

@@ -184,6 +184,8 @@ static long do_fork(struct um_task *t, uint64_t flags, uint64_t newsp,
 
 	if (flags & ~(uint64_t)CLONE_SUPPORTED)
 		return -ENOSYS; /* threads and shared tables: not here */
+	if (k->nr_tasks >= UM_MAX_TASKS)
+		return -EAGAIN; /* each task is a host process and a thread */
 	as = host_as_new_stub(mem_phys(k->mem), k->task_size);
 	if (!as)
 		return errno == ENOMEM ? -ENOMEM : -EAGAIN;
