@@ -41,6 +41,19 @@ if command -v gnuplot >/dev/null 2>&1; then
 	t "umm bench --plot draws a PNG with gnuplot" sh -c "'$umm' bench --quick --plot '$out.png' mmap1 tlb_cycle > /dev/null && head -c 8 '$out.png' | od -c | grep -q 'P   N   G'"
 	rm -f "$out.png"
 fi
+t "umm run --help exits 0 and names --root" sh -c "'$umm' run --help | grep -q -- --root"
+t "umm run without a program exits 2" sh -c "'$umm' run; test \$? -eq 2"
+t "umm run --mem 1 exits 2" sh -c "'$umm' run --mem 1 /bin/true; test \$? -eq 2"
+t "umm run of a missing program exits 127" sh -c "'$umm' run /nonexistent/prog 2>/dev/null; test \$? -eq 127"
+hello=${GUEST_DIR:+$GUEST_DIR/hello}
+if [ -n "$hello" ] && [ -x "$hello" ]; then
+	t "umm run --trace: each syscall with its result, each fault" sh -c "'$umm' run --trace '$hello' 2> '$out' >/dev/null && grep -Eq '^\[1\] (write|writev)\(0x1, .*\) = 0x' '$out' && grep -Eq '^\[1\] fault 0x[0-9a-f]+ (read|write|exec)' '$out' && grep -q '^\[1\] exit_group(0)' '$out'"
+	t "umm run --stats: faults, host figures, syscalls by number" sh -c "'$umm' run --stats '$hello' 2> '$out' >/dev/null && grep -q 'guest faults:' '$out' && grep -q 'round trips to stubs' '$out' && grep -Eq '^ +231 exit_group +1$' '$out' && grep -q '0 in use at exit' '$out'"
+else
+	n=$((n + 1)); echo "ok $n # SKIP umm run --trace: no guest programs (GUEST_DIR)"
+	n=$((n + 1)); echo "ok $n # SKIP umm run --stats: no guest programs (GUEST_DIR)"
+fi
+t "umm bench run --quick: guest programs against the host" sh -c "'$umm' bench run --quick > '$out' && for s in run_syscall run_fault run_fork run_forkexec; do grep -q \"^\$s \" '$out' || exit 1; done"
 rm -f "$out"
 echo "1..$n"
 exit $fail
