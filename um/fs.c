@@ -611,7 +611,7 @@ static long read_file(struct um_ofile *of, struct um_iter *it,
 
 /*
  * Wait until @of's host fd is ready for @events: 1, 0 (not ready and
- * @nonblock, or woken for nothing), or -EINTR.
+ * @nonblock, or woken for nothing), or -UM_ERESTARTSYS (a signal).
  * Context: k->lock held; dropped while waiting.
  */
 static int ofile_wait(struct um_task *t, struct um_ofile *of, short events,

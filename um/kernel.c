@@ -102,7 +102,7 @@ int um_task_wait_fd(struct um_task *t, int host_fd, short events,
 
 	for (;;) {
 		if (um_signal_pending(t))
-			return -EINTR;
+			return -UM_ERESTARTSYS;
 		um_kernel_unlock(t->k);
 		n = poll(fds, 2, timeout_ms); /* fd -1: ignored */
 		err = errno;
@@ -114,7 +114,7 @@ int um_task_wait_fd(struct um_task *t, int host_fd, short events,
 			/* drained by another wait already */
 		}
 		if (um_signal_pending(t))
-			return -EINTR;
+			return -UM_ERESTARTSYS;
 		if (n > 0 && fds[0].revents)
 			return 1;
 		if (n == 0)

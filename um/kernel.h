@@ -26,6 +26,14 @@
 
 #define UM_NR_SYSCALLS 512
 #define UM_NSIG	       64
+/*
+ * Linux's restart codes, never seen by the guest: a call a signal
+ * interrupted returns one, and delivery makes it EINTR or restarts it.
+ * ERESTARTSYS: restarted when no handler runs or the handler has
+ * SA_RESTART; ERESTARTNOHAND: only when no handler runs.
+ */
+#define UM_ERESTARTSYS	  512
+#define UM_ERESTARTNOHAND 514
 /* Tasks at once, zombies included: fork past it is EAGAIN (RLIMIT_NPROC). */
 #define UM_MAX_TASKS 512
 
@@ -77,6 +85,8 @@ struct um_task {
 	bool thread_started;
 	bool stopping; /* SIGKILL or exit: leave at the next event */
 	bool regs_set; /* the syscall replaced the registers: no return value */
+	long restart; /* a restart code the last syscall returned, or 0 */
+	long restart_nr; /* and its number */
 	uint64_t nr_syscalls, nr_faults;
 };
 
@@ -133,7 +143,8 @@ void um_kernel_lock(struct um_kernel *k);
 /*
  * Wait, without the kernel lock, until @host_fd is ready for @events
  * (poll's), @timeout_ms passes (-1: no limit), or a signal is sent to @t.
- * Returns 1 when ready, 0 on timeout, -EINTR for a signal.
+ * Returns 1 when ready, 0 on timeout, -UM_ERESTARTSYS for a signal (a
+ * syscall returns it as it is: delivery makes it EINTR or a restart).
  * Context: k->lock held; dropped while waiting.
  */
 int um_task_wait_fd(struct um_task *t, int host_fd, short events,

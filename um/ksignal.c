@@ -234,6 +234,25 @@ static int setup_frame(struct um_task *t, int sig)
 	return 0;
 }
 
+/*
+ * A syscall a signal interrupted: restarted (the syscall instruction again,
+ * with its number) or EINTR, as @handler says (NULL: no handler runs).
+ */
+static void syscall_restart(struct um_task *t, const struct um_sigaction *act)
+{
+	bool again = act ? t->restart == -UM_ERESTARTSYS &&
+				     (act->flags & UM_SA_RESTART)
+			 : true;
+
+	if (!t->restart)
+		return;
+	if (again) {
+		t->regs.rip -= 2; /* syscall: 0f 05 */
+		t->regs.rax = (uint64_t)t->restart_nr;
+	}
+	t->restart = 0;
+}
+
 void um_signal_deliver(struct um_task *t)
 {
 	uint64_t ready = t->pending & ~t->blocked;
@@ -250,6 +269,7 @@ void um_signal_deliver(struct um_task *t)
 			um_task_exit(t, sig | (sig_dumps_core(sig) ? 0x80 : 0));
 			return;
 		}
+		syscall_restart(t, &t->actions[sig - 1]);
 		if (setup_frame(t, sig)) {
 			/* No stack for the frame: Linux's force_sigsegv. */
 			um_task_exit(t, SIGSEGV | 0x80);
@@ -257,6 +277,8 @@ void um_signal_deliver(struct um_task *t)
 		t->restore_blocked = false; /* the frame has the mask */
 		return; /* one frame at a time: the handler runs first */
 	}
+	if (!t->stopping)
+		syscall_restart(t, NULL); /* no handler ran: the call again */
 	if (t->restore_blocked) { /* rt_sigsuspend ran no handler */
 		t->blocked = t->saved_blocked;
 		t->restore_blocked = false;
@@ -397,9 +419,9 @@ long um_sys_rt_sigsuspend(struct um_task *t, const uint64_t *a)
 	t->saved_blocked = t->blocked;
 	t->restore_blocked = true;
 	t->blocked = mask & ~UNBLOCKABLE;
-	while (um_task_wait_fd(t, -1, 0, -1) != -EINTR)
+	while (um_task_wait_fd(t, -1, 0, -1) != -UM_ERESTARTSYS)
 		;
-	return -EINTR;
+	return -UM_ERESTARTNOHAND;
 }
 
 long um_sys_rt_sigpending(struct um_task *t, const uint64_t *a)

@@ -342,7 +342,7 @@ static long sys_wait4(struct um_task *t, const uint64_t *a)
 		if (options & WNOHANG)
 			return 0;
 		if (um_signal_pending(t))
-			return -EINTR;
+			return -UM_ERESTARTSYS;
 		pthread_cond_wait(&k->changed, &k->lock);
 	}
 	status = zombie->wait_status;
@@ -573,7 +573,7 @@ static long sleep_until(struct um_task *t, clockid_t clock, int64_t deadline,
 		ms = (*left + 999999) / 1000000;
 		ret = um_task_wait_fd(t, -1, 0,
 				      ms > 1000000 ? 1000000 : (int)ms);
-		if (ret == -EINTR) {
+		if (ret == -UM_ERESTARTSYS) {
 			clock_gettime(clock, &now);
 			*left = deadline - ts_ns(&now);
 			if (*left < 0)
@@ -623,9 +623,9 @@ static long sys_clock_nanosleep(struct um_task *t, const uint64_t *a)
 /* pause: until a signal that is not ignored runs its handler or kills. */
 static long sys_pause(struct um_task *t, const uint64_t *a)
 {
-	while (um_task_wait_fd(t, -1, 0, -1) != -EINTR)
+	while (um_task_wait_fd(t, -1, 0, -1) != -UM_ERESTARTSYS)
 		;
-	return -EINTR;
+	return -UM_ERESTARTNOHAND;
 }
 
 static long sys_sched_yield(struct um_task *t, const uint64_t *a)
@@ -826,6 +826,13 @@ void um_syscall(struct um_task *t, const struct um_event *ev)
 	} else {
 		k->stats.unknown++;
 		ret = -ENOSYS;
+	}
+	t->restart = 0;
+	if (ret == -UM_ERESTARTSYS || ret == -UM_ERESTARTNOHAND) {
+		/* EINTR, unless delivery restarts it (um/ksignal.c) */
+		t->restart = ret;
+		t->restart_nr = nr;
+		ret = -EINTR;
 	}
 	if (k->trace)
 		trace_syscall(t, ev, ret);
