@@ -207,7 +207,7 @@ case_umm() {
 mkdir -p "$root/bin" "$root/data" || exit 99
 progs="hello memtest forkcow execchain segv segvparent segvhandler hostile
 	stubjump readfile pipes sigterm vforkexec fpstate fpbad sigwait
-	forklimit sigrestart"
+	forklimit sigrestart ident"
 have_progs=yes
 for p in $progs; do
 	if [ -x "$gdir/$p" ]; then
@@ -242,7 +242,7 @@ else
 	case_umm hello "exit 0" 's/ envc=.*//' "$b/hello" one "two words"
 	[ "$umm_run" = yes ] && echo "# hello under umm run: $(grep '^argc' "$tmp/out.umm")"
 
-	for p in memtest forkcow segvparent segvhandler sigterm sigwait sigrestart; do
+	for p in memtest forkcow segvparent segvhandler sigterm sigwait sigrestart ident; do
 		case_native "$p" "exit 0" "$b/$p"
 		case_umm "$p" "exit 0" "" "$b/$p"
 	done

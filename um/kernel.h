@@ -67,6 +67,7 @@ struct um_task {
 
 	struct um_files *files;
 	char *cwd; /* the guest's working directory: absolute, normalized */
+	char comm[16]; /* prctl's name: exec's file name, cut to 15 bytes */
 
 	/* Signals (um/ksignal.c). Bit n-1 is signal n. */
 	uint64_t pending, blocked;
@@ -188,6 +189,9 @@ struct um_task *um_task_find(struct um_kernel *k, int pid);
 struct um_task *um_task_alloc(struct um_kernel *k);
 int um_task_start(struct um_task *t);
 void um_task_free(struct um_task *t);
+
+/* @t's comm from the path it executes (its last component). */
+void um_task_set_comm(struct um_task *t, const char *path);
 
 /* Handle a trapped syscall of @t (um/syscall.c). Context: k->lock held. */
 struct um_event;

@@ -119,6 +119,7 @@ static int boot_init(struct um_kernel *k, const char *path, char *const *argv,
 		err = -ENOMEM;
 	if (t) {
 		k->init = t;
+		um_task_set_comm(t, path);
 		t->files = um_files_new();
 		t->cwd = strdup("/");
 		if (!t->files || !t->cwd)

@@ -221,6 +221,7 @@ static long do_fork(struct um_task *t, uint64_t flags, uint64_t newsp,
 	if (flags & CLONE_SETTLS)
 		c->regs.fs_base = tls;
 	memcpy(c->actions, t->actions, sizeof(c->actions));
+	memcpy(c->comm, t->comm, sizeof(c->comm));
 	c->blocked = t->blocked;
 	pid = c->pid;
 	if (flags & CLONE_CHILD_SETTID)
@@ -258,6 +259,14 @@ static long sys_clone(struct um_task *t, const uint64_t *a)
 	return do_fork(t, a[0], a[1], a[2], a[3], a[4]);
 }
 
+void um_task_set_comm(struct um_task *t, const char *path)
+{
+	const char *base = strrchr(path, '/');
+
+	memset(t->comm, 0, sizeof(t->comm));
+	strncpy(t->comm, base ? base + 1 : path, sizeof(t->comm) - 1);
+}
+
 static long sys_execve(struct um_task *t, const uint64_t *a)
 {
 	struct um_kernel *k = t->k;
@@ -277,13 +286,18 @@ static long sys_execve(struct um_task *t, const uint64_t *a)
 		return len;
 	}
 	file = um_fs_open_exec(t, path, &err);
-	free(path);
-	if (!file)
+	if (!file) {
+		free(path);
 		return err;
+	}
 	mm = um_exec_mm(k, file, t->mm, a[1], a[2], &regs, &err);
 	file_put(file);
-	if (!mm)
+	if (!mm) {
+		free(path);
 		return err;
+	}
+	um_task_set_comm(t, path);
+	free(path);
 	/* The point of no return. */
 	if (t->clear_child_tid)
 		um_copy_to_guest(t->mm, t->clear_child_tid, &zero, 4);
@@ -469,6 +483,43 @@ static long sys_getgid(struct um_task *t, const uint64_t *a)
 static long sys_getegid(struct um_task *t, const uint64_t *a)
 {
 	return getegid();
+}
+
+/* No supplementary groups. */
+static long sys_getgroups(struct um_task *t, const uint64_t *a)
+{
+	return (int)a[0] < 0 ? -EINVAL : 0;
+}
+
+#define UM_PR_SET_NAME 15
+#define UM_PR_GET_NAME 16
+
+static long sys_prctl(struct um_task *t, const uint64_t *a)
+{
+	char name[16];
+	long len;
+
+	switch (a[0]) {
+	case UM_PR_SET_NAME:
+		len = um_strncpy_from_guest(t->mm, name, a[1], sizeof(name));
+		if (len == -ENAMETOOLONG) { /* cut, as Linux does */
+			if (um_copy_from_guest(t->mm, name, a[1],
+					       sizeof(name) - 1))
+				return -EFAULT;
+			len = sizeof(name) - 1;
+		}
+		if (len < 0)
+			return len;
+		memset(t->comm, 0, sizeof(t->comm));
+		memcpy(t->comm, name, (size_t)len);
+		return 0;
+	case UM_PR_GET_NAME:
+		return um_copy_to_guest(t->mm, a[1], t->comm, sizeof(t->comm))
+			       ? -EFAULT
+			       : 0;
+	default:
+		return -EINVAL;
+	}
 }
 
 static long sys_getpgrp(struct um_task *t, const uint64_t *a)
@@ -758,6 +809,8 @@ static const struct um_syscall_desc table[UM_NR_SYSCALLS] = {
 	SC(getegid, sys_getegid, 0),
 	SC(getppid, sys_getppid, 0),
 	SC(getpgrp, sys_getpgrp, 0),
+	SC(getgroups, sys_getgroups, 2),
+	SC(prctl, sys_prctl, 5),
 	SC(rt_sigpending, um_sys_rt_sigpending, 2),
 	SC(rt_sigsuspend, um_sys_rt_sigsuspend, 2),
 	SC(arch_prctl, sys_arch_prctl, 2),
