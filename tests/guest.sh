@@ -207,7 +207,7 @@ case_umm() {
 mkdir -p "$root/bin" "$root/data" || exit 99
 progs="hello memtest forkcow execchain segv segvparent segvhandler hostile
 	stubjump readfile pipes sigterm vforkexec fpstate fpbad sigwait
-	forklimit sigrestart ident"
+	forklimit sigrestart ident rofs"
 have_progs=yes
 for p in $progs; do
 	if [ -x "$gdir/$p" ]; then
@@ -312,6 +312,23 @@ else
 		kill -0 "$v2" 2>/dev/null &&
 			ok "hostile: the host process it tried to kill lives" ||
 			not_ok "hostile: the host process it tried to kill lives"
+	fi
+
+	# rofs: the calls that would write the read-only root, under umm run
+	# only (natively the test's root is writable).
+	if [ "$umm_run" = no ]; then
+		skip "rofs: under umm run (exit 0)" "$no_umm"
+		skip "rofs: under umm run, every frame free at exit" "$no_umm"
+	else
+		run umm "$b/rofs"
+		check_frames rofs
+		if [ "$how" = "exit 0" ]; then
+			ok_umm "rofs: under umm run, a read-only root's errnos (exit 0)"
+		else
+			not_ok_umm "rofs: under umm run (exit 0, got $how)"
+			diag "$tmp/out.umm"
+			diag "$tmp/err.umm"
+		fi
 	fi
 
 	# forklimit: a bounded fork bomb; umm's task limit answers EAGAIN.

@@ -1786,3 +1786,191 @@ struct file *um_fs_mmap_file(struct um_task *t, int fd, int *err)
 	ofile_put(of);
 	return file;
 }
+
+/* ---- calls that would write the root: what a read-only mount answers ---- */
+
+enum ro_kind {
+	RO_CREATE, /* the parent must exist; an existing name: EEXIST */
+	RO_REMOVE, /* the parent must exist */
+	RO_MODIFY, /* the file itself must exist */
+};
+
+/*
+ * What Linux answers for @kind on the guest path at @upath, the root being
+ * mounted read-only (checked against a read-only tmpfs): ENOENT/ENOTDIR
+ * from the lookup, EEXIST, or EROFS.
+ */
+static long ro_path(struct um_task *t, int dirfd, uint64_t upath,
+		    enum ro_kind kind, bool follow)
+{
+	char *path = malloc(PATH_MAX), *slash;
+	long err;
+	int fd;
+
+	if (!path)
+		return -ENOMEM;
+	err = path_from_guest(t, upath, path, false);
+	if (err < 0)
+		goto out;
+	if (kind == RO_MODIFY) {
+		fd = path_lookup(t, dirfd, path, follow ? 0 : O_NOFOLLOW);
+		err = fd < 0 ? fd : -EROFS;
+		goto out_close;
+	}
+	if (kind == RO_CREATE) {
+		fd = path_lookup(t, dirfd, path, O_NOFOLLOW);
+		if (fd >= 0) {
+			err = -EEXIST;
+			goto out_close;
+		}
+	}
+	/* The parent: the path without its last component. */
+	while (strlen(path) > 1 && path[strlen(path) - 1] == '/')
+		path[strlen(path) - 1] = 0;
+	slash = strrchr(path, '/');
+	if (!slash)
+		strcpy(path, ".");
+	else if (slash == path)
+		path[1] = 0;
+	else
+		*slash = 0;
+	fd = path_lookup(t, dirfd, path, O_DIRECTORY);
+	err = fd < 0 ? fd : -EROFS;
+out_close:
+	if (fd >= 0)
+		close(fd);
+out:
+	free(path);
+	return err;
+}
+
+long um_sys_mkdir(struct um_task *t, const uint64_t *a)
+{
+	return ro_path(t, AT_FDCWD, a[0], RO_CREATE, false);
+}
+
+long um_sys_mkdirat(struct um_task *t, const uint64_t *a)
+{
+	return ro_path(t, (int)a[0], a[1], RO_CREATE, false);
+}
+
+long um_sys_unlink(struct um_task *t, const uint64_t *a)
+{
+	return ro_path(t, AT_FDCWD, a[0], RO_REMOVE, false);
+}
+
+long um_sys_unlinkat(struct um_task *t, const uint64_t *a)
+{
+	if (a[2] & ~(uint64_t)AT_REMOVEDIR)
+		return -EINVAL;
+	return ro_path(t, (int)a[0], a[1], RO_REMOVE, false);
+}
+
+long um_sys_rename(struct um_task *t, const uint64_t *a)
+{
+	return ro_path(t, AT_FDCWD, a[0], RO_REMOVE, false);
+}
+
+/* renameat and renameat2: old dirfd, old path, new dirfd, new path... */
+long um_sys_renameat(struct um_task *t, const uint64_t *a)
+{
+	return ro_path(t, (int)a[0], a[1], RO_REMOVE, false);
+}
+
+long um_sys_symlinkat(struct um_task *t, const uint64_t *a)
+{
+	return ro_path(t, (int)a[1], a[2], RO_CREATE, false);
+}
+
+long um_sys_symlink(struct um_task *t, const uint64_t *a)
+{
+	return ro_path(t, AT_FDCWD, a[1], RO_CREATE, false);
+}
+
+long um_sys_link(struct um_task *t, const uint64_t *a)
+{
+	return ro_path(t, AT_FDCWD, a[1], RO_CREATE, false);
+}
+
+long um_sys_linkat(struct um_task *t, const uint64_t *a)
+{
+	return ro_path(t, (int)a[2], a[3], RO_CREATE, false);
+}
+
+long um_sys_chmod(struct um_task *t, const uint64_t *a)
+{
+	return ro_path(t, AT_FDCWD, a[0], RO_MODIFY, true);
+}
+
+long um_sys_fchmodat(struct um_task *t, const uint64_t *a)
+{
+	return ro_path(t, (int)a[0], a[1], RO_MODIFY, true);
+}
+
+long um_sys_chown(struct um_task *t, const uint64_t *a)
+{
+	return ro_path(t, AT_FDCWD, a[0], RO_MODIFY, true);
+}
+
+long um_sys_lchown(struct um_task *t, const uint64_t *a)
+{
+	return ro_path(t, AT_FDCWD, a[0], RO_MODIFY, false);
+}
+
+long um_sys_fchownat(struct um_task *t, const uint64_t *a)
+{
+	return ro_path(t, (int)a[0], a[1], RO_MODIFY,
+		       !(a[4] & AT_SYMLINK_NOFOLLOW));
+}
+
+long um_sys_truncate(struct um_task *t, const uint64_t *a)
+{
+	return ro_path(t, AT_FDCWD, a[0], RO_MODIFY, true);
+}
+
+/* An fd's metadata: EROFS for the root's files, nothing for the rest. */
+static long ro_fd(struct um_task *t, uint64_t fd)
+{
+	struct um_ofile *of = fdget(t, fd);
+	long err;
+
+	if (!of)
+		return -EBADF;
+	err = of->kind == UM_OFILE_REG || of->kind == UM_OFILE_DIR ||
+			      of->kind == UM_OFILE_OTHER
+		      ? -EROFS
+		      : 0;
+	ofile_put(of);
+	return err;
+}
+
+long um_sys_fchmod(struct um_task *t, const uint64_t *a)
+{
+	return ro_fd(t, a[0]);
+}
+
+long um_sys_fchown(struct um_task *t, const uint64_t *a)
+{
+	return ro_fd(t, a[0]);
+}
+
+long um_sys_ftruncate(struct um_task *t, const uint64_t *a)
+{
+	struct um_ofile *of = fdget(t, a[0]);
+
+	if (!of)
+		return -EBADF;
+	ofile_put(of);
+	return -EINVAL; /* no file of the guest's is open for writing */
+}
+
+/* utimensat(dirfd, path, times, flags); a NULL path: the fd itself. */
+long um_sys_utimensat(struct um_task *t, const uint64_t *a)
+{
+	if (a[3] & ~(uint64_t)(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH))
+		return -EINVAL;
+	if (!a[1])
+		return ro_fd(t, a[0]);
+	return ro_path(t, (int)a[0], a[1], RO_MODIFY,
+		       !(a[3] & AT_SYMLINK_NOFOLLOW));
+}

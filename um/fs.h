@@ -51,5 +51,11 @@ um_syscall_fn um_sys_read, um_sys_write, um_sys_writev, um_sys_readv,
 	um_sys_readlinkat;
 /* statx, which Rust's std and coreutils' ls and stat call. */
 um_syscall_fn um_sys_statx;
+/* Calls that would write the root: what a read-only mount answers. */
+um_syscall_fn um_sys_mkdir, um_sys_mkdirat, um_sys_unlink, um_sys_unlinkat,
+	um_sys_rename, um_sys_renameat, um_sys_symlink, um_sys_symlinkat,
+	um_sys_link, um_sys_linkat, um_sys_chmod, um_sys_fchmodat,
+	um_sys_fchmod, um_sys_chown, um_sys_lchown, um_sys_fchownat,
+	um_sys_fchown, um_sys_truncate, um_sys_ftruncate, um_sys_utimensat;
 
 #endif
