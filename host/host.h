@@ -351,6 +351,16 @@ void host_stub_set_defer(struct host_as *as, bool on);
 void host_stub_pool_drain(void);
 int host_stub_pool_pid(void);
 /*
+ * Children are made by a zygote, a small stub child of the last phys a
+ * space was made for that forks itself (cheaper than a clone of this
+ * process), where it works; else cloned from this process. Off: always
+ * cloned (and the zygote ends). host_stub_pool_drain() ends the zygote too
+ * (phys_free does so for its phys). host_stub_zygote_pid() is its pid, or
+ * -1. Context: any thread.
+ */
+void host_stub_set_zygote(bool on);
+int host_stub_zygote_pid(void);
+/*
  * Polls of the shared word before a futex sleep, both sides (default 2000,
  * ~20 us), made only while the other side is awake on another CPU when
  * @across_cpus (the default, where the CPU tells its number cheaply).

@@ -16,15 +16,23 @@
  * at the next request: waits sleep with a timeout and check that the child
  * lives, so nothing hangs on a dead stub; its requests then fail with
  * -ESRCH and a reset of it succeeds (a dead process maps nothing). The
- * child is signalled and reaped through a pidfd (CLONE_PIDFD), so a pid
- * reused after someone else reaped it is never hit; a fork of the kernel
- * neither takes nor kills its parent's children.
+ * child is signalled and reaped through a pidfd (CLONE_PIDFD, or
+ * pidfd_open for a child the zygote made), so a pid reused after someone
+ * else reaped it is never hit; a fork of the kernel neither takes nor kills
+ * its parent's children.
+ *
+ * Children are made by the zygote (host/stub.h), a stub child of one phys
+ * that forks itself: a fork of a process that holds only the stub area,
+ * instead of a clone of this whole process that must then unmap it. Where
+ * the zygote cannot start, or a child it made fails to boot, children are
+ * cloned from this process as before.
  */
 #include <cpuid.h>
 #include <errno.h>
 #include <limits.h>
 #include <linux/futex.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +47,9 @@
 
 #ifndef P_PIDFD
 #define P_PIDFD 3
+#endif
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
 #endif
 #include <time.h>
 #include <unistd.h>
@@ -66,6 +77,13 @@
 struct stub {
 	pid_t pid;
 	int pidfd; /* signalled and waited for, so a reused pid is safe; or -1 */
+	/*
+	 * The stub file, kept open until the child has booted: a child the
+	 * zygote made opens it through /proc/<us>/fd/<file_fd>. Or -1.
+	 */
+	int file_fd;
+	bool spawned; /* made by the zygote */
+	int cpu; /* the zygote: the CPU it is pinned to, or -1 */
 	pid_t owner; /* the kernel process that started it */
 	bool dead;
 	uint32_t seq; /* of the last request posted */
@@ -94,6 +112,16 @@ static int stub_spin_across = -1; /* -1: not known yet; atomic */
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct stub *pool_spare; /* protected by pool_lock */
 static struct phys *pool_phys; /* refill for this phys; protected by it */
+
+/*
+ * The zygote, for zygote_phys. zygote_lock is held across its round trips
+ * (one request at a time) and taken after pool_lock. zygote_off: not used
+ * (host_stub_set_zygote, or a child it made failed to boot).
+ */
+static pthread_mutex_t zygote_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct stub *zygote; /* protected by zygote_lock */
+static struct phys *zygote_phys; /* protected by zygote_lock */
+static bool zygote_off; /* protected by zygote_lock */
 
 /* Whether the CPU has rdtscp (CPUID 0x80000001, EDX bit 27). */
 static bool have_rdtscp(void)
@@ -357,6 +385,8 @@ static void stub_free(struct stub *s)
 	}
 	if (s->pidfd >= 0)
 		close(s->pidfd);
+	if (s->file_fd >= 0)
+		close(s->file_fd);
 	munmap(s->page, HOST_STUB_USED_END - HOST_STUB_PAGE);
 	free(s);
 }
@@ -453,17 +483,16 @@ static int stub_file(void)
 }
 
 /*
- * Start a child for @phys. It boots on its own: wait for it with
- * stub_wait(s, 1) before the first request. NULL and errno on failure.
+ * A stub for @phys, not started: its file (in s->file_fd) and our view of
+ * its shared page, the boot request posted. NULL and errno on failure.
  */
-static struct stub *stub_start(struct phys *phys)
+static struct stub *stub_prepare(struct phys *phys)
 {
 	struct stub_page *d;
 	struct stub *s;
 	uint64_t len;
 	uint32_t entry;
 	uintptr_t lo;
-	long pid;
 	int fd, err;
 
 	s = calloc(1, sizeof(*s));
@@ -483,8 +512,9 @@ static struct stub *stub_start(struct phys *phys)
 	lo = (uintptr_t)d;
 	if (lo + HOST_STUB_USED_END - HOST_STUB_PAGE > HOST_STUB_START) {
 		/* The child's first stack would vanish under the stub area. */
+		munmap(d, HOST_STUB_USED_END - HOST_STUB_PAGE);
 		err = ENOMEM;
-		goto out_unmap;
+		goto out_close;
 	}
 	host_stub_code(&len, &entry);
 	d->boot_stub_fd = fd;
@@ -502,25 +532,45 @@ static struct stub *stub_start(struct phys *phys)
 	s->page = d;
 	s->phys = phys;
 	s->owner = getpid();
-	pid = host_stub_clone((char *)d +
-				      (HOST_STUB_STACK_TOP - HOST_STUB_PAGE),
-			      d, &s->pidfd);
-	if (pid < 0) {
-		err = (int)-pid;
-		goto out_unmap;
-	}
-	s->pid = (pid_t)pid;
-	close(fd); /* the child has its own copy until it has mapped it */
+	s->file_fd = fd;
+	s->pidfd = -1;
+	s->cpu = -1;
 	return s;
 
-out_unmap:
-	munmap(d, HOST_STUB_USED_END - HOST_STUB_PAGE);
 out_close:
 	close(fd);
 out_free:
 	free(s);
 	errno = err;
 	return NULL;
+}
+
+/*
+ * Start a child for @phys, cloned from this process. It boots on its own:
+ * wait for it with stub_ready() before the first request. NULL and errno
+ * on failure.
+ */
+static struct stub *stub_clone_start(struct phys *phys)
+{
+	struct stub *s = stub_prepare(phys);
+	long pid;
+
+	if (!s)
+		return NULL;
+	pid = host_stub_clone((char *)s->page +
+				      (HOST_STUB_STACK_TOP - HOST_STUB_PAGE),
+			      s->page, &s->pidfd);
+	if (pid < 0) {
+		s->pidfd = -1;
+		s->dead = true; /* no child: nothing to kill */
+		stub_free(s);
+		errno = (int)-pid;
+		return NULL;
+	}
+	s->pid = (pid_t)pid;
+	close(s->file_fd); /* the child has its own copy until it maps it */
+	s->file_fd = -1;
+	return s;
 }
 
 /* Wait for a started child to be up. 0 or -errno (the child's own). */
@@ -532,7 +582,148 @@ static int stub_ready(struct stub *s)
 		err = s->page->err;
 	else if (s->page->err) /* it died reporting why */
 		err = s->page->err;
+	if (s->file_fd >= 0) { /* mapped by now, or never */
+		close(s->file_fd);
+		s->file_fd = -1;
+	}
 	return err;
+}
+
+/*
+ * The zygote for @phys, started (cloned and booted) if there is none; one
+ * for another phys, or a fork's copy of our parent's, is dropped first.
+ * NULL when it is off or cannot start. Context: zygote_lock held.
+ */
+static struct stub *zygote_get_locked(struct phys *phys)
+{
+	struct stub *z = zygote;
+
+	if (z &&
+	    (zygote_phys != phys || z->owner != getpid() || !stub_alive(z))) {
+		stub_free(z);
+		zygote = z = NULL;
+	}
+	if (z || zygote_off)
+		return z;
+	z = stub_clone_start(phys);
+	if (z && stub_ready(z)) {
+		stub_free(z);
+		z = NULL;
+	}
+	zygote = z;
+	zygote_phys = phys;
+	return z;
+}
+
+/*
+ * Run the zygote on this thread's CPU, which it then has to itself while
+ * this thread waits: here (2 vCPUs) waking it, its child, and later the
+ * child again to kill it, each on a CPU left idle costs 40-80 us more.
+ * The child inherits the pin: returns whether it was made, and this
+ * thread's CPUs in @mask for the child.
+ */
+static bool zygote_pin(struct stub *z, cpu_set_t *mask)
+{
+	int cpu = sched_getcpu();
+	cpu_set_t one;
+
+	if (cpu < 0 || sched_getaffinity(0, sizeof(*mask), mask))
+		return false;
+	if (cpu == z->cpu)
+		return true;
+	CPU_ZERO(&one);
+	CPU_SET(cpu, &one);
+	if (sched_setaffinity(z->pid, sizeof(one), &one))
+		return false;
+	z->cpu = cpu;
+	return true;
+}
+
+/*
+ * Ask @z for a child that boots from @s's file; its pid in s->pid. 0 or
+ * an errno (ESRCH: the zygote died). Context: zygote_lock held.
+ */
+static int zygote_spawn_locked(struct stub *z, struct stub *s)
+{
+	struct stub_page *zd = z->page;
+	bool pinned;
+	cpu_set_t mask;
+	int err, n;
+
+	n = snprintf(zd->spawn_path, sizeof(zd->spawn_path), "/proc/%d/fd/%d",
+		     (int)getpid(), s->file_fd);
+	BUG_ON(n < 0 || (size_t)n >= sizeof(zd->spawn_path));
+	pinned = zygote_pin(z, &mask);
+	err = -stub_call(z, STUB_CMD_SPAWN);
+	if (!err)
+		err = -zd->err;
+	if (!err && zd->spawn_pid <= 0)
+		err = EIO;
+	if (err)
+		return err;
+	s->pid = zd->spawn_pid;
+	/* Our thread's CPUs, as a clone of it would have (a hint: no check). */
+	if (pinned)
+		sched_setaffinity(s->pid, sizeof(mask), &mask);
+	return 0;
+}
+
+/*
+ * Start a child for @phys, forked by the zygote. As stub_clone_start; it
+ * keeps the stub file open until stub_ready, since the child opens it
+ * through /proc. NULL and errno when there is no zygote or it failed.
+ */
+static struct stub *stub_spawn_start(struct phys *phys)
+{
+	struct stub *z, *s;
+	int err = EAGAIN, tries;
+
+	s = stub_prepare(phys);
+	if (!s)
+		return NULL;
+	pthread_mutex_lock(&zygote_lock);
+	/* A zygote killed from outside is replaced, once. */
+	for (tries = 0; tries < 2 && err == EAGAIN; tries++) {
+		z = zygote_get_locked(phys);
+		if (!z)
+			break;
+		err = zygote_spawn_locked(z, s);
+		if (err == ESRCH)
+			err = EAGAIN;
+	}
+	pthread_mutex_unlock(&zygote_lock);
+	if (err) {
+		s->dead = true; /* no child: nothing to kill */
+		stub_free(s);
+		errno = err;
+		return NULL;
+	}
+	/* Our child (CLONE_PARENT): no one else reaps it, the pid is its. */
+	s->pidfd = (int)syscall(SYS_pidfd_open, s->pid, 0);
+	s->spawned = true;
+	return s;
+}
+
+/* The zygote's child failed to boot: no more children from it. */
+static void zygote_disable(void)
+{
+	struct stub *z;
+
+	pthread_mutex_lock(&zygote_lock);
+	zygote_off = true;
+	z = zygote;
+	zygote = NULL;
+	zygote_phys = NULL;
+	pthread_mutex_unlock(&zygote_lock);
+	stub_free(z);
+}
+
+/* Start a child for @phys: from the zygote, or cloned. NULL and errno. */
+static struct stub *stub_start(struct phys *phys)
+{
+	struct stub *s = stub_spawn_start(phys);
+
+	return s ? s : stub_clone_start(phys);
 }
 
 /*
@@ -573,7 +764,7 @@ int host_stub_prestart(struct phys *phys)
 
 void host_stub_pool_drain(void)
 {
-	struct stub *old;
+	struct stub *old, *z;
 
 	pthread_mutex_lock(&pool_lock);
 	old = pool_spare;
@@ -581,6 +772,12 @@ void host_stub_pool_drain(void)
 	pool_phys = NULL;
 	pthread_mutex_unlock(&pool_lock);
 	stub_free(old);
+	pthread_mutex_lock(&zygote_lock);
+	z = zygote;
+	zygote = NULL;
+	zygote_phys = NULL;
+	pthread_mutex_unlock(&zygote_lock);
+	stub_free(z);
 }
 
 /* phys_free: a waiting child holds the file; a new phys may reuse @phys. */
@@ -591,8 +788,36 @@ void host_stub_pool_forget(struct phys *phys)
 	pthread_mutex_lock(&pool_lock);
 	mine = pool_phys == phys;
 	pthread_mutex_unlock(&pool_lock);
+	pthread_mutex_lock(&zygote_lock);
+	mine |= zygote_phys == phys;
+	pthread_mutex_unlock(&zygote_lock);
 	if (mine)
 		host_stub_pool_drain();
+}
+
+void host_stub_set_zygote(bool on)
+{
+	struct stub *z;
+
+	pthread_mutex_lock(&zygote_lock);
+	zygote_off = !on;
+	z = on ? NULL : zygote;
+	if (z) {
+		zygote = NULL;
+		zygote_phys = NULL;
+	}
+	pthread_mutex_unlock(&zygote_lock);
+	stub_free(z);
+}
+
+int host_stub_zygote_pid(void)
+{
+	int pid;
+
+	pthread_mutex_lock(&zygote_lock);
+	pid = zygote && zygote->owner == getpid() ? zygote->pid : -1;
+	pthread_mutex_unlock(&zygote_lock);
+	return pid;
 }
 
 int host_stub_pool_pid(void)
@@ -798,6 +1023,17 @@ struct host_as *host_as_new_stub(struct phys *phys, uint64_t size)
 		goto out_free;
 	}
 	err = -stub_ready(s);
+	if (err && s->spawned) {
+		/* It could not reach or map its file: clone them from now on. */
+		stub_free(s);
+		zygote_disable();
+		s = stub_clone_start(phys);
+		if (!s) {
+			err = errno;
+			goto out_free;
+		}
+		err = -stub_ready(s);
+	}
 	if (err)
 		goto out_stub;
 	as->backend = &stub_backend;

@@ -23,6 +23,17 @@
  * The kernel maps the same file's shared page and stack (not the code) at
  * an address of its own; the stack part serves as the child's first stack
  * while it boots, before the stub area exists at its fixed address.
+ *
+ * A child starts one of two ways. Cloned from the kernel (host_stub_clone):
+ * it copies the kernel's whole address space and then unmaps it. Or
+ * spawned by the zygote, a stub child that serves only STUB_CMD_SPAWN: it
+ * forks itself (CLONE_PARENT: the new child is the kernel's, which reaps
+ * it), which copies only the stub area. The new child starts on a private
+ * page the zygote mapped below the stub area (STUB_SPAWN_STACK), opens the
+ * stub file the kernel made for it through /proc/<kernel>/fd/<n> (the path
+ * in spawn_path), maps it over the zygote's (the code is the same bytes at
+ * the same offsets) and boots as a cloned child does from the stub's
+ * entry on. Either way the child then holds the same.
  */
 #ifndef UMM_HOST_STUB_H
 #define UMM_HOST_STUB_H
@@ -83,7 +94,17 @@ enum stub_cmd {
 	 * err and done at once and stay in the handler.
 	 */
 	STUB_CMD_BATCH_RESUME,
+	/*
+	 * Served only in the main loop of a stub no guest has run in (the
+	 * zygote): fork a child of the kernel that boots from the stub file
+	 * at spawn_path; its pid in spawn_pid.
+	 */
+	STUB_CMD_SPAWN,
 };
+
+/* The zygote's private page for a new child's first stack and its path. */
+#define STUB_SPAWN_STACK (HOST_STUB_START - PAGE_SIZE)
+#define STUB_SPAWN_PATH	 256
 
 /* The filter, in the ops area: classic BPF instructions (8 bytes each). */
 #define STUB_FILTER_MAX (STUB_OPS * sizeof(struct host_op) / 8)
@@ -179,6 +200,8 @@ struct stub_page {
 	uint32_t spin_across; /* spin only when the other side runs elsewhere */
 	uint64_t syscalls; /* mapping calls made, cumulative */
 	uint64_t futex_calls; /* futex waits and wakes made, cumulative */
+	int32_t spawn_pid; /* STUB_CMD_SPAWN: the new child */
+	uint32_t pad1;
 
 	/* boot: written by the kernel before the child starts */
 	int32_t boot_stub_fd; /* the stub file */
@@ -201,6 +224,7 @@ struct stub_page {
 	union {
 		struct host_op ops[STUB_OPS];
 		uint64_t filter[STUB_FILTER_MAX];
+		char spawn_path[STUB_SPAWN_PATH]; /* NUL-terminated */
 	};
 
 	/* the registers handed over at a fault or syscall */

@@ -14,6 +14,7 @@
  * comes through the shared page at its fixed address.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/futex.h>
 #include <sched.h>
 #include <signal.h>
@@ -28,6 +29,9 @@
 #endif
 #ifndef CLONE_PIDFD
 #define CLONE_PIDFD 0x1000
+#endif
+#ifndef CLONE_PARENT
+#define CLONE_PARENT 0x8000
 #endif
 #ifndef SYS_close_range
 #define SYS_close_range 436
@@ -565,14 +569,66 @@ STUB_INLINE long stub_handlers(void)
 	return err;
 }
 
+static STUB_TEXT __attribute__((noreturn)) void stub_spawned(const char *path);
+
+/*
+ * STUB_CMD_SPAWN, in the zygote: fork a child of the kernel onto a fresh
+ * private page (STUB_SPAWN_STACK) that holds a copy of spawn_path, and
+ * drop the page here again. With CLONE_PARENT the child is the kernel's:
+ * it reaps it, and the child's parent is boot_ppid, as a cloned child's.
+ * Its exit signal is the zygote's (SIGCHLD).
+ */
+STUB_INLINE void stub_spawn(struct stub_page *d)
+{
+	char *page = (char *)STUB_SPAWN_STACK;
+	long r;
+	int i;
+
+	r = stub_syscall6(SYS_mmap, STUB_SPAWN_STACK, PAGE_SIZE,
+			  PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	if (!stub_failed(r)) {
+		register long r9 __asm__("r9") = (long)page;
+
+		for (i = 0; i < STUB_SPAWN_PATH - 1 && d->spawn_path[i]; i++) {
+			page[i] = d->spawn_path[i];
+			__asm__ volatile("" ::: "memory"); /* not a memcpy */
+		}
+		page[i] = 0;
+		/*
+		 * clone(flags, stack, 0, 0, 0): the child returns on the
+		 * private page with r9 and rbx kept and calls
+		 * stub_spawned(page); it never comes back here.
+		 */
+		__asm__ volatile("syscall\n\t"
+				 "test %%rax, %%rax\n\t"
+				 "jnz 1f\n\t"
+				 "xor %%ebp, %%ebp\n\t"
+				 "mov %%r9, %%rdi\n\t"
+				 "call *%%rbx\n\t"
+				 "ud2\n"
+				 "1:"
+				 : "=a"(r)
+				 : "0"((long)SYS_clone),
+				   "D"((long)(CLONE_PARENT | SIGCHLD)),
+				   "S"(page + PAGE_SIZE), "d"(0L), "r"(r9),
+				   "b"(stub_spawned)
+				 : "rcx", "r11", "r10", "r8", "memory");
+		stub_syscall3(SYS_munmap, STUB_SPAWN_STACK, PAGE_SIZE, 0);
+	}
+	d->spawn_pid = stub_failed(r) ? 0 : (int32_t)r;
+	d->err = stub_failed(r) ? (int32_t)r : 0;
+	d->done = 0;
+}
+
 /*
  * The stub, entered on its own stack from its own code pages. It drops what
- * the child still holds of the kernel's image: every mapping outside the
- * stub area (the guest range is mapped on request only) and every file but
- * the physical memory file, acknowledges the boot request, and then serves
- * requests until it is killed.
+ * the child still holds of the kernel's image (or of the zygote's spawn
+ * page): every mapping outside the stub area (the guest range is mapped on
+ * request only) and every file but the physical memory file, acknowledges
+ * the boot request, and then serves requests until it is killed.
  */
-STUB_TEXT __attribute__((noreturn)) void host_stub_entry(struct stub_page *d)
+static STUB_TEXT __attribute__((noreturn)) void stub_main(struct stub_page *d)
 {
 	uint32_t seq = load(&d->req);
 	long err;
@@ -594,9 +650,71 @@ STUB_TEXT __attribute__((noreturn)) void host_stub_entry(struct stub_page *d)
 		seq = stub_wait(d, seq);
 		if (d->cmd == STUB_CMD_RESUME)
 			stub_enter(d); /* acknowledged at the guest's event */
-		stub_serve(d);
+		if (d->cmd == STUB_CMD_SPAWN)
+			stub_spawn(d);
+		else
+			stub_serve(d);
 		stub_ack(d, seq);
 	}
+}
+
+STUB_TEXT __attribute__((noreturn)) void host_stub_entry(struct stub_page *d)
+{
+	stub_main(d);
+}
+
+/*
+ * A child of the zygote, on the private page the zygote forked it onto
+ * (@path at its bottom), its stub area still the zygote's file: map the
+ * stub file at @path over it (the code is the same bytes at the same
+ * offsets, so this runs on) and boot from the stub's entry on its own
+ * stack, which drops the page and the file's descriptor and sets the
+ * handlers (the zygote's, inherited) and their stack again. A failure ends
+ * the child; the kernel sees it gone.
+ */
+static STUB_TEXT __attribute__((noreturn)) void stub_spawned(const char *path)
+{
+	struct {
+		uint64_t sp;
+		uint32_t flags, pad;
+		uint64_t size;
+	} ss;
+	long fd, r;
+
+	fd = stub_syscall3(SYS_open, (long)path, O_RDWR | O_CLOEXEC, 0);
+	r = fd;
+	if (!stub_failed(r))
+		r = stub_syscall6(SYS_mmap, HOST_STUB_CODE,
+				  HOST_STUB_CODE_PAGES * PAGE_SIZE,
+				  PROT_READ | PROT_EXEC, MAP_SHARED | MAP_FIXED,
+				  fd, 0);
+	if (!stub_failed(r))
+		r = stub_syscall6(SYS_mmap, HOST_STUB_PAGE,
+				  HOST_STUB_USED_END - HOST_STUB_PAGE,
+				  PROT_READ | PROT_WRITE,
+				  MAP_SHARED | MAP_FIXED, fd,
+				  HOST_STUB_PAGE_OFF);
+	if (!stub_failed(r)) {
+		/*
+		 * The zygote's sigaltstack is the stack the stub boots on: the
+		 * stub could not set it again while it runs there (EPERM).
+		 */
+		ss.sp = 0;
+		ss.flags = SS_DISABLE;
+		ss.pad = 0;
+		ss.size = 0;
+		r = stub_syscall3(SYS_sigaltstack, (long)&ss, 0, 0);
+	}
+	if (stub_failed(r))
+		stub_exit(1);
+	__asm__ volatile("mov %0, %%rsp\n\t"
+			 "call *%1\n\t"
+			 "ud2"
+			 :
+			 : "r"(HOST_STUB_STACK_TOP), "r"(stub_main),
+			   "D"(HOST_STUB_PAGE)
+			 : "memory");
+	__builtin_unreachable();
 }
 
 /* ---- the boot path: this program's text, in the child ---- */

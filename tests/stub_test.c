@@ -13,7 +13,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/capability.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -135,6 +138,56 @@ static bool gone(int pid)
 	return !zombie && kill(pid, 0) < 0 && errno == ESRCH ? true : false;
 }
 
+/* The parent of @pid, or -1. */
+static int parent_of(int pid)
+{
+	char name[64], line[256];
+	int ppid = -1;
+	FILE *f;
+
+	snprintf(name, sizeof(name), "/proc/%d/stat", pid);
+	f = fopen(name, "r");
+	if (!f)
+		return -1;
+	if (fgets(line, sizeof(line), f)) {
+		char *p = strrchr(line, ')');
+
+		if (!p || sscanf(p + 1, " %*c %d", &ppid) != 1)
+			ppid = -1;
+	}
+	fclose(f);
+	return ppid;
+}
+
+/* The number of files @pid holds; each must be the physical memory file at fd 3. */
+static int child_files(int pid, const char *who)
+{
+	char name[64], target[128];
+	struct dirent *de;
+	int files = 0;
+	DIR *dir;
+
+	snprintf(name, sizeof(name), "/proc/%d/fd", pid);
+	dir = opendir(name);
+	while (dir && (de = readdir(dir))) {
+		char link[320];
+		ssize_t len;
+
+		if (de->d_name[0] == '.')
+			continue;
+		files++;
+		snprintf(link, sizeof(link), "%s/%s", name, de->d_name);
+		len = readlink(link, target, sizeof(target) - 1);
+		target[len > 0 ? len : 0] = 0;
+		ok(atoi(de->d_name) == 3 && strstr(target, PHYS_FILE_NAME),
+		   "%s: its file %s is the physical memory file (%s)", who,
+		   de->d_name, target);
+	}
+	if (dir)
+		closedir(dir);
+	return files;
+}
+
 static double now_us(void)
 {
 	struct timespec ts;
@@ -173,15 +226,12 @@ static struct host_as *stub_new(struct phys *phys)
 
 /* ---- tests ---- */
 
-static void test_new(struct phys *phys)
+static void test_new(struct phys *phys, bool zygote)
 {
-	char name[64], target[128];
 	struct vma v[MAX_VMAS];
 	struct host_as *as;
 	const struct vma *x;
-	int pid, n, files = 0;
-	struct dirent *de;
-	DIR *dir;
+	int pid, n, zpid;
 
 	errno = 0;
 	ok(!host_as_new_stub(phys, 0) && errno == EINVAL, "size 0: EINVAL");
@@ -194,8 +244,14 @@ static void test_new(struct phys *phys)
 
 	as = stub_new(phys);
 	pid = host_stub_pid(as);
+	zpid = host_stub_zygote_pid();
 	ok(pid > 0 && pid != getpid(), "the space has a child process (%d)",
 	   pid);
+	if (zygote)
+		ok(zpid > 0 && zpid != pid, "made by the zygote (%d)", zpid);
+	else
+		is(zpid, -1, "cloned: no zygote");
+	is(parent_of(pid), getpid(), "the child is this process's");
 	is(as->base, 0, "guest va == host va in the child: base 0");
 	is(as->stats.round_trips, 1, "creating it cost one round trip");
 	ok(only_stub_and_guest(pid, SPACE),
@@ -213,26 +269,15 @@ static void test_new(struct phys *phys)
 	   "the guest range [mmap_min_addr %#llx, size) reserved, no access",
 	   (unsigned long long)host_stub_min_addr());
 	ok(!vma_at(v, n, 0), "nothing below mmap_min_addr");
+	is(child_files(pid, "the child"), 1, "the child holds one file");
 
-	snprintf(name, sizeof(name), "/proc/%d/fd", pid);
-	dir = opendir(name);
-	while (dir && (de = readdir(dir))) {
-		char link[320];
-		ssize_t len;
-
-		if (de->d_name[0] == '.')
-			continue;
-		files++;
-		snprintf(link, sizeof(link), "%s/%s", name, de->d_name);
-		len = readlink(link, target, sizeof(target) - 1);
-		target[len > 0 ? len : 0] = 0;
-		ok(atoi(de->d_name) == 3 && strstr(target, PHYS_FILE_NAME),
-		   "its file %s is the physical memory file (%s)", de->d_name,
-		   target);
+	if (zygote) {
+		ok(only_stub_and_guest(zpid, 0),
+		   "the zygote holds only the stub area");
+		is(child_files(zpid, "the zygote"), 1,
+		   "the zygote holds one file");
+		is(parent_of(zpid), getpid(), "the zygote is this process's");
 	}
-	if (dir)
-		closedir(dir);
-	is(files, 1, "the child holds one file");
 
 	host_as_free(as);
 	ok(gone(pid), "host_as_free: the child is killed and reaped");
@@ -511,7 +556,7 @@ static void test_dead(struct phys *phys)
 /* A kernel that dies without freeing its spaces: their stubs leave. */
 static void test_orphan(struct phys *phys)
 {
-	int fds[2], pid = -1, status, i;
+	int fds[2], pid[2] = {-1, -1}, status, i;
 	pid_t kernel;
 
 	if (pipe(fds))
@@ -521,28 +566,38 @@ static void test_orphan(struct phys *phys)
 	if (kernel == 0) {
 		struct host_as *as = host_as_new_stub(phys, SPACE);
 
-		pid = as ? host_stub_pid(as) : -1;
-		if (write(fds[1], &pid, sizeof(pid)) != sizeof(pid))
+		pid[0] = as ? host_stub_pid(as) : -1;
+		pid[1] = host_stub_zygote_pid();
+		if (write(fds[1], pid, sizeof(pid)) != sizeof(pid))
 			_exit(2);
 		_exit(0);
 	}
 	close(fds[1]);
-	if (read(fds[0], &pid, sizeof(pid)) != sizeof(pid))
-		pid = -1;
+	if (read(fds[0], pid, sizeof(pid)) != sizeof(pid))
+		pid[0] = -1;
 	close(fds[0]);
 	waitpid(kernel, &status, 0);
-	ok(pid > 0, "a child kernel made a stub space");
-	for (i = 0; i < 300 && pid > 0 && !gone(pid); i++)
+	ok(pid[0] > 0, "a child kernel made a stub space");
+	for (i = 0; i < 300 && pid[0] > 0 && !gone(pid[0]); i++)
 		usleep(10000);
-	ok(pid > 0 && gone(pid), "its stub leaves when the kernel is gone");
+	ok(pid[0] > 0 && gone(pid[0]),
+	   "its stub leaves when the kernel is gone");
+	if (pid[1] < 0)
+		return;
+	for (i = 0; i < 300 && !gone(pid[1]); i++)
+		usleep(10000);
+	ok(gone(pid[1]), "and so does its zygote");
 }
 
 static int cmp_double(const void *a, const void *b);
 
-/* The median time of host_as_new_stub over @n tries, in microseconds. */
-static double new_us(struct phys *phys, int n, bool warm)
+/*
+ * The median time of host_as_new_stub over @n tries, in microseconds; in
+ * *free_us, host_as_free's.
+ */
+static double new_us(struct phys *phys, int n, bool warm, double *free_us)
 {
-	double t[16];
+	double t[16], f[16];
 	int i;
 
 	for (i = 0; i < n && i < 16; i++) {
@@ -551,30 +606,37 @@ static double new_us(struct phys *phys, int n, bool warm)
 		t[i] = now_us();
 		as = stub_new(phys);
 		t[i] = now_us() - t[i];
+		f[i] = now_us();
 		host_as_free(as);
+		f[i] = now_us() - f[i];
 		if (warm) {
 			host_stub_prestart(phys);
 			usleep(5000); /* let the next spare boot */
 		}
 	}
 	qsort(t, (size_t)i, sizeof(*t), cmp_double);
+	qsort(f, (size_t)i, sizeof(*f), cmp_double);
+	if (free_us)
+		*free_us = f[i / 2];
 	return t[i / 2];
 }
 
 /*
  * A fork of the kernel shares its pool's pointer, not its child: it must
- * neither take nor end the spare.
+ * neither take nor end the spare, nor use or end the zygote.
  */
 static void fork_leaves_spare(struct phys *phys, int spare)
 {
-	int status = -1;
+	int status = -1, zpid = host_stub_zygote_pid();
 	pid_t k;
 
 	fflush(stdout);
 	k = fork();
 	if (k == 0) {
 		struct host_as *as = host_as_new_stub(phys, SPACE);
-		int bad = !as || host_stub_pid(as) == spare;
+		int bad = !as || host_stub_pid(as) == spare ||
+			  parent_of(host_stub_pid(as)) != getpid() ||
+			  host_stub_zygote_pid() == zpid;
 
 		host_as_free(as);
 		host_stub_pool_drain();
@@ -584,14 +646,16 @@ static void fork_leaves_spare(struct phys *phys, int spare)
 	is(status, 0, "a forked kernel makes a space of its own child");
 	ok(!gone(spare) && host_stub_pool_pid() == spare,
 	   "and leaves the spare to its parent");
+	ok(zpid > 0 && !gone(zpid) && host_stub_zygote_pid() == zpid,
+	   "and the zygote");
 }
 
 static void test_pool(struct phys *phys)
 {
 	struct phys *other;
 	struct host_as *as;
-	double cold, warm;
-	int spare, pid;
+	double cold, warm, clone, cold_free, clone_free;
+	int spare, pid, zpid;
 
 	is(host_stub_pool_pid(), -1, "no spare child before prestart");
 	is(host_stub_prestart(phys), 0, "prestart: 0");
@@ -610,15 +674,23 @@ static void test_pool(struct phys *phys)
 	   "the spare's space holds only the stub and the guest range");
 	host_as_free(as);
 
-	warm = new_us(phys, 11, true);
+	warm = new_us(phys, 11, true, NULL);
 	pid = host_stub_pool_pid();
+	zpid = host_stub_zygote_pid();
 	host_stub_pool_drain();
 	ok(pid > 0 && gone(pid), "drain: the spare is killed and reaped");
+	ok(zpid > 0 && gone(zpid), "drain: the zygote too");
 	is(host_stub_pool_pid(), -1, "no spare after drain");
-	cold = new_us(phys, 11, false);
-	diag("host_as_new_stub, medians: %.0f us cold (clone, boot, reserve), "
-	     "%.0f us with a spare waiting (reserve)",
-	     cold, warm);
+	is(host_stub_zygote_pid(), -1, "no zygote after drain");
+	cold = new_us(phys, 11, false, &cold_free);
+	host_stub_set_zygote(false);
+	clone = new_us(phys, 11, false, &clone_free);
+	host_stub_set_zygote(true);
+	diag("host_as_new_stub, medians: %.0f us cold from the zygote, %.0f us "
+	     "cold cloned (start, boot, reserve), %.0f us with a spare "
+	     "waiting (reserve); host_as_free: %.0f us (zygote's child), "
+	     "%.0f us (cloned)",
+	     cold, clone, warm, cold_free, clone_free);
 	/* A figure, not a check: timing on a shared machine is noise. */
 	diag("a spare %s creating a space quicker here",
 	     warm < cold ? "made" : "did not make");
@@ -635,6 +707,98 @@ static void test_pool(struct phys *phys)
 	phys_free(other);
 	ok(spare > 0 && gone(spare), "phys_free ends the spare of its phys");
 	is(host_stub_pool_pid(), -1, "and the pool is empty");
+
+	other = phys_new(64 * PG);
+	if (!other)
+		BAIL_OUT("phys_new");
+	as = host_as_new_stub(other, SPACE);
+	zpid = host_stub_zygote_pid();
+	ok(as && zpid > 0, "a space over another phys: a zygote of its own");
+	host_as_free(as);
+	phys_free(other);
+	ok(zpid > 0 && gone(zpid), "phys_free ends the zygote of its phys");
+	is(host_stub_zygote_pid(), -1, "and there is no zygote then");
+}
+
+/* Drop CAP_SYS_PTRACE from this process's effective set. */
+static int drop_ptrace_cap(void)
+{
+	struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+	struct __user_cap_data_struct d[2];
+
+	if (syscall(SYS_capget, &h, d))
+		return -1;
+	d[0].effective &= ~(1U << CAP_SYS_PTRACE);
+	return (int)syscall(SYS_capset, &h, d);
+}
+
+/*
+ * The zygote's child cannot open its stub file through /proc: this
+ * process is not dumpable, and lacks CAP_SYS_PTRACE. Run in a fork: the
+ * space is made all the same, cloned, and the zygote is off from then on.
+ * Exits 0, or a bit for each check that failed.
+ */
+static int fallback_kernel(struct phys *phys)
+{
+	struct host_op op = {.kind = HOST_OP_MAP_ZERO,
+			     .prot = PROT_READ,
+			     .va = 0x100000,
+			     .len = PG};
+	struct host_as *as;
+	unsigned int done;
+	int bad = 0;
+
+	if (prctl(PR_SET_DUMPABLE, 0) || drop_ptrace_cap())
+		return 64;
+	as = host_as_new_stub(phys, SPACE);
+	if (!as)
+		return 1;
+	if (host_stub_zygote_pid() != -1)
+		bad |= 2;
+	if (parent_of(host_stub_pid(as)) != getpid())
+		bad |= 4;
+	if (as->backend->apply(as, &op, 1, &done) || done != 1)
+		bad |= 8;
+	host_as_free(as);
+	as = host_as_new_stub(phys, SPACE);
+	if (!as || host_stub_zygote_pid() != -1)
+		bad |= 16;
+	host_as_free(as);
+	host_stub_pool_drain();
+	return bad;
+}
+
+static void test_zygote(struct phys *phys)
+{
+	struct host_as *as = stub_new(phys);
+	int zpid = host_stub_zygote_pid(), z2, status = -1;
+	pid_t k;
+
+	host_as_free(as);
+	ok(zpid > 0, "a zygote (%d)", zpid);
+	kill(zpid, SIGKILL);
+	as = stub_new(phys);
+	z2 = host_stub_zygote_pid();
+	ok(as && z2 > 0 && z2 != zpid,
+	   "a killed zygote is replaced at the next space (%d)", z2);
+	ok(gone(zpid), "and reaped");
+	ok(only_stub_and_guest(host_stub_pid(as), SPACE),
+	   "its child holds only the stub and the guest range");
+	host_as_free(as);
+	host_stub_set_zygote(false);
+	ok(gone(z2), "host_stub_set_zygote(false) ends the zygote");
+	is(host_stub_zygote_pid(), -1, "and none is started");
+	host_stub_set_zygote(true);
+
+	fflush(stdout);
+	k = fork();
+	if (k == 0)
+		_exit(fallback_kernel(phys));
+	waitpid(k, &status, 0);
+	ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	   "a zygote's child that cannot open its file: the space is cloned "
+	   "instead, and the zygote is off (%#x)",
+	   status);
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -827,14 +991,23 @@ static void test_own_budget(struct phys *phys)
 int main(void)
 {
 	struct phys *phys = phys_new(1024 * PG);
+	int i;
 
 	if (!phys)
 		BAIL_OUT("phys_new: %s", strerror(errno));
-	test_new(phys);
-	test_map(phys);
-	test_errors(phys);
-	test_dead(phys);
-	test_orphan(phys);
+	for (i = 0; i < 2; i++) {
+		bool zygote = i == 0;
+
+		diag("children %s", zygote ? "made by the zygote" : "cloned");
+		host_stub_set_zygote(zygote);
+		test_new(phys, zygote);
+		test_map(phys);
+		test_errors(phys);
+		test_dead(phys);
+		test_orphan(phys);
+	}
+	host_stub_set_zygote(true);
+	test_zygote(phys);
 	test_pool(phys);
 	test_bench(phys);
 	test_own_budget(phys);
