@@ -83,7 +83,6 @@ struct stub {
 	 */
 	int file_fd;
 	bool spawned; /* made by the zygote */
-	int cpu; /* the zygote: the CPU it is pinned to, or -1 */
 	pid_t owner; /* the kernel process that started it */
 	bool dead;
 	uint32_t seq; /* of the last request posted */
@@ -534,7 +533,6 @@ static struct stub *stub_prepare(struct phys *phys)
 	s->owner = getpid();
 	s->file_fd = fd;
 	s->pidfd = -1;
-	s->cpu = -1;
 	return s;
 
 out_close:
@@ -616,44 +614,23 @@ static struct stub *zygote_get_locked(struct phys *phys)
 }
 
 /*
- * Run the zygote on this thread's CPU, which it then has to itself while
- * this thread waits: here (2 vCPUs) waking it, its child, and later the
- * child again to kill it, each on a CPU left idle costs 40-80 us more.
- * The child inherits the pin: returns whether it was made, and this
- * thread's CPUs in @mask for the child.
- */
-static bool zygote_pin(struct stub *z, cpu_set_t *mask)
-{
-	int cpu = sched_getcpu();
-	cpu_set_t one;
-
-	if (cpu < 0 || sched_getaffinity(0, sizeof(*mask), mask))
-		return false;
-	if (cpu == z->cpu)
-		return true;
-	CPU_ZERO(&one);
-	CPU_SET(cpu, &one);
-	if (sched_setaffinity(z->pid, sizeof(one), &one))
-		return false;
-	z->cpu = cpu;
-	return true;
-}
-
-/*
  * Ask @z for a child that boots from @s's file; its pid in s->pid. 0 or
  * an errno (ESRCH: the zygote died). Context: zygote_lock held.
  */
 static int zygote_spawn_locked(struct stub *z, struct stub *s)
 {
 	struct stub_page *zd = z->page;
-	bool pinned;
-	cpu_set_t mask;
 	int err, n;
 
 	n = snprintf(zd->spawn_path, sizeof(zd->spawn_path), "/proc/%d/fd/%d",
 		     (int)getpid(), s->file_fd);
 	BUG_ON(n < 0 || (size_t)n >= sizeof(zd->spawn_path));
-	pinned = zygote_pin(z, &mask);
+	/*
+	 * Not pinned: pinning the zygote to this thread's CPU made forks
+	 * ~15% cheaper here, but its children then often shared a CPU with
+	 * their kernel thread, and every syscall and fault paid for it (1.4
+	 * -> 2.2 us a getppid round trip, 6.7 -> 8.3 us a fault).
+	 */
 	err = -stub_call(z, STUB_CMD_SPAWN);
 	if (!err)
 		err = -zd->err;
@@ -662,9 +639,6 @@ static int zygote_spawn_locked(struct stub *z, struct stub *s)
 	if (err)
 		return err;
 	s->pid = zd->spawn_pid;
-	/* Our thread's CPUs, as a clone of it would have (a hint: no check). */
-	if (pinned)
-		sched_setaffinity(s->pid, sizeof(mask), &mask);
 	return 0;
 }
 

@@ -266,6 +266,12 @@ static void task_release(struct um_task *t)
 			if (c != t)
 				um_signal_send(c, SIGKILL);
 	pthread_cond_broadcast(&k->changed);
+	/*
+	 * The first task's end is everyone's: its frames, and the others',
+	 * will not be used again, so zeroing them for the pool is waste.
+	 */
+	if (t == k->init)
+		phys_set_pool(mem_phys(k->mem), 0);
 	um_kernel_unlock(k);
 	mm_put(mm);
 	um_kernel_lock(k);
