@@ -396,16 +396,8 @@ static void release_run(struct phys *phys, uint32_t first, uint32_t n)
 		phys->nr_pooled += keep; /* claimed: no one else fills it */
 	}
 	pthread_mutex_unlock(&phys->lock);
-	if (keep) {
-		/*
-		 * The linear map may not hold these pages yet (the guest used
-		 * them through its own mappings): fill its page table in one
-		 * call rather than a host fault a page, then zero.
-		 */
-		madvise(phys_kaddr(phys, first), (size_t)keep << PAGE_SHIFT,
-			MADV_POPULATE_WRITE); /* a hint: memset faults if not */
+	if (keep)
 		memset(phys_kaddr(phys, first), 0, (size_t)keep << PAGE_SHIFT);
-	}
 	if (keep < n &&
 	    fallocate(phys->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 		      (off_t)(first + keep) << PAGE_SHIFT,
