@@ -813,9 +813,8 @@ int host_stub_pid(struct host_as *as)
 
 /* The calls of host/stub_code.c once the stub serves requests. */
 static const int stub_calls[] = {
-	SYS_futex,	SYS_mmap,	  SYS_munmap,
-	SYS_mprotect,	SYS_madvise,	  SYS_getppid,
-	SYS_exit_group, SYS_rt_sigreturn, SYS_arch_prctl,
+	SYS_futex,   SYS_mmap,	     SYS_munmap,       SYS_mprotect,
+	SYS_getppid, SYS_exit_group, SYS_rt_sigreturn, SYS_arch_prctl,
 };
 
 const int *host_stub_syscalls(unsigned int *nr)

@@ -134,8 +134,7 @@ struct stub_handoff {
 };
 
 /* stub_page.flags, kept by the stub */
-#define STUB_NO_POPULATE_WRITE 0x1 /* the host has no MADV_POPULATE_WRITE */
-#define STUB_LOW_MAPPED	       0x2 /* something was mapped below min_addr */
+#define STUB_LOW_MAPPED 0x2 /* something was mapped below min_addr */
 
 #define STUB_OPS HOST_AS_QUEUE
 
@@ -196,7 +195,7 @@ struct stub_page {
 	/* results, written by the stub */
 	int32_t err; /* 0 or -errno of the first op that failed */
 	uint32_t done; /* ops carried out before it */
-	uint32_t flags; /* STUB_NO_POPULATE_WRITE */
+	uint32_t flags; /* STUB_LOW_MAPPED */
 	uint32_t spin_across; /* spin only when the other side runs elsewhere */
 	uint64_t syscalls; /* mapping calls made, cumulative */
 	uint64_t futex_calls; /* futex waits and wakes made, cumulative */

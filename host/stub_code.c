@@ -24,9 +24,6 @@
 
 #include "host/stub.h"
 
-#ifndef MADV_POPULATE_WRITE
-#define MADV_POPULATE_WRITE 23
-#endif
 #ifndef CLONE_PIDFD
 #define CLONE_PIDFD 0x1000
 #endif
@@ -73,27 +70,13 @@ STUB_INLINE long stub_mcall(struct stub_page *d, long nr, long a, long b,
 	return stub_failed(r) ? r : 0;
 }
 
-/* As the local backend's map: MADV_POPULATE_WRITE when asked and known. */
+/* As the local backend's map (host/local.c): one call, populated. */
 STUB_INLINE long stub_map(struct stub_page *d, const struct host_op *op)
 {
-	int populate = op->flags & HOST_OP_POPULATE;
-	int write = populate && (op->prot & PROT_WRITE) &&
-		    !(d->flags & STUB_NO_POPULATE_WRITE);
-	long flags = MAP_SHARED | MAP_FIXED;
-	long r;
+	long populate = op->flags & HOST_OP_POPULATE ? MAP_POPULATE : 0;
 
-	r = stub_mcall(d, SYS_mmap, (long)op->va, (long)op->len, op->prot,
-		       flags | (populate && !write ? MAP_POPULATE : 0),
-		       HOST_STUB_PHYS_FD, (long)op->off);
-	if (r || !write)
-		return r;
-	r = stub_mcall(d, SYS_madvise, (long)op->va, (long)op->len,
-		       MADV_POPULATE_WRITE, 0, 0, 0);
-	if (r != -EINVAL)
-		return 0; /* other failures (ENOMEM): the guest faults */
-	d->flags |= STUB_NO_POPULATE_WRITE;
 	return stub_mcall(d, SYS_mmap, (long)op->va, (long)op->len, op->prot,
-			  flags | MAP_POPULATE, HOST_STUB_PHYS_FD,
+			  MAP_SHARED | MAP_FIXED | populate, HOST_STUB_PHYS_FD,
 			  (long)op->off);
 }
 

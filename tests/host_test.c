@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -780,6 +781,27 @@ static void test_local_map(struct phys *phys)
 	   "its neighbour, outside the PROTECT, keeps its mapping");
 	host_as_queue(as, HOST_OP_UNMAP, 0, 64 * PG, 0, 0, 0);
 	host_as_flush(as);
+	/*
+	 * A populated writable map (the fault path): the first write takes
+	 * no host fault, though MAP_POPULATE only read-faults (shmem pages
+	 * of a shared writable mapping are mapped writable).
+	 */
+	{
+		struct rusage r0, r1;
+		unsigned int j;
+
+		host_as_queue(as, HOST_OP_MAP, 8 * PG, PG,
+			      (uint64_t)pfn << PAGE_SHIFT, rw, HOST_OP_POPULATE);
+		host_as_flush(as);
+		getrusage(RUSAGE_SELF, &r0);
+		for (j = 0; j < 64; j++) /* the frame's own page only */
+			base[8 * PG + j * 64] = k[j * 64];
+		getrusage(RUSAGE_SELF, &r1);
+		is(r1.ru_minflt - r0.ru_minflt, 0,
+		   "a populated writable map: the first write takes no host "
+		   "fault");
+	}
+
 	/* discard: the window is reserved again and stays so */
 	host_as_queue(as, HOST_OP_MAP, 5 * PG, PG, (uint64_t)pfn << PAGE_SHIFT,
 		      rw, 0);
