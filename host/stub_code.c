@@ -555,6 +555,32 @@ STUB_INLINE long stub_handlers(void)
 static STUB_TEXT __attribute__((noreturn)) void stub_spawned(const char *path);
 
 /*
+ * clone(flags, stack_top, pidfd, 0, 0), the child on @stack_top: it
+ * returns from the syscall there with 0 in rax, r9 and rbx kept, and
+ * calls fn(arg); it never comes back. The parent gets the pid or -errno.
+ */
+STUB_INLINE long stub_clone_call(long flags, void *stack_top, int *pidfd,
+				 void *arg, const void *fn)
+{
+	register long r9 __asm__("r9") = (long)arg;
+	long ret;
+
+	__asm__ volatile("syscall\n\t"
+			 "test %%rax, %%rax\n\t"
+			 "jnz 1f\n\t"
+			 "xor %%ebp, %%ebp\n\t"
+			 "mov %%r9, %%rdi\n\t"
+			 "call *%%rbx\n\t"
+			 "ud2\n"
+			 "1:"
+			 : "=a"(ret)
+			 : "0"((long)SYS_clone), "D"(flags), "S"(stack_top),
+			   "d"(pidfd), "r"(r9), "b"(fn)
+			 : "rcx", "r11", "r10", "r8", "memory");
+	return ret;
+}
+
+/*
  * STUB_CMD_SPAWN, in the zygote: fork a child of the kernel onto a fresh
  * private page (STUB_SPAWN_STACK) that holds a copy of spawn_path, and
  * drop the page here again. With CLONE_PARENT the child is the kernel's:
@@ -571,32 +597,14 @@ STUB_INLINE void stub_spawn(struct stub_page *d)
 			  PROT_READ | PROT_WRITE,
 			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
 	if (!stub_failed(r)) {
-		register long r9 __asm__("r9") = (long)page;
-
 		for (i = 0; i < STUB_SPAWN_PATH - 1 && d->spawn_path[i]; i++) {
 			page[i] = d->spawn_path[i];
 			__asm__ volatile("" ::: "memory"); /* not a memcpy */
 		}
 		page[i] = 0;
-		/*
-		 * clone(flags, stack, 0, 0, 0): the child returns on the
-		 * private page with r9 and rbx kept and calls
-		 * stub_spawned(page); it never comes back here.
-		 */
-		__asm__ volatile("syscall\n\t"
-				 "test %%rax, %%rax\n\t"
-				 "jnz 1f\n\t"
-				 "xor %%ebp, %%ebp\n\t"
-				 "mov %%r9, %%rdi\n\t"
-				 "call *%%rbx\n\t"
-				 "ud2\n"
-				 "1:"
-				 : "=a"(r)
-				 : "0"((long)SYS_clone),
-				   "D"((long)(CLONE_PARENT | SIGCHLD)),
-				   "S"(page + PAGE_SIZE), "d"(0L), "r"(r9),
-				   "b"(stub_spawned)
-				 : "rcx", "r11", "r10", "r8", "memory");
+		/* The child runs stub_spawned(page) on the private page. */
+		r = stub_clone_call(CLONE_PARENT | SIGCHLD, page + PAGE_SIZE,
+				    NULL, page, (const void *)stub_spawned);
 		stub_syscall3(SYS_munmap, STUB_SPAWN_STACK, PAGE_SIZE, 0);
 	}
 	d->spawn_pid = stub_failed(r) ? 0 : (int32_t)r;
@@ -769,28 +777,9 @@ static __attribute__((noreturn, used)) void stub_boot(struct stub_page *pd)
 static long stub_clone(long flags, void *stack_top, struct stub_page *page,
 		       int *pidfd)
 {
-	register long r9 __asm__("r9") = (long)page;
-	long ret;
-
-	/*
-	 * clone(flags, stack_top, pidfd, 0, 0): a new process, not a thread,
-	 * on its own stack. The child returns from the syscall with 0 in rax
-	 * on that stack, with r9 and rbx kept, and calls stub_boot(page); it
-	 * never comes back here.
-	 */
-	__asm__ volatile("syscall\n\t"
-			 "test %%rax, %%rax\n\t"
-			 "jnz 1f\n\t"
-			 "xor %%ebp, %%ebp\n\t"
-			 "mov %%r9, %%rdi\n\t"
-			 "call *%%rbx\n\t"
-			 "ud2\n"
-			 "1:"
-			 : "=a"(ret)
-			 : "0"((long)SYS_clone), "D"(flags), "S"(stack_top),
-			   "d"(pidfd), "r"(r9), "b"(stub_boot)
-			 : "rcx", "r11", "r10", "r8", "memory");
-	return ret;
+	/* A new process, not a thread: it runs stub_boot(page). */
+	return stub_clone_call(flags, stack_top, pidfd, page,
+			       (const void *)stub_boot);
 }
 
 long host_stub_clone(void *stack_top, struct stub_page *page, int *pidfd)
