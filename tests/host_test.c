@@ -681,17 +681,16 @@ static void test_local_window(struct phys *phys)
 }
 
 /*
- * Copy @n bytes, one in 64, from @src to @dst, without sanitizer
+ * Write a byte into each of @n pages from @p, without sanitizer
  * instrumentation: its shadow memory would take host faults of its own.
  */
 static __attribute__((noinline, no_sanitize("address", "thread")))
-void copy_uninstrumented(volatile uint8_t *dst, const volatile uint8_t *src,
-			 unsigned int n)
+void write_pages_uninstrumented(volatile uint8_t *p, unsigned int n)
 {
 	unsigned int j;
 
 	for (j = 0; j < n; j++)
-		dst[j * 64] = src[j * 64];
+		p[(size_t)j * PG] = (uint8_t)j;
 }
 
 static void test_local_map(struct phys *phys)
@@ -796,22 +795,35 @@ static void test_local_map(struct phys *phys)
 	host_as_queue(as, HOST_OP_UNMAP, 0, 64 * PG, 0, 0, 0);
 	host_as_flush(as);
 	/*
-	 * A populated writable map (the fault path): the first write takes
+	 * A populated writable map (the fault path): the first writes take
 	 * no host fault, though MAP_POPULATE only read-faults (shmem pages
-	 * of a shared writable mapping are mapped writable).
+	 * of a shared writable mapping are mapped writable). 16 pages, so
+	 * that a stray fault of the process (a sanitizer's) is not taken for
+	 * one of them.
 	 */
 	{
 		struct rusage r0, r1;
+		uint32_t run[16];
+		unsigned int j;
 
-		host_as_queue(as, HOST_OP_MAP, 8 * PG, PG,
-			      (uint64_t)pfn << PAGE_SHIFT, rw, HOST_OP_POPULATE);
+		if (phys_alloc(phys, 0, 16, run) != 16)
+			BAIL_OUT("phys_alloc");
+		for (j = 1; j < 16; j++)
+			if (run[j] != run[0] + j)
+				BAIL_OUT("phys_alloc: not a run");
+		host_as_queue(as, HOST_OP_MAP, 16 * PG, 16 * PG,
+			      (uint64_t)run[0] << PAGE_SHIFT, rw,
+			      HOST_OP_POPULATE);
 		host_as_flush(as);
 		getrusage(RUSAGE_SELF, &r0);
-		copy_uninstrumented(base + 8 * PG, k, 64);
+		write_pages_uninstrumented(base + 16 * PG, 16);
 		getrusage(RUSAGE_SELF, &r1);
-		is(r1.ru_minflt - r0.ru_minflt, 0,
-		   "a populated writable map: the first write takes no host "
-		   "fault");
+		ok(r1.ru_minflt - r0.ru_minflt < 4,
+		   "a populated writable map: the first writes take no host "
+		   "fault (%ld for 16 pages)", r1.ru_minflt - r0.ru_minflt);
+		host_as_queue(as, HOST_OP_UNMAP, 16 * PG, 16 * PG, 0, 0, 0);
+		host_as_flush(as);
+		phys_put_many(phys, run, 16);
 	}
 
 	/* discard: the window is reserved again and stays so */
