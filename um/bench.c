@@ -180,6 +180,7 @@ static const struct bench_entry entries[] = {
 	BASE(bench_fault_threads2),
 	BASE(bench_run_syscall),
 	BASE(bench_run_fault),
+	BASE(bench_run_touch),
 	BASE(bench_run_fork),
 	BASE(bench_run_forkexec),
 };

@@ -6,6 +6,8 @@
  *   run_syscall   a guest syscall round trip (getppid in a loop)
  *   run_fault     a guest page fault (one page written per 64 KiB of a
  *                 fresh anonymous region, so no fault maps another's page)
+ *   run_touch     a sequential first touch (every page, fault-around on):
+ *                 page_fault1's work on the stub backend
  *   run_fork      fork + exit + wait4
  *   run_forkexec  fork + execve of a small static program + wait4
  *
@@ -53,7 +55,9 @@ __asm__(".pushsection .rodata.bench_prog,\"a\"\n"
 	"cmp $2, %r13\n\t"
 	"je 3f\n\t"
 	"cmp $3, %r13\n\t"
-	"je 4f\n"
+	"je 4f\n\t"
+	"cmp $4, %r13\n\t"
+	"je 5f\n"
 	/* 0: getppid */
 	"1: mov $110, %eax\n\t"
 	"syscall\n\t"
@@ -61,8 +65,14 @@ __asm__(".pushsection .rodata.bench_prog,\"a\"\n"
 	"jnz 1b\n\t"
 	"jmp 9f\n"
 	/* 1: mmap N * 64 KiB, write one byte per 64 KiB */
-	"2: mov %r14, %rsi\n\t"
-	"shl $16, %rsi\n\t"
+	"2: mov $16, %ecx\n\t"
+	"jmp 22f\n"
+	/* 4: mmap N * 4 KiB, write every page: a sequential first touch */
+	"5: mov $12, %ecx\n"
+	"22: mov $1, %r15d\n\t"
+	"shl %cl, %r15\n\t" /* the stride, kept across the syscall */
+	"mov %r14, %rsi\n\t"
+	"shl %cl, %rsi\n\t"
 	"xor %edi, %edi\n\t"
 	"mov $3, %edx\n\t"
 	"mov $0x22, %r10d\n\t"
@@ -73,7 +83,7 @@ __asm__(".pushsection .rodata.bench_prog,\"a\"\n"
 	"cmp $-4096, %rax\n\t"
 	"ja 8f\n"
 	"21: movb $1, (%rax)\n\t"
-	"add $65536, %rax\n\t"
+	"add %r15, %rax\n\t"
 	"dec %r14\n\t"
 	"jnz 21b\n\t"
 	"jmp 9f\n"
@@ -137,7 +147,7 @@ __asm__(".pushsection .rodata.bench_prog,\"a\"\n"
 	".popsection");
 extern const char bench_prog[], bench_prog_data[], bench_prog_end[];
 
-enum { MODE_SYSCALL, MODE_FAULT, MODE_FORK, MODE_FORKEXEC };
+enum { MODE_SYSCALL, MODE_FAULT, MODE_FORK, MODE_FORKEXEC, MODE_TOUCH };
 
 struct run_bench {
 	char dir[64]; /* the guest root: holds prog */
@@ -320,6 +330,10 @@ RUN_SCENARIO(run_syscall, MODE_SYSCALL,
 RUN_SCENARIO(run_fault, MODE_FAULT,
 	     "guest page fault under umm run (one page per 64 KiB)",
 	     "the same program run natively", "fault", 20000, 2000);
+RUN_SCENARIO(run_touch, MODE_TOUCH,
+	     "sequential first touch under umm run (the stub backend; "
+	     "page_fault1 is the local one)",
+	     "the same program run natively", "page", 65536, 4096);
 RUN_SCENARIO(run_fork, MODE_FORK, "guest fork + exit + wait4 under umm run",
 	     "the same program run natively", "fork", 300, 30);
 RUN_SCENARIO(run_forkexec, MODE_FORKEXEC,
