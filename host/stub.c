@@ -240,7 +240,11 @@ static int stub_wait(struct stub *s, uint32_t seq, unsigned int spin)
  * Post @cmd (its arguments already in the page) and wait for it. 0, or
  * -ESRCH when the child is gone. The result is in the page.
  */
-static int stub_call(struct stub *s, uint32_t cmd)
+/*
+ * Post @cmd and wait for its answer, spinning @extra polls more than the
+ * set spin before sleeping (a request known to take longer).
+ */
+static int stub_call_spin(struct stub *s, uint32_t cmd, unsigned int extra)
 {
 	struct stub_page *d = s->page;
 
@@ -251,7 +255,7 @@ static int stub_call(struct stub *s, uint32_t cmd)
 		return -ESRCH;
 	d->cmd = cmd;
 	across = spin_setup(d);
-	spin = d->spin;
+	spin = d->spin ? d->spin + extra : 0;
 	__atomic_store_n(&d->req, ++s->seq, __ATOMIC_SEQ_CST);
 	if (__atomic_load_n(&d->stub_waiting, __ATOMIC_SEQ_CST)) {
 		futex(&d->req, FUTEX_WAKE, 1, NULL);
@@ -262,6 +266,11 @@ static int stub_call(struct stub *s, uint32_t cmd)
 		spin = 0; /* it waits for our CPU */
 	}
 	return stub_wait(s, s->seq, spin);
+}
+
+static int stub_call(struct stub *s, uint32_t cmd)
+{
+	return stub_call_spin(s, cmd, 0);
 }
 
 /*
@@ -281,6 +290,27 @@ static int stub_result(struct host_as *as, struct stub *s, unsigned int nr,
 	if (err > 0 || err < -4095)
 		return -EIO;
 	return err;
+}
+
+/*
+ * The polls to wait longer for a resume that first carries @nr ops of
+ * s->deferred: each page it populates costs the child about a page fault
+ * (a microsecond or two), and a sleep here costs 40-80 us to wake from on
+ * a machine that idles its vCPUs. The stub's spin counts as a guess of
+ * ~10 ns a poll; capped at 8x the set spin.
+ */
+static unsigned int deferred_spin(struct stub *s, unsigned int nr)
+{
+	uint64_t pages = 0;
+	unsigned int i;
+
+	for (i = 0; i < nr; i++)
+		if ((s->deferred[i].flags & HOST_OP_POPULATE) &&
+		    s->deferred[i].kind <= HOST_OP_MAP_ZERO)
+			pages += s->deferred[i].len >> PAGE_SHIFT;
+	pages *= 200;
+	return pages > 8ULL * s->page->spin ? 8 * s->page->spin
+					    : (unsigned int)pages;
 }
 
 /* Put the batch that waits in the shared page. */
@@ -867,7 +897,7 @@ int host_stub_resume(struct host_as *as, struct host_regs *regs,
 		/* ours, whatever the guest wrote there */
 		h->fpu_load = s->fpu_pending;
 		__atomic_add_fetch(&as->stats.round_trips, 1, __ATOMIC_RELAXED);
-		err = stub_call(s, cmd);
+		err = stub_call_spin(s, cmd, deferred_spin(s, nr));
 		if (err)
 			return err;
 		if (cmd == STUB_CMD_RESUME)
