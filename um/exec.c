@@ -217,18 +217,9 @@ struct mm *um_exec_mm(struct um_kernel *k, struct file *file, struct mm *old,
 	uint64_t sp;
 	long err;
 
-	as = host_as_new_stub(mem_phys(k->mem), k->task_size);
-	if (!as) {
-		*errp = -errno;
+	as = um_task_space_new(mem_phys(k->mem), k->task_size, errp);
+	if (!as)
 		return NULL;
-	}
-	err = um_task_filter(as);
-	if (err) {
-		host_as_free(as);
-		*errp = (int)err;
-		return NULL;
-	}
-	host_stub_set_defer(as, true); /* faults: one round trip, not two */
 	mm = mm_new(k->mem, as, k->task_size);
 	if (!mm) {
 		*errp = -errno;

@@ -1693,10 +1693,11 @@ void um_file_cache_free(struct um_file_cache *cache)
 
 /*
  * The guest file of @fd, a regular file (dev, ino) opened for reading,
- * from the cache or new in it; with a reference. NULL and *err.
+ * from the cache or new in it, named @name (NULL: its guest path); with a
+ * reference. NULL and *err.
  */
 static struct file *cache_get(struct um_kernel *k, int fd, uint64_t dev,
-			      uint64_t ino, int *err)
+			      uint64_t ino, const char *name_in, int *err)
 {
 	struct um_file_cache *c = k->file_cache;
 	char name[PATH_MAX];
@@ -1720,7 +1721,9 @@ static struct file *cache_get(struct um_kernel *k, int fd, uint64_t dev,
 		c->v = v;
 		c->cap = cap;
 	}
-	if (guest_path_of(k, fd, name) < 0)
+	if (name_in)
+		snprintf(name, sizeof(name), "%s", name_in);
+	else if (guest_path_of(k, fd, name) < 0)
 		strcpy(name, "?");
 	file = file_host_fdopen(k->mem, fd, name);
 	if (!file) {
@@ -1758,11 +1761,33 @@ struct file *um_fs_open_exec(struct um_task *t, const char *path, int *err)
 		if (fd < 0) {
 			*err = fd;
 		} else {
-			file = cache_get(t->k, fd, st.st_dev, st.st_ino, err);
+			file = cache_get(t->k, fd, st.st_dev, st.st_ino, NULL,
+					 err);
 			close(fd);
 		}
 	}
 	close(pfd);
+	return file;
+}
+
+struct file *um_fs_open_host(struct um_kernel *k, const char *host_path,
+			     int *err)
+{
+	struct file *file = NULL;
+	struct stat st;
+	int fd = open(host_path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0) {
+		*err = -errno;
+		return NULL;
+	}
+	if (fstat(fd, &st) < 0)
+		*err = -errno;
+	else if (!S_ISREG(st.st_mode))
+		*err = S_ISDIR(st.st_mode) ? -EISDIR : -EACCES;
+	else
+		file = cache_get(k, fd, st.st_dev, st.st_ino, host_path, err);
+	close(fd);
 	return file;
 }
 
@@ -1782,7 +1807,8 @@ struct file *um_fs_mmap_file(struct um_task *t, int fd, int *err)
 	else if (of->kind != UM_OFILE_REG)
 		*err = -EACCES;
 	else
-		file = cache_get(t->k, of->host_fd, of->dev, of->ino, err);
+		file = cache_get(t->k, of->host_fd, of->dev, of->ino, NULL,
+				 err);
 	ofile_put(of);
 	return file;
 }
@@ -1882,12 +1908,8 @@ long um_sys_symlinkat(struct um_task *t, const uint64_t *a)
 	return ro_path(t, (int)a[1], a[2], RO_CREATE, false);
 }
 
+/* symlink and link: the new name in a[1]. */
 long um_sys_symlink(struct um_task *t, const uint64_t *a)
-{
-	return ro_path(t, AT_FDCWD, a[1], RO_CREATE, false);
-}
-
-long um_sys_link(struct um_task *t, const uint64_t *a)
 {
 	return ro_path(t, AT_FDCWD, a[1], RO_CREATE, false);
 }
@@ -1897,6 +1919,7 @@ long um_sys_linkat(struct um_task *t, const uint64_t *a)
 	return ro_path(t, (int)a[2], a[3], RO_CREATE, false);
 }
 
+/* chmod, chown and truncate: an existing file, followed, in a[0]. */
 long um_sys_chmod(struct um_task *t, const uint64_t *a)
 {
 	return ro_path(t, AT_FDCWD, a[0], RO_MODIFY, true);
@@ -1905,11 +1928,6 @@ long um_sys_chmod(struct um_task *t, const uint64_t *a)
 long um_sys_fchmodat(struct um_task *t, const uint64_t *a)
 {
 	return ro_path(t, (int)a[0], a[1], RO_MODIFY, true);
-}
-
-long um_sys_chown(struct um_task *t, const uint64_t *a)
-{
-	return ro_path(t, AT_FDCWD, a[0], RO_MODIFY, true);
 }
 
 long um_sys_lchown(struct um_task *t, const uint64_t *a)
@@ -1921,11 +1939,6 @@ long um_sys_fchownat(struct um_task *t, const uint64_t *a)
 {
 	return ro_path(t, (int)a[0], a[1], RO_MODIFY,
 		       !(a[4] & AT_SYMLINK_NOFOLLOW));
-}
-
-long um_sys_truncate(struct um_task *t, const uint64_t *a)
-{
-	return ro_path(t, AT_FDCWD, a[0], RO_MODIFY, true);
 }
 
 /* An fd's metadata: EROFS for the root's files, nothing for the rest. */
@@ -1944,12 +1957,8 @@ static long ro_fd(struct um_task *t, uint64_t fd)
 	return err;
 }
 
+/* fchmod and fchown. */
 long um_sys_fchmod(struct um_task *t, const uint64_t *a)
-{
-	return ro_fd(t, a[0]);
-}
-
-long um_sys_fchown(struct um_task *t, const uint64_t *a)
 {
 	return ro_fd(t, a[0]);
 }

@@ -35,6 +35,13 @@ void um_file_cache_free(struct um_file_cache *cache);
  */
 struct file *um_fs_open_exec(struct um_task *t, const char *path, int *err);
 /*
+ * The first program, a host path outside the guest root, through the same
+ * cache: a guest that executes it again from the root shares its pages.
+ * With a reference, or NULL and *err.
+ */
+struct file *um_fs_open_host(struct um_kernel *k, const char *host_path,
+			     int *err);
+/*
  * The guest file behind descriptor @fd for mmap, with a reference: NULL
  * with *err -EBADF, -EACCES (not a regular file opened for reading),
  * -ENODEV (a pipe or terminal).
@@ -54,8 +61,7 @@ um_syscall_fn um_sys_statx;
 /* Calls that would write the root: what a read-only mount answers. */
 um_syscall_fn um_sys_mkdir, um_sys_mkdirat, um_sys_unlink, um_sys_unlinkat,
 	um_sys_rename, um_sys_renameat, um_sys_symlink, um_sys_symlinkat,
-	um_sys_link, um_sys_linkat, um_sys_chmod, um_sys_fchmodat,
-	um_sys_fchmod, um_sys_chown, um_sys_lchown, um_sys_fchownat,
-	um_sys_fchown, um_sys_truncate, um_sys_ftruncate, um_sys_utimensat;
+	um_sys_linkat, um_sys_chmod, um_sys_fchmodat, um_sys_fchmod,
+	um_sys_lchown, um_sys_fchownat, um_sys_ftruncate, um_sys_utimensat;
 
 #endif

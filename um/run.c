@@ -99,9 +99,9 @@ static int boot_init(struct um_kernel *k, const char *path, char *const *argv,
 	struct mm *boot;
 	int err;
 
-	file = file_host_open(k->mem, path);
+	file = um_fs_open_host(k, path, &err);
 	if (!file)
-		return -errno;
+		return err;
 	as = host_as_new_local(mem_phys(k->mem), BOOT_SIZE);
 	boot = as ? mm_new(k->mem, as, BOOT_SIZE) : NULL;
 	if (!boot) {

@@ -186,15 +186,9 @@ static long do_fork(struct um_task *t, uint64_t flags, uint64_t newsp,
 		return -ENOSYS; /* threads and shared tables: not here */
 	if (k->nr_tasks >= UM_MAX_TASKS)
 		return -EAGAIN; /* each task is a host process and a thread */
-	as = host_as_new_stub(mem_phys(k->mem), k->task_size);
+	as = um_task_space_new(mem_phys(k->mem), k->task_size, &err);
 	if (!as)
-		return errno == ENOMEM ? -ENOMEM : -EAGAIN;
-	err = um_task_filter(as);
-	if (err) {
-		host_as_free(as);
-		return -EAGAIN;
-	}
-	host_stub_set_defer(as, true);
+		return err == -ENOMEM ? -ENOMEM : -EAGAIN;
 	mm = mm_fork(t->mm, as);
 	if (!mm) {
 		host_as_free(as);
@@ -844,18 +838,18 @@ static const struct um_syscall_desc table[UM_NR_SYSCALLS] = {
 	SC(renameat2, um_sys_renameat, 5),
 	SC(symlink, um_sys_symlink, 2),
 	SC(symlinkat, um_sys_symlinkat, 3),
-	SC(link, um_sys_link, 2),
+	SC(link, um_sys_symlink, 2), /* the new name in a[1] too */
 	SC(linkat, um_sys_linkat, 5),
 	SC(mknod, um_sys_mkdir, 3),
 	SC(mknodat, um_sys_mkdirat, 4),
 	SC(chmod, um_sys_chmod, 2),
 	SC(fchmod, um_sys_fchmod, 2),
 	SC(fchmodat, um_sys_fchmodat, 3),
-	SC(chown, um_sys_chown, 3),
-	SC(fchown, um_sys_fchown, 3),
+	SC(chown, um_sys_chmod, 3),
+	SC(fchown, um_sys_fchmod, 3),
 	SC(lchown, um_sys_lchown, 3),
 	SC(fchownat, um_sys_fchownat, 5),
-	SC(truncate, um_sys_truncate, 2),
+	SC(truncate, um_sys_chmod, 2),
 	SC(ftruncate, um_sys_ftruncate, 2),
 	SC(utimensat, um_sys_utimensat, 4),
 };

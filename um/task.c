@@ -104,6 +104,23 @@ int um_task_filter(struct host_as *as)
 	return host_stub_set_filter(as, prog, nr);
 }
 
+struct host_as *um_task_space_new(struct phys *phys, uint64_t size, int *err)
+{
+	struct host_as *as = host_as_new_stub(phys, size);
+
+	if (!as) {
+		*err = -errno;
+		return NULL;
+	}
+	*err = um_task_filter(as);
+	if (*err) {
+		host_as_free(as);
+		return NULL;
+	}
+	host_stub_set_defer(as, true);
+	return as;
+}
+
 static void event_from_host(const struct host_regs *regs,
 			    const struct host_event *hev, struct um_event *ev)
 {

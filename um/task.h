@@ -38,6 +38,13 @@ struct um_event {
  */
 int um_task_filter(struct host_as *as);
 /*
+ * The host space of a guest task: a stub child over @phys covering
+ * [0, @size), its syscall filter installed, its batches sent with the
+ * next resume (host_stub_set_defer: a fault is one round trip). NULL and
+ * *err (-errno).
+ */
+struct host_as *um_task_space_new(struct phys *phys, uint64_t size, int *err);
+/*
  * Run the guest of @as from @regs until its next event: then @regs holds
  * its registers and @ev says what happened. 0 or -errno (-ESRCH: the child
  * died).
