@@ -19,9 +19,9 @@
 #include <unistd.h>
 
 #include "host/host.h"
+#include "tests/common.h" /* count_maps */
 #include "tests/tap.h"
 
-#define PG PAGE_SIZE
 
 /* ---- helpers ---- */
 
@@ -55,36 +55,6 @@ static int child_access(volatile uint8_t *p, int write, uint8_t *val)
 	if (val)
 		*val = (uint8_t)WEXITSTATUS(status);
 	return 0;
-}
-
-/*
- * Host VMAs inside [lo, hi) from /proc/self/maps: all of them, and those
- * not reserved (---p), which is what host_as_count_vmas counts.
- */
-static long count_maps(uintptr_t lo, uintptr_t hi, long *mapped)
-{
-	char line[512];
-	long n = 0, m = 0;
-	FILE *f = fopen("/proc/self/maps", "r");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f)) {
-		unsigned long a, b;
-		char perms[8];
-
-		if (sscanf(line, "%lx-%lx %7s", &a, &b, perms) != 3)
-			continue;
-		if (b <= lo || a >= hi)
-			continue;
-		n++;
-		if (strcmp(perms, "---p"))
-			m++;
-	}
-	fclose(f);
-	if (mapped)
-		*mapped = m;
-	return n;
 }
 
 /* The perms of the VMA holding @addr, "" if none. */

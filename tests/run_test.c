@@ -775,6 +775,32 @@ static void test_cost(struct phys *phys)
 #define PRIV_ANON (MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED)
 
 /*
+ * guest_touch in @mm: its code at CODE (written through GUP, then r-x),
+ * 64 data pages at DATA and a read-only page at 0x800000. 0, or the
+ * number of the step that failed.
+ */
+static int touch_guest_load(struct mm *mm)
+{
+	struct page *page;
+
+	if (mm_mmap(mm, CODE, PG, PROT_READ | PROT_WRITE, PRIV_ANON, NULL, 0) !=
+	    (long)CODE)
+		return 1;
+	if (mm_mmap(mm, DATA, 64 * PG, PROT_READ | PROT_WRITE, PRIV_ANON, NULL,
+		    0) != (long)DATA)
+		return 2;
+	if (mm_mmap(mm, 0x800000, PG, PROT_READ, PRIV_ANON, NULL, 0) !=
+	    0x800000)
+		return 3;
+	if (mm_gup(mm, CODE, 1, UMM_FOLL_WRITE | UMM_FOLL_GET, &page) != 1)
+		return 4;
+	memcpy(page_kaddr(page), guest_touch,
+	       (size_t)(guest_touch_end - guest_touch));
+	page_put(page);
+	return mm_mprotect(mm, CODE, PG, PROT_READ | PROT_EXEC) ? 5 : 0;
+}
+
+/*
  * A guest mm over a stub space: its faults go to mm_handle_fault, whose
  * batches map the pages in the child while the stub waits in its handler.
  */
@@ -783,11 +809,9 @@ static void test_mm(void)
 	struct mem *mem = mem_new(256 * PG);
 	struct host_regs regs = {0};
 	struct host_as *as;
-	struct page *page;
 	struct um_event ev;
 	struct phys *phys;
 	struct mm *mm;
-	long got;
 	int err;
 
 	if (!mem)
@@ -798,21 +822,9 @@ static void test_mm(void)
 	if (!mm)
 		BAIL_OUT("mm_new: %s", strerror(errno));
 	is(um_task_filter(as), 0, "an mm over a stub space; filter");
-	ok(mm_mmap(mm, CODE, PG, PROT_READ | PROT_WRITE, PRIV_ANON, NULL, 0) ==
-			   (long)CODE &&
-		   mm_mmap(mm, DATA, 64 * PG, PROT_READ | PROT_WRITE, PRIV_ANON,
-			   NULL, 0) == (long)DATA &&
-		   mm_mmap(mm, 0x800000, PG, PROT_READ, PRIV_ANON, NULL, 0) ==
-			   0x800000,
-	   "code, 64 data pages and a read-only page mapped in the mm");
-	got = mm_gup(mm, CODE, 1, UMM_FOLL_WRITE | UMM_FOLL_GET, &page);
-	if (got != 1)
-		BAIL_OUT("mm_gup: %ld", got);
-	memcpy(page_kaddr(page), guest_touch,
-	       (size_t)(guest_touch_end - guest_touch));
-	page_put(page);
-	is(mm_mprotect(mm, CODE, PG, PROT_READ | PROT_EXEC), 0,
-	   "the code, written through GUP, made r-x");
+	is(touch_guest_load(mm), 0,
+	   "code, 64 data pages and a read-only page mapped in the mm; the "
+	   "code, written through GUP, made r-x");
 
 	regs.rip = CODE;
 	err = um_task_run_mm(mm, &regs, &ev);
@@ -861,11 +873,9 @@ static void test_defer(void)
 	struct host_regs regs = {0};
 	uint64_t trips, resets;
 	struct host_as *as;
-	struct page *page;
 	struct um_event ev;
 	struct phys *phys;
 	struct mm *mm;
-	long got;
 	int err;
 
 	if (!mem)
@@ -876,20 +886,8 @@ static void test_defer(void)
 	if (!mm || um_task_filter(as) || mm_set_fault_around(mm, 1))
 		BAIL_OUT("mm_new: %s", strerror(errno));
 	host_stub_set_defer(as, true);
-	if (mm_mmap(mm, CODE, PG, PROT_READ | PROT_WRITE, PRIV_ANON, NULL, 0) !=
-		    (long)CODE ||
-	    mm_mmap(mm, DATA, 64 * PG, PROT_READ | PROT_WRITE, PRIV_ANON, NULL,
-		    0) != (long)DATA ||
-	    mm_mmap(mm, 0x800000, PG, PROT_READ, PRIV_ANON, NULL, 0) !=
-		    0x800000)
-		BAIL_OUT("mm_mmap");
-	got = mm_gup(mm, CODE, 1, UMM_FOLL_WRITE | UMM_FOLL_GET, &page);
-	if (got != 1)
-		BAIL_OUT("mm_gup: %ld", got);
-	memcpy(page_kaddr(page), guest_touch,
-	       (size_t)(guest_touch_end - guest_touch));
-	page_put(page);
-	mm_mprotect(mm, CODE, PG, PROT_READ | PROT_EXEC);
+	if (touch_guest_load(mm))
+		BAIL_OUT("touch_guest_load");
 
 	regs.rip = CODE;
 	trips = as->stats.round_trips;

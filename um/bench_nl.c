@@ -229,76 +229,38 @@ static int nl_guest(struct bench_ctx *ctx, struct bench_sample *s)
 	return sig ? -EFAULT : g.err;
 }
 
-const struct bench_scenario bench_tlb_remap = {
-	.name = "tlb_remap",
-	.what = "remap single pages of a PROT_NONE shared mapping to random "
-		"file pages, a prot each (1 in 4 read-only), read each",
-	.native_what = "remap_file_pages + mprotect per page (host_mmap: "
-		       "mmap per page), read each",
-	.unit = "remap",
-	.size = 64,
-	.size_quick = 4,
-	.arg = NL_MANY,
-	.setup = nl_setup,
-	.teardown = nl_teardown,
-	.guest = nl_guest,
-	.native = nl_native,
-};
+/* Every scenario here: a 64 MiB file (4 MiB quick), one remap an op. */
+#define NL_SCENARIO(nm, mode, desc, nat)           \
+	const struct bench_scenario bench_##nm = { \
+		.name = #nm,                       \
+		.what = desc,                      \
+		.native_what = nat,                \
+		.unit = "remap",                   \
+		.size = 64,                        \
+		.size_quick = 4,                   \
+		.arg = mode,                       \
+		.setup = nl_setup,                 \
+		.teardown = nl_teardown,           \
+		.guest = nl_guest,                 \
+		.native = nl_native,               \
+	}
 
-const struct bench_scenario bench_nonlinear = {
-	.name = "nonlinear",
-	.what = "remap_file_pages of single pages to random file pages, every "
-		"page touched before",
-	.native_what = "the host's remap_file_pages on the same pattern "
-		       "(host_mmap: mmap per page)",
-	.unit = "remap",
-	.size = 64,
-	.size_quick = 4,
-	.arg = NL_FIRST,
-	.setup = nl_setup,
-	.teardown = nl_teardown,
-	.guest = nl_guest,
-	.native = nl_native,
-};
-
-const struct bench_scenario bench_nonlinear_again = {
-	.name = "nonlinear_again",
-	.what = "the same remaps a second time, nothing touched since",
-	.native_what = "the host's remap_file_pages on the same pattern",
-	.unit = "remap",
-	.size = 64,
-	.size_quick = 4,
-	.arg = NL_AGAIN,
-	.setup = nl_setup,
-	.teardown = nl_teardown,
-	.guest = nl_guest,
-	.native = nl_native,
-};
-
-const struct bench_scenario bench_nonlinear_touch = {
-	.name = "nonlinear_touch",
-	.what = "each remap followed by a read of the page",
-	.native_what = "the host's remap_file_pages on the same pattern",
-	.unit = "remap",
-	.size = 64,
-	.size_quick = 4,
-	.arg = NL_TOUCH,
-	.setup = nl_setup,
-	.teardown = nl_teardown,
-	.guest = nl_guest,
-	.native = nl_native,
-};
-
-const struct bench_scenario bench_nonlinear_nonblock = {
-	.name = "nonlinear_nonblock",
-	.what = "the nonlinear remaps with MAP_NONBLOCK (nothing populated)",
-	.native_what = "the host's remap_file_pages with MAP_NONBLOCK",
-	.unit = "remap",
-	.size = 64,
-	.size_quick = 4,
-	.arg = NL_NONBLOCK,
-	.setup = nl_setup,
-	.teardown = nl_teardown,
-	.guest = nl_guest,
-	.native = nl_native,
-};
+NL_SCENARIO(tlb_remap, NL_MANY,
+	    "remap single pages of a PROT_NONE shared mapping to random "
+	    "file pages, a prot each (1 in 4 read-only), read each",
+	    "remap_file_pages + mprotect per page (host_mmap: "
+	    "mmap per page), read each");
+NL_SCENARIO(nonlinear, NL_FIRST,
+	    "remap_file_pages of single pages to random file pages, every "
+	    "page touched before",
+	    "the host's remap_file_pages on the same pattern "
+	    "(host_mmap: mmap per page)");
+NL_SCENARIO(nonlinear_again, NL_AGAIN,
+	    "the same remaps a second time, nothing touched since",
+	    "the host's remap_file_pages on the same pattern");
+NL_SCENARIO(nonlinear_touch, NL_TOUCH,
+	    "each remap followed by a read of the page",
+	    "the host's remap_file_pages on the same pattern");
+NL_SCENARIO(nonlinear_nonblock, NL_NONBLOCK,
+	    "the nonlinear remaps with MAP_NONBLOCK (nothing populated)",
+	    "the host's remap_file_pages with MAP_NONBLOCK");
