@@ -100,6 +100,7 @@ void host_as_register(struct host_as *as)
 	BUG_ON(!as->vmamap);
 	vmamap_init(as->vmamap, as->size);
 	pthread_rwlock_init(&as->reset_lock, NULL);
+	pthread_mutex_init(&as->model_lock, NULL);
 	/* A space in a process of its own counts against that one's limit. */
 	as->acct = as->backend->own_process ? &as->own_acct : &this_process;
 	pthread_mutex_lock(&spaces_lock);
@@ -134,6 +135,7 @@ void host_as_free(struct host_as *as)
 	host_as_unregister(as);
 	as->backend->destroy(as);
 	pthread_rwlock_destroy(&as->reset_lock);
+	pthread_mutex_destroy(&as->model_lock);
 	vmamap_destroy(as->vmamap);
 	free(as->vmamap);
 	free(as);
@@ -171,7 +173,7 @@ void host_as_reset(struct host_as *as)
 
 void host_as_discard(struct host_as *as)
 {
-	as->nr_queued = 0;
+	as->queue.nr = 0;
 	pthread_rwlock_wrlock(&as->reset_lock);
 	if (as->backend->discard) {
 		as->backend->discard(as);
@@ -385,18 +387,18 @@ static bool can_merge(const struct host_op *last, enum host_op_kind kind,
 }
 
 /* Merging off: one op per page, each its own host call. */
-static void queue_pages(struct host_as *as, enum host_op_kind kind, uint64_t va,
-			uint64_t len, uint64_t off, int prot,
-			unsigned int flags)
+static void queue_pages(struct host_as *as, struct host_batch *b,
+			enum host_op_kind kind, uint64_t va, uint64_t len,
+			uint64_t off, int prot, unsigned int flags)
 {
 	uint64_t done;
 
 	for (done = 0; done < len; done += PAGE_SIZE) {
 		struct host_op *op;
 
-		if (as->nr_queued == HOST_AS_QUEUE)
-			host_as_flush(as);
-		op = &as->queue[as->nr_queued++];
+		if (b->nr == HOST_AS_QUEUE)
+			host_batch_flush(as, b);
+		op = &b->ops[b->nr++];
 		op->kind = (uint8_t)kind;
 		op->flags = (uint8_t)flags;
 		op->prot = (uint8_t)prot;
@@ -408,30 +410,31 @@ static void queue_pages(struct host_as *as, enum host_op_kind kind, uint64_t va,
 }
 
 /* For HOST_OP_PROTECT, @off carries the generation. */
-static void queue_op(struct host_as *as, enum host_op_kind kind, uint64_t va,
-		     uint64_t len, uint64_t off, int prot, unsigned int flags)
+static void queue_op(struct host_as *as, struct host_batch *b,
+		     enum host_op_kind kind, uint64_t va, uint64_t len,
+		     uint64_t off, int prot, unsigned int flags)
 {
 	struct host_op *op;
 
 	BUG_ON(va + len > as->size || va + len < va || !len);
 	if (as->discarded)
 		return;
-	as->stats.ops++;
+	stat_add(&as->stats.ops, 1);
 	if (__atomic_load_n(&as->no_merge, __ATOMIC_RELAXED)) {
-		queue_pages(as, kind, va, len, off, prot, flags);
+		queue_pages(as, b, kind, va, len, off, prot, flags);
 		return;
 	}
-	if (as->nr_queued) {
-		op = &as->queue[as->nr_queued - 1];
+	if (b->nr) {
+		op = &b->ops[b->nr - 1];
 		if (can_merge(op, kind, va, off, prot, flags)) {
 			op->len += len;
-			as->stats.merged++;
+			stat_add(&as->stats.merged, 1);
 			return;
 		}
 	}
-	if (as->nr_queued == HOST_AS_QUEUE)
-		host_as_flush(as);
-	op = &as->queue[as->nr_queued++];
+	if (b->nr == HOST_AS_QUEUE)
+		host_batch_flush(as, b);
+	op = &b->ops[b->nr++];
 	op->kind = (uint8_t)kind;
 	op->flags = (uint8_t)flags;
 	op->prot = (uint8_t)prot;
@@ -450,13 +453,21 @@ void host_as_queue(struct host_as *as, enum host_op_kind kind, uint64_t va,
 		   uint64_t len, uint64_t off, int prot, unsigned int flags)
 {
 	BUG_ON(kind == HOST_OP_PROTECT); /* host_as_queue_protect() */
-	queue_op(as, kind, va, len, off, prot, flags);
+	queue_op(as, &as->queue, kind, va, len, off, prot, flags);
+}
+
+void host_batch_queue(struct host_as *as, struct host_batch *b,
+		      enum host_op_kind kind, uint64_t va, uint64_t len,
+		      uint64_t off, int prot, unsigned int flags)
+{
+	BUG_ON(kind == HOST_OP_PROTECT);
+	queue_op(as, b, kind, va, len, off, prot, flags);
 }
 
 void host_as_queue_protect(struct host_as *as, uint64_t va, uint64_t len,
 			   int prot, uint32_t gen)
 {
-	queue_op(as, HOST_OP_PROTECT, va, len, gen, prot, 0);
+	queue_op(as, &as->queue, HOST_OP_PROTECT, va, len, gen, prot, 0);
 }
 
 /*
@@ -526,8 +537,9 @@ static void model_ops(struct host_as *as, const struct host_op *ops,
 		vmamap_apply(as->vmamap, &ops[i]);
 		if (ops[i].kind == HOST_OP_MAP ||
 		    ops[i].kind == HOST_OP_MAP_ZERO) {
-			as->stats.fills++;
-			as->stats.fill_pages += ops[i].len >> PAGE_SHIFT;
+			stat_add(&as->stats.fills, 1);
+			stat_add(&as->stats.fill_pages,
+				 ops[i].len >> PAGE_SHIFT);
 		}
 	}
 	if (failed)
@@ -569,10 +581,16 @@ static void flush_batch(struct host_as *as, struct host_op *ops,
 
 		/* No eviction may drop a range between a PROTECT's check and it. */
 		pthread_rwlock_rdlock(&as->reset_lock);
+		pthread_mutex_lock(&as->model_lock);
 		fix_stale_protects(as, ops + start, nr - start);
+		if (as->backend->concurrent)
+			pthread_mutex_unlock(&as->model_lock);
 		err = as->backend->apply(as, ops + start, nr - start, &done);
+		if (as->backend->concurrent)
+			pthread_mutex_lock(&as->model_lock);
 		model_ops(as, ops + start, done,
 			  err ? &ops[start + done] : NULL);
+		pthread_mutex_unlock(&as->model_lock);
 		pthread_rwlock_unlock(&as->reset_lock);
 
 		start += done;
@@ -596,23 +614,28 @@ static void flush_batch(struct host_as *as, struct host_op *ops,
 	release_room(as, room);
 }
 
-void host_as_flush(struct host_as *as)
+void host_batch_flush(struct host_as *as, struct host_batch *b)
 {
 	unsigned int start = 0, max = batch_max();
 
 	if (as->discarded) {
-		as->nr_queued = 0;
+		b->nr = 0;
 		return;
 	}
-	while (start < as->nr_queued) {
-		unsigned int nr = as->nr_queued - start;
+	while (start < b->nr) {
+		unsigned int nr = b->nr - start;
 
 		if (nr > max)
 			nr = max;
-		flush_batch(as, as->queue + start, nr);
+		flush_batch(as, b->ops + start, nr);
 		start += nr;
 	}
-	as->nr_queued = 0;
+	b->nr = 0;
+}
+
+void host_as_flush(struct host_as *as)
+{
+	host_batch_flush(as, &as->queue);
 }
 
 /*

@@ -154,6 +154,12 @@ struct host_backend {
 	 */
 	void (*discard)(struct host_as *as);
 	/*
+	 * apply may run in several threads at once on one space, for ranges
+	 * that do not overlap (the local backend: the host kernel orders its
+	 * own mmaps). Else flushes of one space are carried out one by one.
+	 */
+	bool concurrent;
+	/*
 	 * The space is a host process of its own (a stub's child): its VMAs
 	 * count against that process's limit, not this one's, and no other
 	 * space's eviction touches it.
@@ -181,6 +187,16 @@ struct host_stats {
 
 #define HOST_AS_QUEUE 64
 
+/*
+ * A batch of operations, queued (and merged) in order and carried out by
+ * one flush. A space has one of its own for its owner (host_as_queue);
+ * callers that share a space each fill their own (host_batch_queue).
+ */
+struct host_batch {
+	unsigned int nr;
+	struct host_op ops[HOST_AS_QUEUE];
+};
+
 struct host_as {
 	const struct host_backend *backend;
 	struct phys *phys;
@@ -202,8 +218,14 @@ struct host_as {
 	struct host_vma_acct own_acct;
 	bool no_merge; /* one host call per page: see host_as_set_merge() */
 	bool discarded; /* host_as_discard(): nothing more is carried out */
-	unsigned int nr_queued;
-	struct host_op queue[HOST_AS_QUEUE];
+	/*
+	 * model_lock: the VMA map and the fill counts, against flushes of
+	 * the space from several threads at once (host_batch_flush); with a
+	 * backend that cannot apply concurrently, the apply too. Inside
+	 * reset_lock.
+	 */
+	pthread_mutex_t model_lock;
+	struct host_batch queue; /* the owner's */
 	struct host_stats stats;
 };
 
@@ -238,6 +260,20 @@ void host_as_discard(struct host_as *as);
  */
 void host_as_queue(struct host_as *as, enum host_op_kind kind, uint64_t va,
 		   uint64_t len, uint64_t off, int prot, unsigned int flags);
+
+/*
+ * Queue an operation into a batch of the caller's own (host_as_queue's
+ * merging; a full batch is flushed first), and carry a batch out
+ * (host_as_flush's handling of the budget and of refusals). For threads
+ * that share a space: each may flush its own batch while others flush
+ * theirs and the owner its queue, provided that no two of these batches
+ * touch overlapping ranges at once (the caller orders those). Context:
+ * any; host_as_discard() excluded.
+ */
+void host_batch_queue(struct host_as *as, struct host_batch *b,
+		      enum host_op_kind kind, uint64_t va, uint64_t len,
+		      uint64_t off, int prot, unsigned int flags);
+void host_batch_flush(struct host_as *as, struct host_batch *b);
 
 /*
  * Merging on (the default) or off. Off, every operation is queued page by

@@ -125,6 +125,7 @@ static void local_destroy(struct host_as *as)
 static const struct host_backend local_backend = {
 	.name = "local",
 	.apply = local_apply,
+	.concurrent = true,
 	.reset = local_reset,
 	.destroy = local_destroy,
 };

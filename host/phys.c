@@ -89,6 +89,9 @@ static uint64_t next_free_locked(const struct phys *phys, uint64_t from)
 	return next_bit_locked(phys, phys->free_map, true, from);
 }
 
+/* Frames a run that lost its next frame looks for to start again. */
+#define PHYS_RUN_ROOM 512
+
 /*
  * The first run of @n frames set in @map (free frames, or pooled ones) that
  * starts in [lo, hi) (it may end past @hi), or nr_total when there is
@@ -237,17 +240,37 @@ uint64_t phys_nr_pooled(struct phys *phys)
  * pool's cursor, so that what the guest gets stays contiguous; 0 when the
  * pool has no such run. Context: lock held.
  */
-static unsigned int alloc_pooled_locked(struct phys *phys, unsigned int nr,
-					uint32_t *pfns)
+/* A run of @n pooled frames, from the pool's cursor on. Context: lock. */
+static uint64_t find_pool_run_locked(const struct phys *phys, uint64_t n)
 {
-	uint64_t run, pfn;
-	unsigned int got = 0;
+	uint64_t run = find_run_in_locked(phys, phys->pool_map,
+					  phys->pool_cursor, phys->nr_total, n);
 
-	run = find_run_in_locked(phys, phys->pool_map, phys->pool_cursor,
-				 phys->nr_total, nr);
 	if (run >= phys->nr_total)
 		run = find_run_in_locked(phys, phys->pool_map, 1,
-					 phys->pool_cursor, nr);
+					 phys->pool_cursor, n);
+	return run;
+}
+
+/*
+ * @nr pooled frames in a run: @room frames into a pooled run of twice
+ * @room if there is one (see phys_alloc), else at the start of any run
+ * that holds them. The
+ * number taken (0 or @nr). Context: lock held.
+ */
+static unsigned int alloc_pooled_locked(struct phys *phys, unsigned int nr,
+					uint32_t *pfns, unsigned int room)
+{
+	uint64_t run = phys->nr_total, pfn;
+	unsigned int got = 0;
+
+	if (room > nr) {
+		run = find_pool_run_locked(phys, 2 * room);
+		if (run < phys->nr_total)
+			run += room;
+	}
+	if (run >= phys->nr_total)
+		run = find_pool_run_locked(phys, nr);
 	if (run >= phys->nr_total)
 		return 0;
 	for (pfn = run; got < nr; pfn++) {
@@ -295,10 +318,20 @@ static unsigned int alloc_scattered_locked(struct phys *phys, unsigned int nr,
 	return got;
 }
 
+/* A run of @n free frames, from the cursor on. Context: lock held. */
+static uint64_t find_free_run_locked(const struct phys *phys, uint64_t n)
+{
+	uint64_t run = find_run_locked(phys, phys->cursor, phys->nr_total, n);
+
+	if (run >= phys->nr_total)
+		run = find_run_locked(phys, 1, phys->cursor, n);
+	return run;
+}
+
 unsigned int phys_alloc(struct phys *phys, uint32_t hint, unsigned int nr,
 			uint32_t *pfns)
 {
-	unsigned int got = 0;
+	unsigned int got = 0, room = 0;
 	uint64_t pfn, scanned = 0;
 
 	pthread_mutex_lock(&phys->lock);
@@ -317,21 +350,35 @@ unsigned int phys_alloc(struct phys *phys, uint32_t hint, unsigned int nr,
 		if (got)
 			phys->cursor = pfn;
 	}
+	/*
+	 * The frame after the caller's run is gone: another writer grows its
+	 * own run there (two vCPUs first-touching their halves of a region
+	 * would alternate blocks, a host VMA each). Start a new run in the
+	 * middle of a free stretch of twice PHYS_RUN_ROOM, if there is one:
+	 * room to grow for the caller, and for whoever took the frame after
+	 * the cursor, which is where the stretch may begin.
+	 */
+	if (hint && !got && nr < PHYS_RUN_ROOM)
+		room = PHYS_RUN_ROOM;
 	/* Then the pool's frames, resident and zero already. */
 	if (got < nr && phys->nr_pooled)
-		got += alloc_pooled_locked(phys, nr - got, pfns + got);
+		got += alloc_pooled_locked(phys, nr - got, pfns + got, room);
 	/*
 	 * Next-fit alone takes the first free frames after the cursor, holes
 	 * and all, once the allocator has wrapped: look for a run that holds
 	 * the rest first, so contiguous guest pages stay one host VMA. Only
 	 * when there is none are the frames scattered.
 	 */
-	if (nr - got > 1) {
-		uint64_t run = find_run_locked(phys, phys->cursor,
-					       phys->nr_total, nr - got);
+	if (got < nr && (nr - got > 1 || room > nr)) {
+		uint64_t run = phys->nr_total;
 
+		if (room > nr) {
+			run = find_free_run_locked(phys, 2 * room);
+			if (run < phys->nr_total)
+				run += room;
+		}
 		if (run >= phys->nr_total)
-			run = find_run_locked(phys, 1, phys->cursor, nr - got);
+			run = find_free_run_locked(phys, nr - got);
 		if (run < phys->nr_total) {
 			for (pfn = run; got < nr; pfn++) {
 				frame_take(phys, pfn);

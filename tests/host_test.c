@@ -8,6 +8,7 @@
  * needs no signal handler and a wrong mapping cannot take the test down.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -21,7 +22,6 @@
 #include "host/host.h"
 #include "tests/common.h" /* count_maps */
 #include "tests/tap.h"
-
 
 /* ---- helpers ---- */
 
@@ -123,7 +123,7 @@ static void test_phys_new(void)
 	phys = phys_new(PG + 1);
 	ok(phys != NULL, "phys_new(one page + 1) rounds up to two pages");
 	if (phys) {
-		uint32_t pfns[2] = { 99, 99 };
+		uint32_t pfns[2] = {99, 99};
 
 		is(phys_nr_frames(phys), 1, "one frame besides the zero page");
 		is(phys_nr_free(phys), 1, "and it is free");
@@ -158,7 +158,7 @@ static void test_phys_alloc(void)
 	struct phys *phys = phys_new(64 * PG);
 	uint32_t pfns[64], more[8];
 	unsigned int i, got, total;
-	bool bad, seen[64] = { false };
+	bool bad, seen[64] = {false};
 
 	if (!phys)
 		BAIL_OUT("phys_new: %s", strerror(errno));
@@ -213,7 +213,7 @@ static void test_phys_alloc(void)
 	is(phys_nr_free(phys), 7, "7 freed");
 	is(phys_alloc(phys, 0, 4, more), 4, "allocate 4");
 	ok(more[0] + 1 == more[1] && more[1] + 1 == more[2] &&
-	   more[2] + 1 == more[3],
+		   more[2] + 1 == more[3],
 	   "contiguous frames when a free run exists (got %u %u %u %u)",
 	   more[0], more[1], more[2], more[3]);
 	is(phys_alloc(phys, 0, 4, more + 4), 3, "the other 3");
@@ -231,6 +231,41 @@ static void test_phys_alloc(void)
 	phys_free(phys);
 }
 
+/*
+ * Two writers growing runs side by side: when one's next frame is taken,
+ * its run starts again with room to grow, not right after the other's.
+ */
+static void test_phys_run_room(void)
+{
+	struct phys *phys = phys_new(8192 * PG);
+	uint32_t a[16], b[16], c[16], d[16];
+	unsigned int i;
+	bool contiguous = true;
+
+	if (!phys)
+		BAIL_OUT("phys_new: %s", strerror(errno));
+	phys_set_pool(phys, 0);
+	is(phys_alloc(phys, 0, 16, a), 16, "writer A: a block of 16");
+	is(phys_alloc(phys, 0, 16, b), 16, "writer B: its own first block");
+	is(b[0], a[15] + 1, "right after A's (%u)", b[0]);
+	is(phys_alloc(phys, a[15] + 1, 16, c), 16,
+	   "A again, its next frame taken by B");
+	for (i = 1; i < 16; i++)
+		contiguous &= c[i] == c[0] + i;
+	ok(contiguous, "a run of its own (%u..%u)", c[0], c[15]);
+	ok(c[0] >= b[15] + 1 + 512,
+	   "with room for B to grow before it: starts at %u, B ends at %u",
+	   c[0], b[15]);
+	is(phys_alloc(phys, b[15] + 1, 16, d), 16, "B again");
+	is(d[0], b[15] + 1, "B's run goes on where it was");
+	phys_put_many(phys, a, 16);
+	phys_put_many(phys, b, 16);
+	phys_put_many(phys, c, 16);
+	phys_put_many(phys, d, 16);
+	is(phys_nr_free(phys), phys_nr_frames(phys), "all free again");
+	phys_free(phys);
+}
+
 static void test_phys_zero_and_punch(void)
 {
 	struct phys *phys = phys_new(16 * PG);
@@ -241,7 +276,8 @@ static void test_phys_zero_and_punch(void)
 
 	if (!phys)
 		BAIL_OUT("phys_new: %s", strerror(errno));
-	phys_set_pool(phys, 0); /* every freed frame punched (see test_phys_pool) */
+	phys_set_pool(phys,
+		      0); /* every freed frame punched (see test_phys_pool) */
 	/* Reading a hole of a shmem file gives it a page: read it first. */
 	ok(all_zero(phys_kaddr(phys, PHYS_ZERO_PFN), PG),
 	   "the zero page reads zero");
@@ -258,8 +294,7 @@ static void test_phys_zero_and_punch(void)
 	   blocks1);
 	phys_put_many(phys, pfns, 15);
 	is(file_blocks(phys_fd(phys)), blocks0,
-	   "freed frames are punched: host memory back to %ld blocks",
-	   blocks0);
+	   "freed frames are punched: host memory back to %ld blocks", blocks0);
 	is(phys_nr_free(phys), 15, "all free");
 
 	/* The same frame again, through the hint: zero, though written. */
@@ -353,7 +388,8 @@ static void test_phys_refcount(void)
 		pfns[399 - i] = t;
 	}
 	phys_put_many(phys, pfns, 400);
-	is(phys_nr_free(phys), 823, "put 400, 200 of them held twice: 200 "
+	is(phys_nr_free(phys), 823,
+	   "put 400, 200 of them held twice: 200 "
 	   "freed");
 	is(phys_refcount(phys, pfns[0]), 0, "a frame held once is free");
 	is(phys_refcount(phys, pfns[1]), 1, "a frame held twice is at 1");
@@ -390,10 +426,9 @@ static int is_op(struct host_as *as, unsigned int i, int kind, uint64_t va,
 	if (op->kind == kind && op->va == va && op->len == len &&
 	    op->off == off && op->prot == prot && op->flags == flags)
 		return 1;
-	diag("op %u: kind %d va %#llx len %#llx off %#llx prot %d flags %d",
-	     i, op->kind, (unsigned long long)op->va,
-	     (unsigned long long)op->len, (unsigned long long)op->off,
-	     op->prot, op->flags);
+	diag("op %u: kind %d va %#llx len %#llx off %#llx prot %d flags %d", i,
+	     op->kind, (unsigned long long)op->va, (unsigned long long)op->len,
+	     (unsigned long long)op->off, op->prot, op->flags);
 	return 0;
 }
 
@@ -420,7 +455,7 @@ static void test_queue_merge(struct phys *phys)
 	for (i = 0; i < 4; i++)
 		host_as_queue(as, HOST_OP_MAP, 0x10000 + i * PG, PG,
 			      (5 + i) * PG, rw, 0);
-	is(as->nr_queued, 1, "4 contiguous maps queue as one op");
+	is(as->queue.nr, 1, "4 contiguous maps queue as one op");
 	is(nr_recorded(as), 0, "nothing carried out before the flush");
 	host_as_flush(as);
 	is(nr_recorded(as), 1, "one op carried out");
@@ -428,45 +463,45 @@ static void test_queue_merge(struct phys *phys)
 	   "MAP va 0x10000 len 4 pages off 5 pages, read-write");
 	is(as->stats.ops, 4, "stats.ops: 4 queued");
 	is(as->stats.syscalls, 1, "stats.syscalls: 1");
-	is(as->nr_queued, 0, "queue empty after the flush");
+	is(as->queue.nr, 0, "queue empty after the flush");
 	host_as_clear_record(as);
 	is(nr_recorded(as), 0, "clear_record empties the log");
 
 	/* Things that must not merge. */
 	host_as_queue(as, HOST_OP_MAP, 0, PG, 0, rw, 0);
 	host_as_queue(as, HOST_OP_MAP, 2 * PG, PG, PG, rw, 0);
-	is(as->nr_queued, 2, "a gap in va: no merge");
+	is(as->queue.nr, 2, "a gap in va: no merge");
 	host_as_flush(as);
 	host_as_queue(as, HOST_OP_MAP, 0, PG, 0, rw, 0);
 	host_as_queue(as, HOST_OP_MAP, PG, PG, 2 * PG, rw, 0);
-	is(as->nr_queued, 2, "contiguous va, offset not contiguous: no merge");
+	is(as->queue.nr, 2, "contiguous va, offset not contiguous: no merge");
 	host_as_flush(as);
 	host_as_queue(as, HOST_OP_MAP, PG, PG, PG, rw, 0);
 	host_as_queue(as, HOST_OP_MAP, 2 * PG, PG, 0, rw, 0);
-	is(as->nr_queued, 2, "offset going backwards: no merge");
+	is(as->queue.nr, 2, "offset going backwards: no merge");
 	host_as_flush(as);
 	host_as_queue(as, HOST_OP_MAP, 0, PG, 0, rw, 0);
 	host_as_queue(as, HOST_OP_MAP, PG, PG, PG, PROT_READ, 0);
-	is(as->nr_queued, 2, "a different prot: no merge");
+	is(as->queue.nr, 2, "a different prot: no merge");
 	host_as_flush(as);
 	host_as_queue(as, HOST_OP_MAP, 0, PG, 0, rw, 0);
 	host_as_queue(as, HOST_OP_MAP, PG, PG, PG, rw, HOST_OP_POPULATE);
-	is(as->nr_queued, 2, "different flags: no merge");
+	is(as->queue.nr, 2, "different flags: no merge");
 	host_as_flush(as);
 	host_as_queue(as, HOST_OP_MAP, 0, PG, 0, PROT_READ, 0);
 	host_as_queue(as, HOST_OP_MAP_ZERO, PG, PG, PG, PROT_READ, 0);
 	host_as_queue(as, HOST_OP_UNMAP, 2 * PG, PG, 0, 0, 0);
 	host_as_queue_protect(as, 3 * PG, PG, 0, host_as_gen(as));
-	is(as->nr_queued, 4, "different kinds: no merge");
+	is(as->queue.nr, 4, "different kinds: no merge");
 	host_as_flush(as);
 	host_as_queue(as, HOST_OP_MAP, 0, PG, 0, rw, 0);
 	host_as_queue(as, HOST_OP_UNMAP, PG, PG, 0, 0, 0);
 	host_as_queue(as, HOST_OP_MAP, 2 * PG, PG, 2 * PG, rw, 0);
-	is(as->nr_queued, 3, "only the last op merges: MAP UNMAP MAP is 3");
+	is(as->queue.nr, 3, "only the last op merges: MAP UNMAP MAP is 3");
 	host_as_flush(as);
 	host_as_queue(as, HOST_OP_MAP, PG, PG, PG, rw, 0);
 	host_as_queue(as, HOST_OP_MAP, 0, PG, 0, rw, 0);
-	is(as->nr_queued, 2, "a page before the last: no merge");
+	is(as->queue.nr, 2, "a page before the last: no merge");
 	host_as_flush(as);
 	is(nr_recorded(as), 2 + 2 + 2 + 2 + 2 + 4 + 3 + 2,
 	   "every unmerged op carried out");
@@ -476,7 +511,7 @@ static void test_queue_merge(struct phys *phys)
 	host_as_queue(as, HOST_OP_UNMAP, 0x5000, PG, 0, 0, 0);
 	host_as_queue(as, HOST_OP_UNMAP, 0x6000, 3 * PG, 123 * PG, 0, 0);
 	host_as_queue(as, HOST_OP_UNMAP, 0x9000, PG, 7, 0, 0);
-	is(as->nr_queued, 1, "UNMAP merges across contiguous va");
+	is(as->queue.nr, 1, "UNMAP merges across contiguous va");
 	host_as_queue(as, HOST_OP_MAP_ZERO, 0xa000, PG, 0, PROT_READ, 0);
 	host_as_queue(as, HOST_OP_MAP_ZERO, 0xb000, PG, 0, PROT_READ, 0);
 	host_as_queue(as, HOST_OP_MAP, 0xc000, 2 * PG, 8 * PG, rw,
@@ -485,7 +520,7 @@ static void test_queue_merge(struct phys *phys)
 		      HOST_OP_POPULATE);
 	host_as_queue_protect(as, 0xf000, PG, PROT_READ, host_as_gen(as));
 	host_as_queue_protect(as, 0x10000, PG, PROT_READ, host_as_gen(as));
-	is(as->nr_queued, 4, "UNMAP, MAP_ZERO x2, MAP x2, PROTECT x2: 4 ops");
+	is(as->queue.nr, 4, "UNMAP, MAP_ZERO x2, MAP x2, PROTECT x2: 4 ops");
 	host_as_flush(as);
 	ok(is_op(as, 0, HOST_OP_UNMAP, 0x5000, 5 * PG, 0, 0, 0),
 	   "UNMAP 0x5000 + 5 pages, the first op's offset");
@@ -508,27 +543,28 @@ static void test_queue_full(struct phys *phys)
 	for (i = 0; i < HOST_AS_QUEUE; i++)
 		host_as_queue(as, HOST_OP_MAP, 2 * i * PG, PG, i * PG,
 			      PROT_READ, 0);
-	is(as->nr_queued, HOST_AS_QUEUE, "64 ops queued");
+	is(as->queue.nr, HOST_AS_QUEUE, "64 ops queued");
 	is(nr_recorded(as), 0, "none carried out yet");
 	host_as_queue(as, HOST_OP_MAP, 2 * (HOST_AS_QUEUE - 1) * PG + PG, PG,
 		      HOST_AS_QUEUE * PG, PROT_READ, 0);
-	is(as->nr_queued, HOST_AS_QUEUE,
+	is(as->queue.nr, HOST_AS_QUEUE,
 	   "a full queue still merges with its last op without a flush");
 	is(nr_recorded(as), 0, "nothing carried out");
-	host_as_queue(as, HOST_OP_MAP, 4 * HOST_AS_QUEUE * PG, PG, 0,
-		      PROT_READ, 0);
+	host_as_queue(as, HOST_OP_MAP, 4 * HOST_AS_QUEUE * PG, PG, 0, PROT_READ,
+		      0);
 	is(nr_recorded(as), HOST_AS_QUEUE,
 	   "the 65th op flushes the full queue first");
-	is(as->nr_queued, 1, "and is queued alone");
+	is(as->queue.nr, 1, "and is queued alone");
 	is(as->stats.syscalls, HOST_AS_QUEUE, "stats.syscalls: 64");
 	ok(is_op(as, HOST_AS_QUEUE - 1, HOST_OP_MAP,
-		 2 * (HOST_AS_QUEUE - 1) * PG, 2 * PG,
-		 (HOST_AS_QUEUE - 1) * PG, PROT_READ, 0),
+		 2 * (HOST_AS_QUEUE - 1) * PG, 2 * PG, (HOST_AS_QUEUE - 1) * PG,
+		 PROT_READ, 0),
 	   "the merged op went out whole");
 	host_as_flush(as);
 	is(nr_recorded(as), HOST_AS_QUEUE + 1, "65 ops carried out");
-	ok(is_op(as, HOST_AS_QUEUE, HOST_OP_MAP, 4 * HOST_AS_QUEUE * PG, PG,
-		 0, PROT_READ, 0), "the 65th last");
+	ok(is_op(as, HOST_AS_QUEUE, HOST_OP_MAP, 4 * HOST_AS_QUEUE * PG, PG, 0,
+		 PROT_READ, 0),
+	   "the 65th last");
 	is(as->stats.ops, HOST_AS_QUEUE + 2, "stats.ops: 66 queued");
 	is(as->stats.syscalls, HOST_AS_QUEUE + 1, "stats.syscalls: 65");
 	is(as->stats.resets, 0, "no resets");
@@ -548,9 +584,9 @@ static void test_queue_no_merge(struct phys *phys)
 	for (i = 0; i < 4; i++)
 		host_as_queue(as, HOST_OP_MAP, 0x10000 + i * PG, PG,
 			      (5 + i) * PG, rw, HOST_OP_POPULATE);
-	is(as->nr_queued, 4, "merging off: 4 contiguous maps stay 4 ops");
+	is(as->queue.nr, 4, "merging off: 4 contiguous maps stay 4 ops");
 	host_as_queue(as, HOST_OP_UNMAP, 0x20000, 3 * PG, 0, 0, 0);
-	is(as->nr_queued, 7, "an unmap of 3 pages is queued as 3 ops");
+	is(as->queue.nr, 7, "an unmap of 3 pages is queued as 3 ops");
 	host_as_queue_protect(as, 0x30000, 2 * PG, PROT_READ, gen);
 	host_as_flush(as);
 	is(nr_recorded(as), 9, "9 ops carried out");
@@ -569,14 +605,13 @@ static void test_queue_no_merge(struct phys *phys)
 	/* A full queue is flushed page by page as it fills. */
 	host_as_queue(as, HOST_OP_UNMAP, 0, (HOST_AS_QUEUE + 3) * PG, 0, 0, 0);
 	is(nr_recorded(as), HOST_AS_QUEUE, "a long unmap flushes a full queue");
-	is(as->nr_queued, 3, "and queues the rest");
+	is(as->queue.nr, 3, "and queues the rest");
 	host_as_set_merge(as, true);
-	host_as_queue(as, HOST_OP_UNMAP, (HOST_AS_QUEUE + 3) * PG, PG, 0, 0,
-		      0);
-	is(as->nr_queued, 3, "merging on again: the next page merges");
+	host_as_queue(as, HOST_OP_UNMAP, (HOST_AS_QUEUE + 3) * PG, PG, 0, 0, 0);
+	is(as->queue.nr, 3, "merging on again: the next page merges");
 	host_as_flush(as);
-	ok(is_op(as, HOST_AS_QUEUE + 2, HOST_OP_UNMAP,
-		 (HOST_AS_QUEUE + 2) * PG, 2 * PG, 0, 0, 0),
+	ok(is_op(as, HOST_AS_QUEUE + 2, HOST_OP_UNMAP, (HOST_AS_QUEUE + 2) * PG,
+		 2 * PG, 0, 0, 0),
 	   "into the last queued op");
 	host_as_free(as);
 }
@@ -587,7 +622,7 @@ static void test_phys_scatter(void)
 	struct phys *phys = phys_new(64 * PG);
 	uint32_t pfns[63];
 	unsigned int i, got;
-	bool bad = false, seen[64] = { false };
+	bool bad = false, seen[64] = {false};
 
 	if (!phys)
 		BAIL_OUT("phys_new: %s", strerror(errno));
@@ -595,8 +630,7 @@ static void test_phys_scatter(void)
 	is(phys_alloc(phys, 10, 8, pfns), 8, "scatter: allocate 8, hint 10");
 	for (i = 1; i < 8; i++)
 		bad |= pfns[i] == pfns[i - 1] + 1 || pfns[i] == pfns[i - 1] - 1;
-	ok(!bad, "no two neighbours (%u %u %u ...)", pfns[0], pfns[1],
-	   pfns[2]);
+	ok(!bad, "no two neighbours (%u %u %u ...)", pfns[0], pfns[1], pfns[2]);
 	got = phys_alloc(phys, 0, 63, pfns + 8);
 	is(got, 55, "the other 55 still come out");
 	for (bad = false, i = 0; i < 63; i++) {
@@ -654,8 +688,8 @@ static void test_local_window(struct phys *phys)
  * Write a byte into each of @n pages from @p, without sanitizer
  * instrumentation: its shadow memory would take host faults of its own.
  */
-static __attribute__((noinline, no_sanitize("address", "thread")))
-void write_pages_uninstrumented(volatile uint8_t *p, unsigned int n)
+static __attribute__((noinline, no_sanitize("address", "thread"))) void
+write_pages_uninstrumented(volatile uint8_t *p, unsigned int n)
 {
 	unsigned int j;
 
@@ -718,7 +752,8 @@ static void test_local_map(struct phys *phys)
 		      rw, HOST_OP_POPULATE);
 	host_as_flush(as);
 	base[3 * PG + 9] = 0x24;
-	is(k[9], 0x24, "MAP read-write with POPULATE: a write through the "
+	is(k[9], 0x24,
+	   "MAP read-write with POPULATE: a write through the "
 	   "window reaches the frame");
 	is(child_access(base + 3 * PG + 7, 0, &v), 0, "a child reads it");
 	is(v, 0x42, "the same frame");
@@ -790,7 +825,8 @@ static void test_local_map(struct phys *phys)
 		getrusage(RUSAGE_SELF, &r1);
 		ok(r1.ru_minflt - r0.ru_minflt < 4,
 		   "a populated writable map: the first writes take no host "
-		   "fault (%ld for 16 pages)", r1.ru_minflt - r0.ru_minflt);
+		   "fault (%ld for 16 pages)",
+		   r1.ru_minflt - r0.ru_minflt);
 		host_as_queue(as, HOST_OP_UNMAP, 16 * PG, 16 * PG, 0, 0, 0);
 		host_as_flush(as);
 		phys_put_many(phys, run, 16);
@@ -936,8 +972,8 @@ static void test_vma_budget(struct phys *phys)
 	ok(host_vmas_held() <= 64, "the process holds at most 64 (%lu)",
 	   host_vmas_held());
 	ok(nr_recorded(rec) == 28 &&
-	   is_op(rec, 27, HOST_OP_UNMAP, PG,
-		 (2 * rec->stats.evictions - 1) * PG, 0, 0, 0),
+		   is_op(rec, 27, HOST_OP_UNMAP, PG,
+			 (2 * rec->stats.evictions - 1) * PG, 0, 0, 0),
 	   "the record space's first pages went first, in one UNMAP (only "
 	   "reservation between them)");
 
@@ -1015,12 +1051,12 @@ static bool model_agrees(struct host_as *as, const char *when)
 	    model_list.nr != as->stats.vmas_mapped) {
 		diag("%s: host %ld VMAs, model %llu (%u mapped, counted %llu)",
 		     when, all, (unsigned long long)as->stats.vmas,
-		     model_list.nr,
-		     (unsigned long long)as->stats.vmas_mapped);
+		     model_list.nr, (unsigned long long)as->stats.vmas_mapped);
 		return false;
 	}
 	for (i = 0; i < model_list.nr || i < real_list.nr; i++) {
-		const struct vma_rec *m = &model_list.v[i], *r = &real_list.v[i];
+		const struct vma_rec *m = &model_list.v[i],
+				     *r = &real_list.v[i];
 
 		if (i < model_list.nr && i < real_list.nr && m->va == r->va &&
 		    m->len == r->len && m->prot == r->prot &&
@@ -1103,9 +1139,10 @@ static bool queue_random_protect(struct host_as *as)
 	if (!model_list.nr)
 		return false;
 	first = rnd(model_list.nr);
-	for (last = first; last + 1 < model_list.nr && rnd(2) &&
-			   model_list.v[last + 1].va ==
-				   model_list.v[last].va + model_list.v[last].len;
+	for (last = first;
+	     last + 1 < model_list.nr && rnd(2) &&
+	     model_list.v[last + 1].va ==
+		     model_list.v[last].va + model_list.v[last].len;
 	     last++)
 		;
 	start = model_list.v[first].va +
@@ -1166,11 +1203,106 @@ static void test_model_random(struct phys *phys)
 		if ((long)as->stats.vmas > max_vmas)
 			max_vmas = (long)as->stats.vmas;
 	}
-	is(bad, 0, "3000 random batches of maps, zero maps, unmaps and "
+	is(bad, 0,
+	   "3000 random batches of maps, zero maps, unmaps and "
 	   "protects (%u): the VMA map agrees with /proc/self/maps after "
-	   "each, mapping by mapping (up to %ld VMAs)", protects, max_vmas);
+	   "each, mapping by mapping (up to %ld VMAs)",
+	   protects, max_vmas);
 	ok(protects > 500 && max_vmas > 20, "the sequences were not trivial");
 	host_as_free(as);
+}
+
+/*
+ * Threads sharing one space, each flushing batches of its own over its own
+ * pages, at once: the host sees every op (each thread's last layout is
+ * there), and the VMA map, updated from both, still matches the host's.
+ */
+#define BT_PAGES  64
+#define BT_ROUNDS 2000
+
+struct batch_thread {
+	struct host_as *as;
+	uint64_t first; /* page */
+	uint32_t frames[4];
+	unsigned int seed;
+};
+
+static unsigned int bt_rnd(struct batch_thread *t, unsigned int n)
+{
+	t->seed = t->seed * 1103515245u + 12345u;
+	return (t->seed >> 8) % n;
+}
+
+static void *batch_thread_main(void *arg)
+{
+	struct batch_thread *t = arg;
+	struct host_batch b = {.nr = 0};
+	unsigned int r, k, i;
+
+	for (r = 0; r < BT_ROUNDS; r++) {
+		for (k = 1 + bt_rnd(t, 4); k; k--) {
+			uint64_t va = (t->first + bt_rnd(t, BT_PAGES - 4)) * PG;
+			uint64_t len = (1 + bt_rnd(t, 4)) * PG;
+
+			switch (bt_rnd(t, 3)) {
+			case 0:
+				host_batch_queue(
+					t->as, &b, HOST_OP_MAP, va, PG,
+					(uint64_t)t->frames[bt_rnd(t, 4)] * PG,
+					PROT_READ, 0);
+				break;
+			case 1:
+				host_batch_queue(t->as, &b, HOST_OP_MAP_ZERO,
+						 va, len, 0, PROT_READ, 0);
+				break;
+			default:
+				host_batch_queue(t->as, &b, HOST_OP_UNMAP, va,
+						 len, 0, 0, 0);
+			}
+		}
+		host_batch_flush(t->as, &b);
+	}
+	/* Last, every page on this thread's first frame. */
+	for (i = 0; i < BT_PAGES; i++)
+		host_batch_queue(t->as, &b, HOST_OP_MAP, (t->first + i) * PG,
+				 PG, (uint64_t)t->frames[0] * PG, PROT_READ, 0);
+	host_batch_flush(t->as, &b);
+	return NULL;
+}
+
+static void test_batch_threads(struct phys *phys)
+{
+	struct host_as *as = host_as_new_local(phys, 2 * BT_PAGES * PG);
+	struct batch_thread t[2];
+	pthread_t th;
+	unsigned int i, k, wrong = 0;
+
+	if (!as)
+		BAIL_OUT("host_as_new_local: %s", strerror(errno));
+	for (i = 0; i < 2; i++) {
+		t[i] = (struct batch_thread){as, i * BT_PAGES, {0}, 7 + i};
+		is(phys_alloc(phys, 0, 4, t[i].frames), 4,
+		   "thread %u: 4 frames", i);
+		for (k = 0; k < 4; k++)
+			*(uint8_t *)phys_kaddr(phys, t[i].frames[k]) =
+				(uint8_t)(0x10 * (i + 1) + k);
+	}
+	pthread_create(&th, NULL, batch_thread_main, &t[1]);
+	batch_thread_main(&t[0]);
+	pthread_join(th, NULL);
+	for (i = 0; i < 2 * BT_PAGES; i++)
+		wrong += *((volatile uint8_t *)as->base + i * PG) !=
+			 (i < BT_PAGES ? 0x10 : 0x20);
+	is(wrong, 0,
+	   "two threads, %u batches each, flushed at once: every "
+	   "page shows its thread's last mapping",
+	   BT_ROUNDS);
+	ok(model_agrees(as, "after the threads"),
+	   "the VMA map agrees with /proc/self/maps (%llu VMAs)",
+	   (unsigned long long)as->stats.vmas);
+	host_as_free(as);
+	for (i = 0; i < 2; i++)
+		phys_put_many(phys, t[i].frames, 4);
 }
 
 int main(void)
@@ -1179,6 +1311,7 @@ int main(void)
 
 	test_phys_new();
 	test_phys_alloc();
+	test_phys_run_room();
 	test_phys_zero_and_punch();
 	test_phys_pool();
 	test_phys_refcount();
@@ -1195,6 +1328,7 @@ int main(void)
 	test_local_count(phys);
 	test_model_splits(phys);
 	test_model_random(phys);
+	test_batch_threads(phys);
 	test_vma_budget(phys);
 	is(phys_nr_free(phys), phys_nr_frames(phys),
 	   "every frame of physical memory is free again");

@@ -316,7 +316,7 @@ static void test_map(struct phys *phys)
 	for (i = 0; i < 8; i++)
 		host_as_queue(as, HOST_OP_MAP, va + i * PG, PG,
 			      (uint64_t)(pfns[0] + i) << PAGE_SHIFT, RW, 0);
-	is(as->nr_queued, 1, "8 contiguous pages queue as one op");
+	is(as->queue.nr, 1, "8 contiguous pages queue as one op");
 	host_as_flush(as);
 	is(as->stats.round_trips - trips, 1, "one flush: one round trip");
 	is(as->stats.syscalls - sys, 1, "one host call in the child");
