@@ -40,14 +40,14 @@ static uint64_t *table_alloc(struct pgtable *pt)
 		t = aligned_alloc(PAGE_SIZE, PAGE_SIZE);
 	if (t) {
 		memset(t, 0, PAGE_SIZE);
-		pt->nr_tables++;
+		__atomic_add_fetch(&pt->nr_tables, 1, __ATOMIC_RELAXED);
 	}
 	return t;
 }
 
 static void table_free(struct pgtable *pt, uint64_t *t)
 {
-	pt->nr_tables--;
+	__atomic_sub_fetch(&pt->nr_tables, 1, __ATOMIC_RELAXED);
 	pthread_mutex_lock(&table_cache_lock);
 	if (table_cache_nr < TABLE_CACHE) {
 		table_cache[table_cache_nr++] = t;
@@ -111,24 +111,38 @@ pte_t *pte_lookup(struct pgtable *pt, uint64_t va)
 	return &t[INDEX(va, 0)];
 }
 
+/*
+ * The table entry @e points to, made if there is none. Faults under the
+ * mm's read lock allocate at once: the first to publish its table wins,
+ * the others free theirs. NULL when out of memory.
+ */
+static uint64_t *entry_alloc(struct pgtable *pt, uint64_t *e)
+{
+	uint64_t old = __atomic_load_n(e, __ATOMIC_ACQUIRE);
+	uint64_t *n;
+
+	if (old)
+		return entry_table(old);
+	n = table_alloc(pt);
+	if (!n)
+		return NULL;
+	if (__atomic_compare_exchange_n(
+		    e, &old, (uint64_t)(uintptr_t)n | _PAGE_PRESENT, false,
+		    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		return n;
+	table_free(pt, n);
+	return entry_table(old);
+}
+
 pte_t *pte_alloc(struct pgtable *pt, uint64_t va)
 {
 	uint64_t *t = pt->pgd;
 	int l;
 
 	for (l = PGTABLE_LEVELS - 1; l > 0; l--) {
-		uint64_t *e = &t[INDEX(va, l)];
-
-		if (!*e) {
-			uint64_t *n = table_alloc(pt);
-
-			if (!n)
-				return NULL;
-			__atomic_store_n(e,
-					 (uint64_t)(uintptr_t)n | _PAGE_PRESENT,
-					 __ATOMIC_RELEASE);
-		}
-		t = entry_table(*e);
+		t = entry_alloc(pt, &t[INDEX(va, l)]);
+		if (!t)
+			return NULL;
 	}
 	return &t[INDEX(va, 0)];
 }
@@ -146,23 +160,20 @@ static int walk_level(struct pgtable *pt, uint64_t *t, int level,
 	while (va < end) {
 		uint64_t next = (va | (LEVEL_SIZE(level) - 1)) + 1;
 		uint64_t *e = &t[INDEX(va, level)];
+		uint64_t *n;
 
 		if (next > end || next == 0)
 			next = end;
-		if (!*e) {
-			uint64_t *n;
-
-			if (!alloc)
-				goto skip;
-			n = table_alloc(pt);
-			if (!n)
+		if (alloc)
+			n = entry_alloc(pt, e);
+		else
+			n = entry_table(__atomic_load_n(e, __ATOMIC_ACQUIRE));
+		if (!n) {
+			if (alloc)
 				return -ENOMEM;
-			__atomic_store_n(e,
-					 (uint64_t)(uintptr_t)n | _PAGE_PRESENT,
-					 __ATOMIC_RELEASE);
+			goto skip;
 		}
-		err = walk_level(pt, entry_table(*e), level - 1, va, next,
-				 alloc, fn, arg);
+		err = walk_level(pt, n, level - 1, va, next, alloc, fn, arg);
 		if (err)
 			return err;
 skip:

@@ -230,36 +230,43 @@ void stlb_detach(struct pgtable *pt, struct soft_tlb *t, unsigned int slot)
 }
 
 /* Clear [start, end) in one attached TLB; mark it for the wait. */
-static void shoot_one(struct pgtable *pt, struct stlb_link *l, uint64_t start,
+static bool shoot_one(struct pgtable *pt, struct stlb_link *l, uint64_t start,
 		      uint64_t end)
 {
 	struct soft_tlb *t = l->tlb;
+	bool hit;
 
 	pthread_spin_lock(&t->lock);
-	if (clear_range_locked(t, l->slot, start, end)) {
+	hit = clear_range_locked(t, l->slot, start, end);
+	if (hit) {
 		t->st.shootdowns++;
-		pt->stlb_wait = true;
+		__atomic_store_n(&pt->stlb_wait, true, __ATOMIC_RELAXED);
 	} else {
 		t->st.elided++;
 	}
 	pthread_spin_unlock(&t->lock);
+	return hit;
 }
 
-void stlb_shoot_page(struct pgtable *pt, uint64_t va)
+bool stlb_shoot_page(struct pgtable *pt, uint64_t va)
 {
 	struct stlb_link *l;
+	bool hit = false;
 
 	va &= PAGE_MASK;
 	for (l = pt->tlbs; l; l = l->next)
-		shoot_one(pt, l, va, va + PAGE_SIZE);
+		hit |= shoot_one(pt, l, va, va + PAGE_SIZE);
+	return hit;
 }
 
-void stlb_shoot_range(struct pgtable *pt, uint64_t start, uint64_t end)
+bool stlb_shoot_range(struct pgtable *pt, uint64_t start, uint64_t end)
 {
 	struct stlb_link *l;
+	bool hit = false;
 
 	for (l = pt->tlbs; l; l = l->next)
-		shoot_one(pt, l, start & PAGE_MASK, end);
+		hit |= shoot_one(pt, l, start & PAGE_MASK, end);
+	return hit;
 }
 
 /* Has the vCPU of @t left the lookup it was in when we read @epoch? */
@@ -271,12 +278,15 @@ static bool moved_on(struct soft_tlb *t, uint64_t epoch)
 
 void stlb_shoot_wait(struct pgtable *pt)
 {
+	if (__atomic_exchange_n(&pt->stlb_wait, false, __ATOMIC_RELAXED))
+		stlb_wait_vcpus(pt);
+}
+
+void stlb_wait_vcpus(struct pgtable *pt)
+{
 	struct stlb_link *l;
 	pthread_t self = pthread_self();
 
-	if (!pt->stlb_wait)
-		return;
-	pt->stlb_wait = false;
 	if (!stlb_fence_lookups)
 		host_barrier_all();
 	for (l = pt->tlbs; l; l = l->next) {

@@ -193,11 +193,18 @@ void stlb_detach(struct pgtable *pt, struct soft_tlb *t, unsigned int slot);
 
 /*
  * Shootdowns, from arch/tlb.c: drop @va's page (or [start, end)) from
- * every TLB attached to @pt, and wait for the vCPUs that may hold it
- * (stlb_shoot_wait). Context: the lock protecting @pt's ptes.
+ * every TLB attached to @pt (true if some TLB held it), and wait for the
+ * vCPUs that may hold it (stlb_shoot_wait: if any shootdown hit since the
+ * last wait). Context: the lock protecting @pt's ptes (a fault under the
+ * mm's read lock: the table's lock, and the list is stable).
+ *
+ * stlb_wait_vcpus: the wait alone, for a caller that knows it shot down
+ * entries (one of several faults at once: another's stlb_shoot_wait may
+ * have taken the mark).
  */
-void stlb_shoot_page(struct pgtable *pt, uint64_t va);
-void stlb_shoot_range(struct pgtable *pt, uint64_t start, uint64_t end);
+bool stlb_shoot_page(struct pgtable *pt, uint64_t va);
+bool stlb_shoot_range(struct pgtable *pt, uint64_t start, uint64_t end);
 void stlb_shoot_wait(struct pgtable *pt);
+void stlb_wait_vcpus(struct pgtable *pt);
 
 #endif

@@ -24,10 +24,24 @@
 struct update_arg {
 	struct pgtable *pt;
 	struct host_as *as;
+	struct host_batch *batch; /* NULL: the space's own queue */
 	unsigned int op_flags;
 	bool protect; /* may use HOST_OP_PROTECT */
+	bool shot; /* a software TLB entry went */
 	uint32_t gen;
 };
+
+static void update_queue(struct update_arg *u, enum host_op_kind kind,
+			 uint64_t va, uint64_t off, int prot)
+{
+	unsigned int flags = kind == HOST_OP_UNMAP ? 0 : u->op_flags;
+
+	if (u->batch)
+		host_batch_queue(u->as, u->batch, kind, va, PAGE_SIZE, off,
+				 prot, flags);
+	else
+		host_as_queue(u->as, kind, va, PAGE_SIZE, off, prot, flags);
+}
 
 static int forget_ptes(pte_t *ptes, uint64_t va, unsigned int nr, void *arg)
 {
@@ -53,15 +67,14 @@ static int update_ptes(pte_t *ptes, uint64_t va, unsigned int nr, void *arg)
 
 		if (!pte_changed(pte))
 			continue;
-		if (u->pt->tlbs)
-			stlb_shoot_page(u->pt, va);
+		if (u->pt->tlbs && stlb_shoot_page(u->pt, va))
+			u->shot = true;
 		ptes[i] = pte & ~_PAGE_CHG_BITS;
 		prot = pte_host_prot(pte);
 		if (zero)
 			prot &= ~PROT_WRITE;
 		if (prot == PROT_NONE) {
-			host_as_queue(u->as, HOST_OP_UNMAP, va, PAGE_SIZE, 0, 0,
-				      0);
+			update_queue(u, HOST_OP_UNMAP, va, 0, 0);
 			ptes[i] &= ~(_PAGE_HOST | _PAGE_MAYHOST);
 			continue;
 		}
@@ -72,12 +85,11 @@ static int update_ptes(pte_t *ptes, uint64_t va, unsigned int nr, void *arg)
 			continue;
 		}
 		if (zero)
-			host_as_queue(u->as, HOST_OP_MAP_ZERO, va, PAGE_SIZE, 0,
-				      prot, u->op_flags);
+			update_queue(u, HOST_OP_MAP_ZERO, va, 0, prot);
 		else
-			host_as_queue(u->as, HOST_OP_MAP, va, PAGE_SIZE,
-				      (uint64_t)pte_pfn(pte) << PAGE_SHIFT,
-				      prot, u->op_flags);
+			update_queue(u, HOST_OP_MAP, va,
+				     (uint64_t)pte_pfn(pte) << PAGE_SHIFT,
+				     prot);
 		ptes[i] = (ptes[i] & ~_PAGE_MAYHOST) | _PAGE_HOST;
 	}
 	return 0;
@@ -101,6 +113,28 @@ void tlb_update_range(struct pgtable *pt, struct host_as *as, uint64_t start,
 		pt->host_gen = u.gen;
 	}
 	pgtable_walk(pt, start, end, false, update_ptes, &u);
+}
+
+bool tlb_update_shared(struct pgtable *pt, struct host_as *as,
+		       struct host_batch *b, uint64_t start, uint64_t end)
+{
+	struct update_arg u = {
+		.pt = pt,
+		.as = as,
+		.batch = b,
+		.op_flags = HOST_OP_POPULATE,
+	};
+
+	pgtable_walk(pt, start, end, false, update_ptes, &u);
+	return u.shot;
+}
+
+void tlb_sync_shared(struct pgtable *pt, struct host_as *as,
+		     struct host_batch *b, bool shot)
+{
+	host_batch_flush(as, b);
+	if (shot)
+		stlb_wait_vcpus(pt);
 }
 
 void tlb_zap_range(struct pgtable *pt, struct host_as *as, uint64_t start,

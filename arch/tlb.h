@@ -20,6 +20,22 @@
 void tlb_update_range(struct pgtable *pt, struct host_as *as, uint64_t start,
 		      uint64_t end, unsigned int flags);
 /*
+ * The same for a fault that shares the page table with others (the mm's
+ * read lock, and the lock of the one pte table holding [start, end)):
+ * operations go into the caller's batch @b, as a fault's (the host fills
+ * its page tables); no pte outside [start, end) is read or written, so
+ * no _PAGE_HOST bit is turned into _PAGE_MAYHOST after an eviction, which
+ * is safe as the fault path never trusts one (it maps, never protects).
+ * Returns whether a software TLB entry was shot down. tlb_sync_shared
+ * carries the batch out and, if @shot, waits for the vCPUs; before the
+ * table's lock is dropped, so that host operations on a page come in the
+ * order of its pte's changes.
+ */
+bool tlb_update_shared(struct pgtable *pt, struct host_as *as,
+		       struct host_batch *b, uint64_t start, uint64_t end);
+void tlb_sync_shared(struct pgtable *pt, struct host_as *as,
+		     struct host_batch *b, bool shot);
+/*
  * The range is gone from the guest: queue its unmapping from the host (and
  * drop it from the software TLBs). Context: as tlb_update_range.
  */

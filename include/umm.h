@@ -246,6 +246,8 @@ struct umm_stats {
 	uint64_t fault_wp_reuse; /* write fault reused the frame */
 	uint64_t fault_dirty; /* write to a clean writable page */
 	uint64_t fault_host_miss; /* pte was fine, host had dropped it */
+	/* another vCPU's fault had fixed the pte and the host: nothing to do */
+	uint64_t fault_spurious;
 	uint64_t fault_sigsegv;
 	uint64_t fault_sigbus;
 	uint64_t pages_faulted_around; /* neighbours mapped with a fault */

@@ -99,10 +99,9 @@ size_t mm_access_remote(struct mm *mm, uint64_t va, void *buf, size_t len,
 {
 	size_t left;
 
-	mm_lock(mm);
+	mm_read_lock(mm);
 	left = copy_locked(mm, va, buf, len, write, false);
-	mm_sync_locked(mm);
-	mm_unlock(mm);
+	mm_read_unlock(mm);
 	return left;
 }
 

@@ -126,6 +126,8 @@ static int gup_one(struct mm *mm, uint64_t va, unsigned int gup_flags,
 		err = check_vma_flags(vma, gup_flags);
 		if (err)
 			return err;
+		/* The pte and its frame stay while its table is locked. */
+		pthread_mutex_lock(mm_ptl(mm, va));
 		ptep = pte_lookup(&mm->pt, va);
 		fault = ptep ? follow_pte(mm, vma, *ptep, gup_flags)
 			     : ((gup_flags & UMM_FOLL_WRITE) ? FAULT_FLAG_WRITE
@@ -133,8 +135,10 @@ static int gup_one(struct mm *mm, uint64_t va, unsigned int gup_flags,
 		if (ptep && pte_present(*ptep) && !fault) {
 			if (pagep)
 				*pagep = grab_page(mm, *ptep, gup_flags);
+			pthread_mutex_unlock(mm_ptl(mm, va));
 			return 0;
 		}
+		pthread_mutex_unlock(mm_ptl(mm, va));
 		err = handle_mm_fault_locked(mm, va, fault | FAULT_FLAG_REMOTE,
 					     &code);
 		if (err)
@@ -179,10 +183,10 @@ long mm_gup(struct mm *mm, uint64_t start, long nr_pages,
 {
 	long ret;
 
-	mm_lock(mm);
+	/* Beside faults and other GUPs: see "Locking" in mm/internal.h. */
+	mm_read_lock(mm);
 	ret = gup_locked(mm, start, nr_pages, gup_flags, pages);
-	mm_sync_locked(mm);
-	mm_unlock(mm);
+	mm_read_unlock(mm);
 	return ret;
 }
 

@@ -217,7 +217,7 @@ static inline uint64_t vma_pgoff(const struct vma *vma, uint64_t va)
 
 struct mm_counters {
 	uint64_t fault_anon_zero, fault_anon, fault_file, fault_cow;
-	uint64_t fault_wp_reuse, fault_dirty, fault_host_miss;
+	uint64_t fault_wp_reuse, fault_dirty, fault_host_miss, fault_spurious;
 	uint64_t fault_sigsegv, fault_sigbus, pages_faulted_around;
 	uint64_t forks;
 };
@@ -228,17 +228,42 @@ struct gather {
 	unsigned int nr, cap;
 };
 
+/*
+ * Locking, the whole of it.
+ *
+ * mm->lock is Linux's mmap_lock, a reader-writer lock. Every call that
+ * changes the vmas or ptes at large takes it for writing (mmap, munmap,
+ * mprotect, mremap, madvise, remap_file_pages, brk, fork, exec, a fault
+ * that grows the stack) and so do the readers of the whole (stats, maps,
+ * mincore). The fault path, GUP and the software TLB fill take it for
+ * reading and run at once in several threads (vCPUs). Under the read lock:
+ *  - vmas, the vma array and page-table pages stay put: only writers
+ *    change or free them; a table is added with a compare-and-swap;
+ *  - a pte changes only under the lock of its pte table (mm_ptl(), striped
+ *    over MM_PTLOCKS mutexes), which a fault holds from reading the pte
+ *    until its host operations are carried out, so the host sees a page's
+ *    changes in order; a fault that finds the pte fixed by another returns;
+ *  - host operations go into the fault's own batch (host_batch_flush),
+ *    frames it frees into its own gather; the space's queue and mm->gather
+ *    are the writer's;
+ *  - vma->anon_vma is set under anon_lock; counters are atomic.
+ * Order: mm->lock (two mms: mm_lock_two), then one table lock, then
+ * anon_lock, file->lock, the frame allocator, and host/'s locks. The fault
+ * handler is never entered with an mm lock held (guest code holds none;
+ * kernel code never touches a window).
+ */
+#define MM_PTLOCKS 64
+
 struct mm {
 	struct mem *mem;
 	struct host_as *as;
 	int refcount; /* atomic */
-	/*
-	 * lock: protects everything below, the page tables and the host
-	 * queue of @as. Taken by guest calls and by the fault handler; the
-	 * fault handler is never entered with it held (guest code holds no
-	 * umm lock, kernel code never touches a window). Before file->lock.
-	 */
-	pthread_mutex_t lock;
+	pthread_rwlock_t lock;
+	/* held for writing: true only ever seen by its holder */
+	bool exclusive;
+	pthread_mutex_t anon_lock;
+	pthread_mutex_t ptl[MM_PTLOCKS];
+	/* Under lock (for writing, or reading and as said above): */
 	struct pgtable pt;
 	struct vma **vmas; /* sorted by start, disjoint */
 	unsigned int nr_vmas, cap_vmas;
@@ -246,19 +271,31 @@ struct mm {
 	uint64_t start_brk, brk;
 	unsigned int fault_around; /* pages, power of two */
 	struct gather gather;
-	struct mm_counters count;
+	struct mm_counters count; /* atomic: count_event() */
 };
+
+#define count_event(mm, field, n) \
+	__atomic_add_fetch(&(mm)->count.field, (n), __ATOMIC_RELAXED)
+
+/* The lock of the pte table that maps @va. */
+static inline pthread_mutex_t *mm_ptl(struct mm *mm, uint64_t va)
+{
+	return &mm->ptl[(va >> (PAGE_SHIFT + 9)) % MM_PTLOCKS];
+}
 
 /* A reference unless the mm is already being torn down. */
 bool mm_tryget(struct mm *mm);
+/* For writing. */
 void mm_lock(struct mm *mm);
 void mm_unlock(struct mm *mm);
+void mm_read_lock(struct mm *mm);
+void mm_read_unlock(struct mm *mm);
 /*
  * Two distinct mms, in address order: two threads locking the same pair
  * the other way round cannot deadlock.
  */
 void mm_lock_two(struct mm *a, struct mm *b);
-/* Carry out the host queue, then drop the gathered frames. */
+/* Carry out the host queue, then drop the gathered frames. Writers only. */
 void mm_sync_locked(struct mm *mm);
 
 /* vma.c. Context for all: mm->lock held. */
@@ -287,22 +324,30 @@ void vma_anon_prepare(struct mm *mm, struct vma *vma);
 /* A new anon_vma id. */
 uint64_t anon_vma_new_id(void);
 
-/* memory.c. Context: mm->lock held. */
+/*
+ * memory.c. Context: mm->lock held, for reading or writing. A fault under
+ * the read lock carries out its own host operations; under the write lock
+ * it queues them for the caller's sync.
+ */
 #define FAULT_FLAG_WRITE       0x01
 #define FAULT_FLAG_INSTRUCTION 0x02
 #define FAULT_FLAG_UNSHARE     0x04 /* copy if shared, keep it read-only */
 #define FAULT_FLAG_REMOTE      0x08 /* GUP: the vma was checked already */
 
 /*
- * A fault without syncing: 0, the guest signal with *si_code, or -ENOMEM
- * when memory ran out (GUP returns it; a guest access gets SIGBUS).
+ * A fault: 0, the guest signal with *si_code, -ENOMEM when memory ran out
+ * (GUP returns it; a guest access gets SIGBUS), or, under the read lock
+ * only, FAULT_RETRY: the stack must grow, which takes the write lock.
  */
+#define FAULT_RETRY (-EAGAIN)
 int handle_mm_fault_locked(struct mm *mm, uint64_t va, unsigned int flags,
 			   int *si_code);
 /* The PROT_* a manyprots vma's pte gives (none: the vma's own). */
 int nonlinear_pte_prot(const struct vma *vma, pte_t pte);
-/* The same for a guest access (PROT_READ, PROT_WRITE or PROT_EXEC): 0 or a
- * signal. */
+/*
+ * The same for a guest access (PROT_READ, PROT_WRITE or PROT_EXEC): 0, a
+ * signal, or FAULT_RETRY.
+ */
 int handle_fault_locked(struct mm *mm, uint64_t va, int access, int *si_code);
 /*
  * Drop the pages of [start, end) in @vma, gathering frames to drop, as
@@ -328,7 +373,10 @@ void populate_range_locked(struct mm *mm, struct vma *vma, uint64_t start,
 			   uint64_t end);
 void gather_add(struct gather *g, uint32_t pfn);
 
-/* gup.c, exec.c. Context: mm->lock held; the caller syncs. */
+/*
+ * gup.c, exec.c. Context: mm->lock held, for reading or writing (a writer
+ * syncs after).
+ */
 long gup_locked(struct mm *mm, uint64_t start, long nr_pages,
 		unsigned int gup_flags, struct page **pages);
 int access_remote_locked(struct mm *mm, uint64_t va, void *buf, size_t len,

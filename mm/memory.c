@@ -12,7 +12,10 @@
  * host maps the whole block with one mmap and fills its page tables then
  * (MAP_POPULATE): a host fault costs more than the allocation it saves.
  *
- * Context for everything here: mm->lock held.
+ * Context for everything here: mm->lock held. A fault may run under the
+ * read lock, beside others (see "Locking" in mm/internal.h): it changes
+ * ptes of its own pte table only, under that table's lock, and carries
+ * out its host operations before dropping it.
  */
 #include <errno.h>
 #include <signal.h>
@@ -25,11 +28,37 @@ struct fault {
 	struct vma *vma;
 	uint64_t va;
 	unsigned int flags; /* FAULT_FLAG_* */
+	bool shared; /* under the mm's read lock: beside other faults */
 	pte_t *ptep;
 	/* the fault-around block: [start, end), ptes[0] maps start */
 	uint64_t start, end;
 	pte_t *ptes;
+	struct gather *gather; /* frames to drop after the host sync */
 };
+
+/*
+ * The pte of @va, a neighbour of the fault's page in its vma, for the
+ * guesses below (0 when there is none). Beside other faults, a neighbour
+ * in another pte table is read under that table's lock if it is free at
+ * once, else taken as none: the lock order has no place for two.
+ */
+static pte_t neighbour_pte(struct fault *vmf, uint64_t va)
+{
+	pthread_mutex_t *ptl = mm_ptl(vmf->mm, va);
+	bool other;
+	pte_t *p, pte;
+
+	if (va < vmf->vma->start || va >= vmf->vma->end)
+		return 0;
+	other = vmf->shared && ptl != mm_ptl(vmf->mm, vmf->va);
+	if (other && pthread_mutex_trylock(ptl))
+		return 0;
+	p = pte_lookup(&vmf->mm->pt, va);
+	pte = p ? *p : 0;
+	if (other)
+		pthread_mutex_unlock(ptl);
+	return pte;
+}
 
 static void fault_block(struct fault *vmf)
 {
@@ -60,15 +89,14 @@ static bool pte_is_zero_page(pte_t pte)
 static uint32_t anon_hint(struct fault *vmf, unsigned int idx)
 {
 	uint64_t va = vmf->start + ((uint64_t)idx << PAGE_SHIFT);
-	pte_t *prev;
+	pte_t prev;
 
 	if (va <= vmf->vma->start)
 		return 0;
-	prev = idx ? &vmf->ptes[idx - 1]
-		   : pte_lookup(&vmf->mm->pt, va - PAGE_SIZE);
-	if (!prev || !pte_present(*prev) || pte_special(*prev))
+	prev = idx ? vmf->ptes[idx - 1] : neighbour_pte(vmf, va - PAGE_SIZE);
+	if (!pte_present(prev) || pte_special(prev))
 		return 0;
-	return pte_pfn(*prev) + 1;
+	return pte_pfn(prev) + 1;
 }
 
 /* Install a fresh anonymous frame at @ptep. */
@@ -83,12 +111,9 @@ static void set_anon_pte(struct fault *vmf, pte_t *ptep, uint32_t pfn,
 /* Does @va hold a page of its own (not none, not the zero page)? */
 static bool anon_page_at(struct fault *vmf, uint64_t va)
 {
-	pte_t *p;
+	pte_t p = neighbour_pte(vmf, va);
 
-	if (va < vmf->vma->start || va >= vmf->vma->end)
-		return false;
-	p = pte_lookup(&vmf->mm->pt, va);
-	return p && pte_present(*p) && !pte_is_zero_page(*p);
+	return pte_present(p) && !pte_is_zero_page(p);
 }
 
 /*
@@ -131,7 +156,7 @@ static int do_anonymous_write(struct fault *vmf)
 				pfns))
 			return -ENOMEM;
 		set_anon_pte(vmf, vmf->ptep, pfns[0], prot);
-		vmf->mm->count.fault_anon++;
+		count_event(vmf->mm, fault_anon, 1);
 		return 0;
 	}
 	for (i = 0; i < block_pages(vmf); i++) {
@@ -151,7 +176,7 @@ static int do_anonymous_write(struct fault *vmf)
 		if (!got)
 			return -ENOMEM;
 		set_anon_pte(vmf, vmf->ptep, pfns[0], prot);
-		vmf->mm->count.fault_anon++;
+		count_event(vmf->mm, fault_anon, 1);
 		return 0;
 	}
 	for (i = 0; i < block_pages(vmf); i++) {
@@ -161,8 +186,8 @@ static int do_anonymous_write(struct fault *vmf)
 			continue;
 		set_anon_pte(vmf, &vmf->ptes[i], pfns[n++], prot);
 	}
-	vmf->mm->count.fault_anon++;
-	vmf->mm->count.pages_faulted_around += got - 1;
+	count_event(vmf->mm, fault_anon, 1);
+	count_event(vmf->mm, pages_faulted_around, got - 1);
 	return 0;
 }
 
@@ -180,8 +205,8 @@ static void do_anonymous_read(struct fault *vmf)
 			n++;
 		}
 	}
-	vmf->mm->count.fault_anon_zero++;
-	vmf->mm->count.pages_faulted_around += n - 1;
+	count_event(vmf->mm, fault_anon_zero, 1);
+	count_event(vmf->mm, pages_faulted_around, n - 1);
 }
 
 /*
@@ -210,7 +235,7 @@ static int copy_page_to_new(struct fault *vmf, uint32_t src)
 	if (write)
 		prot |= _PAGE_DIRTY;
 	set_anon_pte(vmf, vmf->ptep, pfn, prot);
-	vmf->mm->count.fault_cow++;
+	count_event(vmf->mm, fault_cow, 1);
 	return 0;
 }
 
@@ -233,7 +258,7 @@ static void file_fault_around(struct fault *vmf, pte_t prot)
 		}
 		page_add_map(vmf->mm->mem, pfns[i]);
 		vmf->ptes[i] = pte_mk(pfns[i], prot) | _PAGE_ACCESSED;
-		vmf->mm->count.pages_faulted_around++;
+		count_event(vmf->mm, pages_faulted_around, 1);
 	}
 }
 
@@ -258,7 +283,7 @@ static int do_file_fault(struct fault *vmf)
 	page_add_map(vmf->mm->mem, pfn);
 	*vmf->ptep =
 		pte_mk(pfn, prot) | _PAGE_ACCESSED | (write ? _PAGE_DIRTY : 0);
-	vmf->mm->count.fault_file++;
+	count_event(vmf->mm, fault_file, 1);
 	/*
 	 * A write to a shared file mapping is usually one of many: the
 	 * cached neighbours are mapped dirty too, so the writes to come take
@@ -301,7 +326,7 @@ static void nonlinear_fault_around(struct fault *vmf)
 		page_add_map(vmf->mm->mem, pfn);
 		vmf->ptes[i] =
 			pte_mk(pfn, pte_prot_bits(prot)) | _PAGE_ACCESSED;
-		vmf->mm->count.pages_faulted_around++;
+		count_event(vmf->mm, pages_faulted_around, 1);
 	}
 }
 
@@ -324,7 +349,7 @@ static int do_nonlinear_fault(struct fault *vmf)
 	page_add_map(vmf->mm->mem, pfn);
 	*vmf->ptep = pte_mk(pfn, pte_prot_bits(prot)) | _PAGE_ACCESSED |
 		     (write ? _PAGE_DIRTY : 0);
-	vmf->mm->count.fault_file++;
+	count_event(vmf->mm, fault_file, 1);
 	nonlinear_fault_around(vmf);
 	return 0;
 }
@@ -400,22 +425,19 @@ static int do_cow_block(struct fault *vmf)
 	for (i = 0; i < k; i++) {
 		set_anon_pte(vmf, &vmf->ptes[idx[i]], dst[i], prot);
 		page_remove_map(vmf->mm->mem, src[i]);
-		gather_add(&vmf->mm->gather, src[i]); /* dropped after sync */
+		gather_add(vmf->gather, src[i]); /* dropped after sync */
 	}
-	vmf->mm->count.fault_cow++;
-	vmf->mm->count.pages_faulted_around += k - 1;
+	count_event(vmf->mm, fault_cow, 1);
+	count_event(vmf->mm, pages_faulted_around, k - 1);
 	return 0;
 }
 
 /* Is @va's page writable already: a copy made, or never shared? */
 static bool page_writable_at(struct fault *vmf, uint64_t va)
 {
-	pte_t *p;
+	pte_t p = neighbour_pte(vmf, va);
 
-	if (va < vmf->vma->start || va >= vmf->vma->end)
-		return false;
-	p = pte_lookup(&vmf->mm->pt, va);
-	return p && (*p & _PAGE_PRESENT) && pte_write(*p);
+	return (p & _PAGE_PRESENT) && pte_write(p);
 }
 
 /*
@@ -458,7 +480,7 @@ static int do_wp_page(struct fault *vmf)
 				pte = pte_mkwrite(pte);
 			*vmf->ptep = pte;
 		}
-		vmf->mm->count.fault_wp_reuse++;
+		count_event(vmf->mm, fault_wp_reuse, 1);
 		return 0;
 	}
 	if ((vmf->flags & FAULT_FLAG_WRITE) && (vmf->vma->flags & VM_WRITE) &&
@@ -470,9 +492,20 @@ static int do_wp_page(struct fault *vmf)
 	err = copy_page_to_new(vmf, pfn);
 	if (!err) {
 		page_remove_map(vmf->mm->mem, pfn);
-		gather_add(&vmf->mm->gather, pfn); /* dropped after sync */
+		gather_add(vmf->gather, pfn); /* dropped after sync */
 	}
 	return err;
+}
+
+/*
+ * Does the host already map @pte as it stands? When no eviction or reset
+ * came since the table's _PAGE_HOST bits were last trusted: another
+ * fault fixed the pte and mapped it while this one waited for the lock.
+ */
+static bool host_has(struct fault *vmf, pte_t pte)
+{
+	return (pte & _PAGE_HOST) && !pte_changed(pte) &&
+	       vmf->mm->pt.host_gen == host_as_gen(vmf->mm->as);
 }
 
 /* Present pte, access allowed: the host lacks it or it was clean/old. */
@@ -487,11 +520,20 @@ static void do_host_refill(struct fault *vmf, int access)
 	if (new != pte) {
 		*vmf->ptep = new;
 		if ((access & PROT_WRITE) && !pte_dirty(pte))
-			vmf->mm->count.fault_dirty++;
+			count_event(vmf->mm, fault_dirty, 1);
+		return;
+	}
+	/*
+	 * Faults beside others: two vCPUs touched the page at once, and the
+	 * first fixed it. (A fault alone never meets a pte it could have
+	 * reached without faulting, unless the host dropped the page.)
+	 */
+	if (vmf->shared && host_has(vmf, pte)) {
+		count_event(vmf->mm, fault_spurious, 1);
 		return;
 	}
 	/* The host dropped it: likely its neighbours too. */
-	vmf->mm->count.fault_host_miss++;
+	count_event(vmf->mm, fault_host_miss, 1);
 	for (i = 0; i < block_pages(vmf); i++) {
 		pte_t p = vmf->ptes[i];
 
@@ -518,15 +560,18 @@ static bool vma_allows(const struct vma *vma, int access)
 static int fault_signal(struct mm *mm, int sig, int code, int *si_code)
 {
 	if (sig == SIGSEGV)
-		mm->count.fault_sigsegv++;
+		count_event(mm, fault_sigsegv, 1);
 	else
-		mm->count.fault_sigbus++;
+		count_event(mm, fault_sigbus, 1);
 	*si_code = code;
 	return sig;
 }
 
-/* The vma for a fault at @va, growing a stack down to it if it may. */
-static struct vma *find_vma_grow(struct mm *mm, uint64_t va)
+/*
+ * The vma for a fault at @va, growing a stack down to it if it may (which
+ * only a writer may do: NULL with *retry set under the read lock).
+ */
+static struct vma *find_vma_grow(struct mm *mm, uint64_t va, bool *retry)
 {
 	unsigned int i;
 
@@ -537,8 +582,13 @@ static struct vma *find_vma_grow(struct mm *mm, uint64_t va)
 		return NULL;
 	if (mm->vmas[i]->start <= va)
 		return mm->vmas[i];
-	if (!(mm->vmas[i]->flags & VM_GROWSDOWN) ||
-	    expand_stack_locked(mm, i, va))
+	if (!(mm->vmas[i]->flags & VM_GROWSDOWN))
+		return NULL;
+	if (!mm->exclusive) {
+		*retry = true;
+		return NULL;
+	}
+	if (expand_stack_locked(mm, i, va))
 		return NULL;
 	return mm->vmas[i];
 }
@@ -552,46 +602,33 @@ static int fault_access(unsigned int flags)
 	return PROT_READ;
 }
 
-int handle_mm_fault_locked(struct mm *mm, uint64_t va, unsigned int flags,
-			   int *si_code)
+/* The pte is found and its table locked: fix it. As handle_mm_fault. */
+static int do_fault(struct fault *vmf, int *si_code)
 {
-	struct fault vmf = {.mm = mm, .va = va & PAGE_MASK, .flags = flags};
+	struct mm *mm = vmf->mm;
+	unsigned int flags = vmf->flags;
 	int access = fault_access(flags);
-	bool manyprots;
-	pte_t pte;
+	pte_t pte = *vmf->ptep;
 	int err = 0;
 
-	vmf.vma = find_vma_grow(mm, va);
-	if (!vmf.vma)
-		return fault_signal(mm, SIGSEGV, SEGV_MAPERR, si_code);
-	manyprots = vmf.vma->flags & VM_MANYPROTS;
-	/* GUP checked a remote or forced access against the vma itself. */
-	if (!(flags & FAULT_FLAG_REMOTE) && !manyprots &&
-	    !vma_allows(vmf.vma, access))
-		return fault_signal(mm, SIGSEGV, SEGV_ACCERR, si_code);
-	vmf.ptep = pte_alloc(&mm->pt, vmf.va);
-	if (!vmf.ptep)
-		return -ENOMEM;
-	fault_block(&vmf);
-	pte = *vmf.ptep;
 	/*
 	 * A manyprots vma is judged by the pte alone: each page has its own
 	 * protection, whatever the vma's (seed 002). A pte another thread
 	 * just fixed is judged as fixed.
 	 */
-	if (manyprots && !(flags & FAULT_FLAG_REMOTE) &&
-	    !prot_allows(nonlinear_pte_prot(vmf.vma, pte), access))
+	if ((vmf->vma->flags & VM_MANYPROTS) && !(flags & FAULT_FLAG_REMOTE) &&
+	    !prot_allows(nonlinear_pte_prot(vmf->vma, pte), access))
 		return fault_signal(mm, SIGSEGV, SEGV_ACCERR, si_code);
 
 	if (pte_file(pte)) {
-		err = do_nonlinear_fault(&vmf);
+		err = do_nonlinear_fault(vmf);
 	} else if (pte_none(pte)) {
-		if (!vma_is_anon(vmf.vma))
-			err = do_file_fault(&vmf);
+		if (!vma_is_anon(vmf->vma))
+			err = do_file_fault(vmf);
 		else if (flags & FAULT_FLAG_WRITE)
-			err = do_anonymous_write(&vmf);
+			err = do_anonymous_write(vmf);
 		else
-			do_anonymous_read(&vmf);
+			do_anonymous_read(vmf);
 	} else if ((flags & FAULT_FLAG_UNSHARE) && pte_present(pte)) {
 		/*
 		 * pte_present(), not _PAGE_PRESENT, here and for the write
@@ -601,12 +638,12 @@ int handle_mm_fault_locked(struct mm *mm, uint64_t va, unsigned int flags,
 		 * keeping the vma's PROT_NONE; the guest itself never gets
 		 * here for it, the vma refused its access above.
 		 */
-		err = do_wp_page(&vmf);
+		err = do_wp_page(vmf);
 	} else if (pte_allows(pte, access)) {
-		do_host_refill(&vmf, access);
+		do_host_refill(vmf, access);
 	} else if ((flags & FAULT_FLAG_WRITE) && pte_present(pte) &&
-		   !vma_is_shared(vmf.vma)) {
-		err = do_wp_page(&vmf);
+		   !vma_is_shared(vmf->vma)) {
+		err = do_wp_page(vmf);
 	} else {
 		return fault_signal(mm, SIGSEGV, SEGV_ACCERR, si_code);
 	}
@@ -614,8 +651,59 @@ int handle_mm_fault_locked(struct mm *mm, uint64_t va, unsigned int flags,
 		return -ENOMEM;
 	if (err) /* past the end of the file */
 		return fault_signal(mm, SIGBUS, BUS_ADRERR, si_code);
-	tlb_update_range(&mm->pt, mm->as, vmf.start, vmf.end, TLB_POPULATE);
 	return 0;
+}
+
+int handle_mm_fault_locked(struct mm *mm, uint64_t va, unsigned int flags,
+			   int *si_code)
+{
+	uint32_t frames[PTRS_PER_TABLE];
+	struct gather own = {frames, 0, PTRS_PER_TABLE};
+	struct fault vmf = {.mm = mm,
+			    .va = va & PAGE_MASK,
+			    .flags = flags,
+			    .shared = !mm->exclusive};
+	struct host_batch batch;
+	pthread_mutex_t *ptl;
+	bool retry = false;
+	int ret;
+
+	vmf.vma = find_vma_grow(mm, va, &retry);
+	if (retry)
+		return FAULT_RETRY;
+	if (!vmf.vma)
+		return fault_signal(mm, SIGSEGV, SEGV_MAPERR, si_code);
+	/* GUP checked a remote or forced access against the vma itself. */
+	if (!(flags & FAULT_FLAG_REMOTE) && !(vmf.vma->flags & VM_MANYPROTS) &&
+	    !vma_allows(vmf.vma, fault_access(flags)))
+		return fault_signal(mm, SIGSEGV, SEGV_ACCERR, si_code);
+	vmf.ptep = pte_alloc(&mm->pt, vmf.va);
+	if (!vmf.ptep)
+		return -ENOMEM;
+	fault_block(&vmf);
+	/*
+	 * Beside other faults, its own batch and gather, carried out before
+	 * the table's lock goes (a fault frees at most a block of frames);
+	 * alone, the writer's queue, which its caller syncs.
+	 */
+	vmf.gather = vmf.shared ? &own : &mm->gather;
+	ptl = mm_ptl(mm, vmf.va);
+	pthread_mutex_lock(ptl);
+	ret = do_fault(&vmf, si_code);
+	if (!vmf.shared) {
+		tlb_update_range(&mm->pt, mm->as, vmf.start, vmf.end,
+				 TLB_POPULATE);
+		pthread_mutex_unlock(ptl);
+		return ret;
+	}
+	batch.nr = 0;
+	tlb_sync_shared(
+		&mm->pt, mm->as, &batch,
+		tlb_update_shared(&mm->pt, mm->as, &batch, vmf.start, vmf.end));
+	pthread_mutex_unlock(ptl);
+	if (own.nr)
+		phys_put_many(mm->mem->phys, own.pfns, own.nr);
+	return ret;
 }
 
 int handle_fault_locked(struct mm *mm, uint64_t va, int access, int *si_code)
@@ -628,6 +716,8 @@ int handle_fault_locked(struct mm *mm, uint64_t va, int access, int *si_code)
 	else if (access & PROT_EXEC)
 		flags |= FAULT_FLAG_INSTRUCTION;
 	sig = handle_mm_fault_locked(mm, va, flags, si_code);
+	if (sig == FAULT_RETRY)
+		return sig;
 	/* Linux's OOM killer would end the task: the guest gets SIGBUS. */
 	if (sig == -ENOMEM)
 		sig = fault_signal(mm, SIGBUS, BUS_ADRERR, si_code);

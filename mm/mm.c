@@ -55,6 +55,32 @@ struct phys *mem_phys(struct mem *mem)
 	return mem->phys;
 }
 
+static void mm_init_locks(struct mm *mm)
+{
+	pthread_rwlockattr_t attr;
+	unsigned int i;
+
+	/* Writers first: a stream of faults must not starve an munmap. */
+	pthread_rwlockattr_init(&attr);
+	pthread_rwlockattr_setkind_np(
+		&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&mm->lock, &attr);
+	pthread_rwlockattr_destroy(&attr);
+	pthread_mutex_init(&mm->anon_lock, NULL);
+	for (i = 0; i < MM_PTLOCKS; i++)
+		pthread_mutex_init(&mm->ptl[i], NULL);
+}
+
+static void mm_destroy_locks(struct mm *mm)
+{
+	unsigned int i;
+
+	pthread_rwlock_destroy(&mm->lock);
+	pthread_mutex_destroy(&mm->anon_lock);
+	for (i = 0; i < MM_PTLOCKS; i++)
+		pthread_mutex_destroy(&mm->ptl[i]);
+}
+
 struct mm *mm_new(struct mem *mem, struct host_as *as, uint64_t task_size)
 {
 	struct mm *mm;
@@ -76,7 +102,7 @@ struct mm *mm_new(struct mem *mem, struct host_as *as, uint64_t task_size)
 	mm->mem = mem;
 	mm->as = as;
 	mm->refcount = 1;
-	pthread_mutex_init(&mm->lock, NULL);
+	mm_init_locks(mm);
 	mm->task_size = task_size;
 	/* Below the top, leaving room for a stack, as Linux's mmap_base. */
 	mm->mmap_base = task_size - (task_size / 8 < (128ULL << 20)
@@ -120,7 +146,7 @@ void mm_put(struct mm *mm)
 	host_as_free(mm->as);
 	free(mm->vmas);
 	free(mm->gather.pfns);
-	pthread_mutex_destroy(&mm->lock);
+	mm_destroy_locks(mm);
 	mem_put(mm->mem);
 	free(mm);
 }
@@ -149,14 +175,29 @@ int mm_set_fault_around(struct mm *mm, unsigned int nr_pages)
 void mm_lock(struct mm *mm)
 {
 	stlb_quiesce_current();
-	pthread_mutex_lock(&mm->lock);
+	pthread_rwlock_wrlock(&mm->lock);
+	mm->exclusive = true;
 	mm_locks_held++;
 }
 
 void mm_unlock(struct mm *mm)
 {
 	mm_locks_held--;
-	pthread_mutex_unlock(&mm->lock);
+	mm->exclusive = false;
+	pthread_rwlock_unlock(&mm->lock);
+}
+
+void mm_read_lock(struct mm *mm)
+{
+	stlb_quiesce_current();
+	pthread_rwlock_rdlock(&mm->lock);
+	mm_locks_held++;
+}
+
+void mm_read_unlock(struct mm *mm)
+{
+	mm_locks_held--;
+	pthread_rwlock_unlock(&mm->lock);
 }
 
 void mm_lock_two(struct mm *a, struct mm *b)
@@ -183,6 +224,7 @@ void gather_add(struct gather *g, uint32_t pfn)
 
 void mm_sync_locked(struct mm *mm)
 {
+	BUG_ON(!mm->exclusive);
 	tlb_sync(&mm->pt, mm->as);
 	if (mm->gather.nr) {
 		phys_put_many(mm->mem->phys, mm->gather.pfns, mm->gather.nr);
@@ -196,6 +238,12 @@ int mm_handle_fault(struct mm *mm, uint64_t va, int access, int *si_code)
 
 	/* A fault with an mm lock held is kernel code touching a window. */
 	BUG_ON(mm_locks_held);
+	mm_read_lock(mm);
+	sig = handle_fault_locked(mm, va, access, si_code);
+	mm_read_unlock(mm);
+	if (sig != FAULT_RETRY)
+		return sig;
+	/* The stack grows: the vmas change. */
 	mm_lock(mm);
 	sig = handle_fault_locked(mm, va, access, si_code);
 	mm_sync_locked(mm);
@@ -213,26 +261,27 @@ void mm_stats(struct mm *mm, struct umm_stats *s)
 {
 	memset(s, 0, sizeof(*s));
 	mm_lock(mm);
-	s->fault_anon_zero = mm->count.fault_anon_zero;
-	s->fault_anon = mm->count.fault_anon;
-	s->fault_file = mm->count.fault_file;
-	s->fault_cow = mm->count.fault_cow;
-	s->fault_wp_reuse = mm->count.fault_wp_reuse;
-	s->fault_dirty = mm->count.fault_dirty;
-	s->fault_host_miss = mm->count.fault_host_miss;
-	s->fault_sigsegv = mm->count.fault_sigsegv;
-	s->fault_sigbus = mm->count.fault_sigbus;
-	s->pages_faulted_around = mm->count.pages_faulted_around;
-	s->host_ops = mm->as->stats.ops;
+	s->fault_anon_zero = stat_read(&mm->count.fault_anon_zero);
+	s->fault_anon = stat_read(&mm->count.fault_anon);
+	s->fault_file = stat_read(&mm->count.fault_file);
+	s->fault_cow = stat_read(&mm->count.fault_cow);
+	s->fault_wp_reuse = stat_read(&mm->count.fault_wp_reuse);
+	s->fault_dirty = stat_read(&mm->count.fault_dirty);
+	s->fault_host_miss = stat_read(&mm->count.fault_host_miss);
+	s->fault_spurious = stat_read(&mm->count.fault_spurious);
+	s->fault_sigsegv = stat_read(&mm->count.fault_sigsegv);
+	s->fault_sigbus = stat_read(&mm->count.fault_sigbus);
+	s->pages_faulted_around = stat_read(&mm->count.pages_faulted_around);
+	s->host_ops = stat_read(&mm->as->stats.ops);
 	s->host_syscalls = stat_read(&mm->as->stats.syscalls);
 	s->host_resets = stat_read(&mm->as->stats.resets);
 	s->guest_vmas = mm->nr_vmas;
-	s->host_fills = mm->as->stats.fills;
-	s->host_fill_pages = mm->as->stats.fill_pages;
+	s->host_fills = stat_read(&mm->as->stats.fills);
+	s->host_fill_pages = stat_read(&mm->as->stats.fill_pages);
 	s->host_evictions = stat_read(&mm->as->stats.evictions);
 	s->host_evicted_pages = stat_read(&mm->as->stats.evicted_pages);
 	s->host_vmas = stat_read(&mm->as->stats.vmas_mapped);
 	s->host_vmas_all = stat_read(&mm->as->stats.vmas);
-	s->host_merged = mm->as->stats.merged;
+	s->host_merged = stat_read(&mm->as->stats.merged);
 	mm_unlock(mm);
 }

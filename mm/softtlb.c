@@ -2,8 +2,8 @@
 /*
  * Software TLBs over guest mms: the address-space slots of a TLB (each
  * holding a reference to its mm and attached to its page table) and the
- * fill, which walks the page tables under the mm lock and faults as a
- * guest access would. The table itself and its shootdowns are arch's
+ * fill, which walks the page tables under the mm's read lock and faults as
+ * a guest access would. The table itself and its shootdowns are arch's
  * (arch/softtlb.h).
  *
  * A fill also leaves the page mapped in the host window, as the fault path
@@ -155,14 +155,42 @@ static unsigned int pte_kinds(pte_t pte)
 	return kinds;
 }
 
+/*
+ * Fill under the mm's read lock, beside faults and other fills: the pte is
+ * read, and the entry made, under its table's lock, which every change of
+ * the pte takes (or the write lock); so a shootdown of a change comes
+ * after the fill or the fill sees the change.
+ */
+static void *tlb_fill(struct mm_tlb *t, struct mm *mm, uint64_t va, int kind,
+		      bool *fault)
+{
+	pthread_mutex_t *ptl = mm_ptl(mm, va);
+	pte_t *ptep;
+	unsigned int kinds = 0;
+	void *host = NULL;
+
+	pthread_mutex_lock(ptl);
+	ptep = pte_lookup(&mm->pt, va);
+	if (ptep)
+		kinds = pte_kinds(*ptep);
+	if (kinds & (1U << kind)) {
+		host = phys_kaddr(mm->mem->phys, pte_pfn(*ptep));
+		/* In a lookup again before the lock goes: see stlb_fill. */
+		stlb_resume(&t->stlb);
+		stlb_fill(&t->stlb, va, kinds, host);
+		*fault = false;
+	}
+	pthread_mutex_unlock(ptl);
+	return host ? (char *)host + (va & ~PAGE_MASK) : NULL;
+}
+
 void *mm_tlb_miss(struct mm_tlb *t, uint64_t va, int access)
 {
 	int kind = stlb_kind(access);
 	struct mm *mm;
-	pte_t *ptep;
-	unsigned int kinds = 0;
 	void *host;
-	int si_code;
+	bool fault = true;
+	int si_code, sig;
 
 	if (kind < 0) {
 		stlb_quiesce(&t->stlb);
@@ -184,33 +212,28 @@ void *mm_tlb_miss(struct mm_tlb *t, uint64_t va, int access)
 		t->stlb.has_owner = true;
 	}
 	stlb_current = &t->stlb;
-	mm_lock(mm); /* quiesces: a shootdown now need not wait for us */
-	ptep = pte_lookup(&mm->pt, va);
-	if (ptep)
-		kinds = pte_kinds(*ptep);
-	if (!(kinds & (1U << kind))) {
-		__atomic_store_n(&t->faults, t->faults + 1, __ATOMIC_RELAXED);
-		if (handle_fault_locked(mm, va, access, &si_code)) {
-			mm_sync_locked(mm);
-			mm_unlock(mm);
-			errno = EFAULT;
-			return NULL;
-		}
-		mm_sync_locked(mm);
-		ptep = pte_lookup(&mm->pt, va);
-		kinds = ptep ? pte_kinds(*ptep) : 0;
-		if (!(kinds & (1U << kind))) {
-			mm_unlock(mm);
-			errno = EFAULT;
-			return NULL;
-		}
+	mm_read_lock(mm); /* quiesces: a shootdown now need not wait for us */
+	host = tlb_fill(t, mm, va, kind, &fault);
+	if (!fault) {
+		mm_read_unlock(mm);
+		return host;
 	}
-	host = phys_kaddr(mm->mem->phys, pte_pfn(*ptep));
-	/* In a lookup again before the lock goes: see stlb_fill. */
-	stlb_resume(&t->stlb);
-	stlb_fill(&t->stlb, va, kinds, host);
-	mm_unlock(mm);
-	return (char *)host + (va & ~PAGE_MASK);
+	__atomic_store_n(&t->faults, t->faults + 1, __ATOMIC_RELAXED);
+	sig = handle_fault_locked(mm, va, access, &si_code);
+	if (sig == FAULT_RETRY) { /* the stack grows */
+		mm_read_unlock(mm);
+		mm_lock(mm);
+		sig = handle_fault_locked(mm, va, access, &si_code);
+		mm_sync_locked(mm);
+		mm_unlock(mm);
+		mm_read_lock(mm);
+	}
+	if (!sig)
+		host = tlb_fill(t, mm, va, kind, &fault);
+	mm_read_unlock(mm);
+	if (!host)
+		errno = EFAULT;
+	return host;
 }
 
 void mm_tlb_stats(struct mm_tlb *t, struct umm_tlb_stats *s)

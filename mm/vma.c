@@ -248,27 +248,43 @@ static bool anon_vma_shareable(const struct vma *a, const struct vma *b)
 	       b->pgoff == vma_pgoff(a, b->start);
 }
 
-/* Linux's find_mergeable_anon_vma: the next vma first, then the one before. */
-void vma_anon_prepare(struct mm *mm, struct vma *vma)
+/*
+ * A neighbour's anon_vma @vma may take, or 0: Linux's
+ * find_mergeable_anon_vma, the next vma first, then the one before.
+ * Context: as below.
+ */
+static uint64_t anon_vma_nearby(struct mm *mm, struct vma *vma)
 {
-	unsigned int i;
+	unsigned int i = vma_index(mm, vma->start);
 	struct vma *n;
 
-	if (vma->anon_vma)
-		return;
-	i = vma_index(mm, vma->start);
 	BUG_ON(i >= mm->nr_vmas || mm->vmas[i] != vma);
 	n = i + 1 < mm->nr_vmas ? mm->vmas[i + 1] : NULL;
-	if (n && n->anon_vma && !n->anon_forked && anon_vma_shareable(vma, n)) {
-		vma->anon_vma = n->anon_vma;
-		return;
-	}
+	if (n && n->anon_vma && !n->anon_forked && anon_vma_shareable(vma, n))
+		return n->anon_vma;
 	n = i > 0 ? mm->vmas[i - 1] : NULL;
-	if (n && n->anon_vma && !n->anon_forked && anon_vma_shareable(n, vma)) {
-		vma->anon_vma = n->anon_vma;
+	if (n && n->anon_vma && !n->anon_forked && anon_vma_shareable(n, vma))
+		return n->anon_vma;
+	return 0;
+}
+
+/*
+ * Faults beside each other set anon_vma under anon_lock (and read it
+ * atomically outside it); a writer has the vmas to itself.
+ */
+void vma_anon_prepare(struct mm *mm, struct vma *vma)
+{
+	uint64_t id;
+
+	if (__atomic_load_n(&vma->anon_vma, __ATOMIC_ACQUIRE))
 		return;
+	pthread_mutex_lock(&mm->anon_lock);
+	if (!vma->anon_vma) {
+		id = anon_vma_nearby(mm, vma);
+		__atomic_store_n(&vma->anon_vma, id ? id : anon_vma_new_id(),
+				 __ATOMIC_RELEASE);
 	}
-	vma->anon_vma = anon_vma_new_id();
+	pthread_mutex_unlock(&mm->anon_lock);
 }
 
 /*

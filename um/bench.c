@@ -566,7 +566,7 @@ static uint64_t faults_total(const struct umm_stats *st)
 {
 	return st->fault_anon_zero + st->fault_anon + st->fault_file +
 	       st->fault_cow + st->fault_wp_reuse + st->fault_dirty +
-	       st->fault_host_miss;
+	       st->fault_host_miss + st->fault_spurious;
 }
 
 /* Guest faults by kind in the last repetition, the kinds that occurred. */
@@ -588,6 +588,7 @@ static void print_faults(const struct result *res, unsigned int nr)
 			{"reuse", st->fault_wp_reuse},
 			{"dirty", st->fault_dirty},
 			{"host-miss", st->fault_host_miss},
+			{"spurious", st->fault_spurious},
 			{"SIGSEGV", st->fault_sigsegv},
 			{"SIGBUS", st->fault_sigbus},
 			{"pages mapped around", st->pages_faulted_around},
@@ -796,6 +797,7 @@ static void json_result(FILE *f, const struct result *r)
 	json_num(f, "wp_reuse", (double)r->st.fault_wp_reuse, true);
 	json_num(f, "dirty", (double)r->st.fault_dirty, true);
 	json_num(f, "host_miss", (double)r->st.fault_host_miss, true);
+	json_num(f, "spurious", (double)r->st.fault_spurious, true);
 	json_num(f, "sigsegv", (double)r->st.fault_sigsegv, true);
 	json_num(f, "sigbus", (double)r->st.fault_sigbus, true);
 	json_num(f, "pages_faulted_around", (double)r->st.pages_faulted_around,
