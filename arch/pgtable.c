@@ -3,13 +3,93 @@
  * Four-level page tables. Tables are host memory (not guest frames), one
  * 4 KiB page of 512 entries each; an upper entry is the next table's host
  * address | _PAGE_PRESENT.
+ *
+ * Readers may walk the tables with no lock at all (pgtable_read_begin/end,
+ * liburcu's memb flavour): a table taken out of the tree is freed only
+ * after a grace period, when no walk that could have reached it is left.
  */
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <urcu/urcu-memb.h>
 
 #include "arch/pgtable.h"
+
+#if defined(__SANITIZE_THREAD__)
+#define UMM_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define UMM_TSAN 1
+#endif
+#endif
+#ifdef UMM_TSAN
+#include <sanitizer/tsan_interface.h>
+#define tsan_release(p) __tsan_release(p)
+#define tsan_acquire(p) __tsan_acquire(p)
+#else
+#define tsan_release(p) ((void)(p))
+#define tsan_acquire(p) ((void)(p))
+#endif
+
+/*
+ * ThreadSanitizer does not see liburcu's grace periods: each walk's end
+ * is a release of rcu_tsan_sync, and a freeing after a grace period
+ * acquires it.
+ */
+static char rcu_tsan_sync;
+
+void pgtable_read_end(void)
+{
+	tsan_release(&rcu_tsan_sync);
+	urcu_memb_read_unlock();
+}
+
+void pgtable_read_begin(void)
+{
+	urcu_memb_read_lock();
+}
+
+static __thread bool reader_registered;
+static pthread_key_t reader_key;
+static pthread_once_t reader_once = PTHREAD_ONCE_INIT;
+
+static void reader_exit(void *arg)
+{
+	(void)arg;
+	urcu_memb_unregister_thread();
+	reader_registered = false;
+}
+
+static void tables_reclaim(void);
+
+/* Tables still waiting at exit are freed, so that nothing looks leaked. */
+static void rcu_at_exit(void)
+{
+	tables_reclaim();
+}
+
+static void reader_setup(void)
+{
+	pthread_key_create(&reader_key, reader_exit);
+	atexit(rcu_at_exit);
+}
+
+void pgtable_reader_register(void)
+{
+	if (reader_registered)
+		return;
+	pthread_once(&reader_once, reader_setup);
+	urcu_memb_register_thread();
+	/* unregistered as the thread ends (a non-NULL value runs it) */
+	pthread_setspecific(reader_key, &reader_registered);
+	reader_registered = true;
+}
+
+bool pgtable_reader_registered(void)
+{
+	return reader_registered;
+}
 
 #define LEVEL_SHIFT(l) (PAGE_SHIFT + 9 * (l)) /* l = 0 for ptes */
 #define LEVEL_SIZE(l)  (1ULL << LEVEL_SHIFT(l))
@@ -45,9 +125,9 @@ static uint64_t *table_alloc(struct pgtable *pt)
 	return t;
 }
 
-static void table_free(struct pgtable *pt, uint64_t *t)
+/* Back to the cache, or to the heap. */
+static void table_release(uint64_t *t)
 {
-	__atomic_sub_fetch(&pt->nr_tables, 1, __ATOMIC_RELAXED);
 	pthread_mutex_lock(&table_cache_lock);
 	if (table_cache_nr < TABLE_CACHE) {
 		table_cache[table_cache_nr++] = t;
@@ -55,6 +135,78 @@ static void table_free(struct pgtable *pt, uint64_t *t)
 	}
 	pthread_mutex_unlock(&table_cache_lock);
 	free(t);
+}
+
+/* A table is out of this tree now, never walked in it again. */
+static void table_free(struct pgtable *pt, uint64_t *t)
+{
+	__atomic_sub_fetch(&pt->nr_tables, 1, __ATOMIC_RELAXED);
+	table_release(t);
+}
+
+/*
+ * Tables taken out of a tree wait here, untouched (a walk may still be
+ * reading one), until DEFER_MAX of them are freed together after one grace
+ * period: a wait for the readers per so many tables, in the writer that
+ * fills the list. (Not liburcu's call_rcu: its hand-over to a thread of
+ * its own is invisible to ThreadSanitizer, which then sees races.)
+ */
+#define DEFER_MAX 256
+
+static pthread_mutex_t defer_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t **deferred; /* under defer_lock */
+static unsigned int nr_deferred, cap_deferred;
+
+/* Free every table waiting, after a grace period. Context: no lock held. */
+static void tables_reclaim(void)
+{
+	uint64_t **list;
+	unsigned int i, nr;
+
+	pthread_mutex_lock(&defer_lock);
+	list = deferred;
+	nr = nr_deferred;
+	deferred = NULL;
+	nr_deferred = cap_deferred = 0;
+	pthread_mutex_unlock(&defer_lock);
+	if (!nr)
+		return;
+	pgtable_reader_register();
+	urcu_memb_synchronize_rcu();
+	tsan_acquire(&rcu_tsan_sync);
+	for (i = 0; i < nr; i++)
+		table_release(list[i]);
+	free(list);
+}
+
+/* Free @t, just taken out of @pt's tree, once no lockless walk can be in it. */
+static void table_free_deferred(struct pgtable *pt, uint64_t *t)
+{
+	unsigned int nr;
+
+	__atomic_sub_fetch(&pt->nr_tables, 1, __ATOMIC_RELAXED);
+	pthread_mutex_lock(&defer_lock);
+	if (nr_deferred == cap_deferred) {
+		unsigned int cap = cap_deferred ? 2 * cap_deferred : DEFER_MAX;
+		uint64_t **n = realloc(deferred, cap * sizeof(*n));
+
+		if (!n) { /* wait for the grace period here */
+			pthread_mutex_unlock(&defer_lock);
+			pgtable_reader_register();
+			urcu_memb_synchronize_rcu();
+			tsan_acquire(&rcu_tsan_sync);
+			table_release(t);
+			return;
+		}
+		deferred = n;
+		cap_deferred = cap;
+	}
+	deferred[nr_deferred++] = t;
+	nr = nr_deferred;
+	pthread_mutex_unlock(&defer_lock);
+	pthread_once(&reader_once, reader_setup);
+	if (nr >= DEFER_MAX)
+		tables_reclaim();
 }
 
 static inline uint64_t *entry_table(uint64_t e)
@@ -84,7 +236,7 @@ static void destroy_level(struct pgtable *pt, uint64_t *t, int level)
 		if (t[i])
 			destroy_level(pt, entry_table(t[i]), level - 1);
 	}
-	table_free(pt, t);
+	table_free_deferred(pt, t);
 }
 
 void pgtable_destroy(struct pgtable *pt)
@@ -233,7 +385,7 @@ static void free_level(struct pgtable *pt, uint64_t *t, int level,
 		else if (!table_empty(child))
 			continue;
 		__atomic_store_n(e, 0, __ATOMIC_RELEASE);
-		table_free(pt, child);
+		table_free_deferred(pt, child);
 	}
 }
 

@@ -223,6 +223,22 @@ static inline int pte_host_prot(pte_t pte)
 	return prot;
 }
 
+/*
+ * Writing a pte of a live table: one store, as readers may walk the
+ * tables without a lock (pte_read_lockless, under the RCU read lock).
+ * Release and acquire (plain moves on x86): a lockless reader that sees a
+ * pte sees what its writer wrote before it (mm/: the marks that say the
+ * host does not have it yet). Linux's set_pte and ptep_get_lockless.
+ */
+static inline void set_pte(pte_t *ptep, pte_t pte)
+{
+	__atomic_store_n(ptep, pte, __ATOMIC_RELEASE);
+}
+static inline pte_t pte_read_lockless(const pte_t *ptep)
+{
+	return __atomic_load_n(ptep, __ATOMIC_ACQUIRE);
+}
+
 /* ---- tables ---- */
 
 struct stlb_link;
@@ -235,6 +251,29 @@ struct pgtable {
 	struct stlb_link *tlbs;
 	bool stlb_wait; /* a shootdown hit: wait before the change returns */
 };
+
+/*
+ * Lockless walks (RCU, liburcu's memb flavour): between begin and end, a
+ * thread may walk the tables with no lock (pte_lookup, pte_read_lockless)
+ * while writers change them; a table a writer takes out is freed after
+ * every such walk that began before has ended. Only a registered thread
+ * may walk so; registering is for normal context (not a signal handler),
+ * once per thread, and the thread is unregistered as it ends. A walk reads
+ * each pte once and trusts nothing it saw after the end.
+ */
+void pgtable_reader_register(void);
+bool pgtable_reader_registered(void);
+void pgtable_read_begin(void);
+void pgtable_read_end(void);
+
+/*
+ * The reset generation the tables' _PAGE_HOST bits are true at (written
+ * under the mm's write lock, read by faults beside each other).
+ */
+static inline uint32_t pgtable_host_gen(struct pgtable *pt)
+{
+	return __atomic_load_n(&pt->host_gen, __ATOMIC_RELAXED);
+}
 
 /* 0 or -ENOMEM. */
 int pgtable_init(struct pgtable *pt);

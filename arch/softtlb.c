@@ -176,6 +176,14 @@ void stlb_flush_all(struct soft_tlb *t)
 	pthread_spin_unlock(&t->lock);
 }
 
+void stlb_unfill(struct soft_tlb *t, uint64_t va)
+{
+	pthread_spin_lock(&t->lock);
+	va &= PAGE_MASK;
+	clear_range_locked(t, (unsigned int)t->cur, va, va + PAGE_SIZE);
+	pthread_spin_unlock(&t->lock);
+}
+
 void stlb_flush_page(struct soft_tlb *t, uint64_t va)
 {
 	pthread_spin_lock(&t->lock);

@@ -166,6 +166,17 @@ static inline void stlb_resume(struct soft_tlb *t)
 }
 
 /*
+ * A full barrier: the epoch stored again with a locked exchange, which on
+ * x86 orders a store before a later load as a fence does, in a form
+ * ThreadSanitizer accepts (it has no fences). For a fill without the lock,
+ * between its entry and its second read of the pte.
+ */
+static inline void stlb_barrier(struct soft_tlb *t)
+{
+	__atomic_exchange_n(&t->epoch, t->local, __ATOMIC_SEQ_CST);
+}
+
+/*
  * The slow path, after a fast-path miss: search the victims (swapping a hit
  * into the table). Returns the host pointer or NULL.
  */
@@ -173,10 +184,17 @@ void *stlb_victim_lookup(struct soft_tlb *t, uint64_t va, int kind);
 /*
  * Install a translation of @va's page in the current slot for the access
  * kinds in @kinds (a mask of 1 << STLB_*), to the host page at @host.
- * Context: the vCPU, holding the lock of the page table of the current
- * slot, and resumed (stlb_resume) before that lock is dropped.
+ * Context: the vCPU, holding the lock of the pte it read (its table's, or
+ * the mm's), and resumed (stlb_resume) before that lock is dropped; or,
+ * with no lock, resumed first, and reading the pte again after it with a
+ * full barrier between (see mm/softtlb.c's lockless fill).
  */
 void stlb_fill(struct soft_tlb *t, uint64_t va, unsigned int kinds, void *host);
+/*
+ * Take back the entry of @va that a fill without the lock just made, from
+ * a pte that changed meanwhile (not a flush: no count). The vCPU.
+ */
+void stlb_unfill(struct soft_tlb *t, uint64_t va);
 
 /* The vCPU's own flushes of the current slot (flush_all: every slot). */
 void stlb_flush_all(struct soft_tlb *t);

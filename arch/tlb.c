@@ -51,7 +51,8 @@ static int forget_ptes(pte_t *ptes, uint64_t va, unsigned int nr, void *arg)
 	(void)arg;
 	for (i = 0; i < nr; i++)
 		if (ptes[i] & _PAGE_HOST)
-			ptes[i] = (ptes[i] & ~_PAGE_HOST) | _PAGE_MAYHOST;
+			set_pte(&ptes[i],
+				(ptes[i] & ~_PAGE_HOST) | _PAGE_MAYHOST);
 	return 0;
 }
 
@@ -69,13 +70,14 @@ static int update_ptes(pte_t *ptes, uint64_t va, unsigned int nr, void *arg)
 			continue;
 		if (u->pt->tlbs && stlb_shoot_page(u->pt, va))
 			u->shot = true;
-		ptes[i] = pte & ~_PAGE_CHG_BITS;
+		set_pte(&ptes[i], pte & ~_PAGE_CHG_BITS);
 		prot = pte_host_prot(pte);
 		if (zero)
 			prot &= ~PROT_WRITE;
 		if (prot == PROT_NONE) {
 			update_queue(u, HOST_OP_UNMAP, va, 0, 0);
-			ptes[i] &= ~(_PAGE_HOST | _PAGE_MAYHOST);
+			set_pte(&ptes[i],
+				ptes[i] & ~(_PAGE_HOST | _PAGE_MAYHOST));
 			continue;
 		}
 		if (u->protect && (pte & _PAGE_HOST) &&
@@ -90,7 +92,7 @@ static int update_ptes(pte_t *ptes, uint64_t va, unsigned int nr, void *arg)
 			update_queue(u, HOST_OP_MAP, va,
 				     (uint64_t)pte_pfn(pte) << PAGE_SHIFT,
 				     prot);
-		ptes[i] = (ptes[i] & ~_PAGE_MAYHOST) | _PAGE_HOST;
+		set_pte(&ptes[i], (ptes[i] & ~_PAGE_MAYHOST) | _PAGE_HOST);
 	}
 	return 0;
 }
@@ -107,10 +109,11 @@ void tlb_update_range(struct pgtable *pt, struct host_as *as, uint64_t start,
 		.gen = host_as_gen(as),
 	};
 
-	if (pt->host_gen != u.gen) {
+	if (pgtable_host_gen(pt) != u.gen) {
 		pgtable_walk(pt, 0, 1ULL << GUEST_VA_BITS, false, forget_ptes,
 			     NULL);
-		pt->host_gen = u.gen;
+		/* read without a lock by faults: see pgtable_host_gen */
+		__atomic_store_n(&pt->host_gen, u.gen, __ATOMIC_RELAXED);
 	}
 	pgtable_walk(pt, start, end, false, update_ptes, &u);
 }

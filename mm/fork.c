@@ -38,8 +38,8 @@ static int copy_pinned_page(struct copy_arg *c, pte_t pte, pte_t *dst)
 	phys_copy(phys, pfn, pte_pfn(pte), 1);
 	page_new_anon(c->child->mem, pfn);
 	page_add_map(c->child->mem, pfn);
-	*dst = pte_copy_clean(((pte_t)pfn << PTE_PFN_SHIFT) |
-			      (pte & ~PTE_PFN_MASK));
+	set_pte(dst, pte_copy_clean(((pte_t)pfn << PTE_PFN_SHIFT) |
+				    (pte & ~PTE_PFN_MASK)));
 	return 0;
 }
 
@@ -58,13 +58,13 @@ static int copy_ptes(pte_t *src, uint64_t va, unsigned int nr, void *arg)
 		struct page *page;
 
 		if (pte_file(pte)) { /* nonlinear: the same layout */
-			dst[i] = pte_copy_clean(pte);
+			set_pte(&dst[i], pte_copy_clean(pte));
 			continue;
 		}
 		if (pte_none(pte) || !pte_present(pte))
 			continue;
 		if (pte_special(pte)) { /* the zero page */
-			dst[i] = pte_copy_clean(pte);
+			set_pte(&dst[i], pte_copy_clean(pte));
 			continue;
 		}
 		page = pfn_page(c->parent->mem, pfn);
@@ -79,11 +79,12 @@ static int copy_ptes(pte_t *src, uint64_t va, unsigned int nr, void *arg)
 			if (page_anon(page))
 				page_clear(page, PG_anon_exclusive);
 			pte = pte_wrprotect(pte);
-			src[i] = pte; /* NEWPROT when it was writable */
+			set_pte(&src[i],
+				pte); /* NEWPROT when it was writable */
 		}
 		phys_get(c->parent->mem->phys, pfn);
 		page_add_map(c->parent->mem, pfn);
-		dst[i] = pte_copy_clean(pte);
+		set_pte(&dst[i], pte_copy_clean(pte));
 	}
 	return 0;
 }

@@ -80,7 +80,7 @@ static int remap_one(struct mm *mm, struct vma *vma, uint64_t va,
 	}
 	if (held)
 		new |= _PAGE_NEWPAGE;
-	*ptep = new;
+	set_pte(ptep, new);
 	return 0;
 }
 

@@ -246,6 +246,11 @@ struct gather {
  *  - host operations go into the fault's own batch (host_batch_flush),
  *    frames it frees into its own gather; the space's queue and mm->gather
  *    are the writer's;
+ *  - with no lock at all, under RCU, a fault first looks whether another
+ *    fixed its pte already (mm_handle_fault); it trusts what it reads only
+ *    when no writer holds the lock (mm->exclusive) and no fault is
+ *    carrying out host operations under the pte's table lock
+ *    (mm->flushing), as both mark ptes _PAGE_HOST before the host has them;
  *  - vma->anon_vma is set under anon_lock; counters are atomic.
  * Order: mm->lock (two mms: mm_lock_two), then one table lock, then
  * anon_lock, file->lock, the frame allocator, and host/'s locks. The fault
@@ -259,10 +264,18 @@ struct mm {
 	struct host_as *as;
 	int refcount; /* atomic */
 	pthread_rwlock_t lock;
-	/* held for writing: true only ever seen by its holder */
+	/*
+	 * Held for writing (atomic: a lockless look reads it, see
+	 * mm_handle_fault; under the lock, true only ever seen by its holder).
+	 */
 	bool exclusive;
 	pthread_mutex_t anon_lock;
 	pthread_mutex_t ptl[MM_PTLOCKS];
+	/*
+	 * Faults carrying out host operations under ptl[i] now (atomic): a
+	 * pte's _PAGE_HOST is set before the host has the page.
+	 */
+	unsigned int flushing[MM_PTLOCKS];
 	/* Under lock (for writing, or reading and as said above): */
 	struct pgtable pt;
 	struct vma **vmas; /* sorted by start, disjoint */
@@ -277,10 +290,27 @@ struct mm {
 #define count_event(mm, field, n) \
 	__atomic_add_fetch(&(mm)->count.field, (n), __ATOMIC_RELAXED)
 
+static inline unsigned int mm_ptl_index(uint64_t va)
+{
+	return (va >> (PAGE_SHIFT + 9)) % MM_PTLOCKS;
+}
+
 /* The lock of the pte table that maps @va. */
 static inline pthread_mutex_t *mm_ptl(struct mm *mm, uint64_t va)
 {
-	return &mm->ptl[(va >> (PAGE_SHIFT + 9)) % MM_PTLOCKS];
+	return &mm->ptl[mm_ptl_index(va)];
+}
+
+/*
+ * Has the host all that @access (PROT_*) to this pte needs, with nothing
+ * pending? _PAGE_HOST says so only at the reset generation the page
+ * table's bits are from: an eviction since may have taken the page.
+ */
+static inline bool pte_host_holds(struct mm *mm, pte_t pte, int access)
+{
+	return (pte & _PAGE_HOST) && !pte_changed(pte) &&
+	       pgtable_host_gen(&mm->pt) == host_as_gen(mm->as) &&
+	       (pte_host_prot(pte) & access) == access;
 }
 
 /* A reference unless the mm is already being torn down. */

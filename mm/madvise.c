@@ -133,18 +133,6 @@ static bool willneed_page(struct file *file, uint64_t pgoff)
 	return true;
 }
 
-/*
- * Has the host all that @access to this pte needs, with nothing pending?
- * _PAGE_HOST says so only at the reset generation the page table's bits
- * are from: an eviction since may have taken the page.
- */
-static bool pte_populated(struct mm *mm, pte_t pte, int access)
-{
-	return (pte & _PAGE_HOST) && !pte_changed(pte) &&
-	       mm->pt.host_gen == host_as_gen(mm->as) &&
-	       (pte_host_prot(pte) & access) == access;
-}
-
 /* The PROT_* @pte of @vma gives: a manyprots vma's pages have their own. */
 static int page_prot(const struct vma *vma, pte_t pte)
 {
@@ -167,7 +155,7 @@ static void madvise_willneed(struct mm *mm, struct vma *vma, uint64_t start,
 		pte_t *ptep = pte_lookup(&mm->pt, va);
 		pte_t pte = ptep ? *ptep : 0;
 
-		if (pte_populated(mm, pte, PROT_READ) ||
+		if (pte_host_holds(mm, pte, PROT_READ) ||
 		    !(page_prot(vma, pte) & PROT_READ))
 			continue;
 		pgoff = pte_file(pte) ? pte_to_pgoff(pte) : vma_pgoff(vma, va);
@@ -232,7 +220,7 @@ static int madvise_populate(struct mm *mm, uint64_t start, uint64_t end,
 		pte = ptep ? *ptep : 0;
 		if (!(page_prot(vma, pte) & access))
 			return -EINVAL;
-		if (pte_populated(mm, pte, access))
+		if (pte_host_holds(mm, pte, access))
 			continue;
 		err = handle_mm_fault_locked(
 			mm, va, write ? FAULT_FLAG_WRITE : 0, &code);

@@ -105,7 +105,7 @@ static void set_anon_pte(struct fault *vmf, pte_t *ptep, uint32_t pfn,
 {
 	page_new_anon(vmf->mm->mem, pfn);
 	page_add_map(vmf->mm->mem, pfn);
-	*ptep = pte_mk(pfn, prot);
+	set_pte(ptep, pte_mk(pfn, prot));
 }
 
 /* Does @va hold a page of its own (not none, not the zero page)? */
@@ -201,7 +201,7 @@ static void do_anonymous_read(struct fault *vmf)
 
 	for (i = 0; i < block_pages(vmf); i++) {
 		if (pte_none(vmf->ptes[i])) {
-			vmf->ptes[i] = zero;
+			set_pte(&vmf->ptes[i], zero);
 			n++;
 		}
 	}
@@ -257,7 +257,7 @@ static void file_fault_around(struct fault *vmf, pte_t prot)
 			continue;
 		}
 		page_add_map(vmf->mm->mem, pfns[i]);
-		vmf->ptes[i] = pte_mk(pfns[i], prot) | _PAGE_ACCESSED;
+		set_pte(&vmf->ptes[i], pte_mk(pfns[i], prot) | _PAGE_ACCESSED);
 		count_event(vmf->mm, pages_faulted_around, 1);
 	}
 }
@@ -281,8 +281,8 @@ static int do_file_fault(struct fault *vmf)
 	}
 	prot = vma_pte_prot(vma->flags, false);
 	page_add_map(vmf->mm->mem, pfn);
-	*vmf->ptep =
-		pte_mk(pfn, prot) | _PAGE_ACCESSED | (write ? _PAGE_DIRTY : 0);
+	set_pte(vmf->ptep,
+		pte_mk(pfn, prot) | _PAGE_ACCESSED | (write ? _PAGE_DIRTY : 0));
 	count_event(vmf->mm, fault_file, 1);
 	/*
 	 * A write to a shared file mapping is usually one of many: the
@@ -324,8 +324,8 @@ static void nonlinear_fault_around(struct fault *vmf)
 		prot = manyprots ? pte_file_prot(pte)
 				 : vma_guest_prot(vmf->vma);
 		page_add_map(vmf->mm->mem, pfn);
-		vmf->ptes[i] =
-			pte_mk(pfn, pte_prot_bits(prot)) | _PAGE_ACCESSED;
+		set_pte(&vmf->ptes[i],
+			pte_mk(pfn, pte_prot_bits(prot)) | _PAGE_ACCESSED);
 		count_event(vmf->mm, pages_faulted_around, 1);
 	}
 }
@@ -347,8 +347,8 @@ static int do_nonlinear_fault(struct fault *vmf)
 	if (err)
 		return err;
 	page_add_map(vmf->mm->mem, pfn);
-	*vmf->ptep = pte_mk(pfn, pte_prot_bits(prot)) | _PAGE_ACCESSED |
-		     (write ? _PAGE_DIRTY : 0);
+	set_pte(vmf->ptep, pte_mk(pfn, pte_prot_bits(prot)) | _PAGE_ACCESSED |
+				   (write ? _PAGE_DIRTY : 0));
 	count_event(vmf->mm, fault_file, 1);
 	nonlinear_fault_around(vmf);
 	return 0;
@@ -478,7 +478,7 @@ static int do_wp_page(struct fault *vmf)
 			pte = pte_mkdirty(pte_mkyoung(pte));
 			if (vmf->vma->flags & VM_WRITE)
 				pte = pte_mkwrite(pte);
-			*vmf->ptep = pte;
+			set_pte(vmf->ptep, pte);
 		}
 		count_event(vmf->mm, fault_wp_reuse, 1);
 		return 0;
@@ -497,17 +497,6 @@ static int do_wp_page(struct fault *vmf)
 	return err;
 }
 
-/*
- * Does the host already map @pte as it stands? When no eviction or reset
- * came since the table's _PAGE_HOST bits were last trusted: another
- * fault fixed the pte and mapped it while this one waited for the lock.
- */
-static bool host_has(struct fault *vmf, pte_t pte)
-{
-	return (pte & _PAGE_HOST) && !pte_changed(pte) &&
-	       vmf->mm->pt.host_gen == host_as_gen(vmf->mm->as);
-}
-
 /* Present pte, access allowed: the host lacks it or it was clean/old. */
 static void do_host_refill(struct fault *vmf, int access)
 {
@@ -518,7 +507,7 @@ static void do_host_refill(struct fault *vmf, int access)
 	if (access & PROT_WRITE)
 		new = pte_mkdirty(new);
 	if (new != pte) {
-		*vmf->ptep = new;
+		set_pte(vmf->ptep, new);
 		if ((access & PROT_WRITE) && !pte_dirty(pte))
 			count_event(vmf->mm, fault_dirty, 1);
 		return;
@@ -528,7 +517,7 @@ static void do_host_refill(struct fault *vmf, int access)
 	 * first fixed it. (A fault alone never meets a pte it could have
 	 * reached without faulting, unless the host dropped the page.)
 	 */
-	if (vmf->shared && host_has(vmf, pte)) {
+	if (vmf->shared && pte_host_holds(vmf->mm, pte, access)) {
 		count_event(vmf->mm, fault_spurious, 1);
 		return;
 	}
@@ -538,7 +527,7 @@ static void do_host_refill(struct fault *vmf, int access)
 		pte_t p = vmf->ptes[i];
 
 		if (pte_present(p) && pte_young(p))
-			vmf->ptes[i] = p | _PAGE_NEWPAGE;
+			set_pte(&vmf->ptes[i], p | _PAGE_NEWPAGE);
 	}
 }
 
@@ -697,9 +686,14 @@ int handle_mm_fault_locked(struct mm *mm, uint64_t va, unsigned int flags,
 		return ret;
 	}
 	batch.nr = 0;
+	/* before the ptes' _PAGE_HOST bits: see fault_fixed_lockless */
+	__atomic_add_fetch(&mm->flushing[mm_ptl_index(vmf.va)], 1,
+			   __ATOMIC_RELAXED);
 	tlb_sync_shared(
 		&mm->pt, mm->as, &batch,
 		tlb_update_shared(&mm->pt, mm->as, &batch, vmf.start, vmf.end));
+	__atomic_sub_fetch(&mm->flushing[mm_ptl_index(vmf.va)], 1,
+			   __ATOMIC_RELEASE);
 	pthread_mutex_unlock(ptl);
 	if (own.nr)
 		phys_put_many(mm->mem->phys, own.pfns, own.nr);
@@ -738,7 +732,7 @@ static int zap_ptes(pte_t *ptes, uint64_t va, unsigned int nr, void *arg)
 			page_remove_map(mm->mem, pte_pfn(pte));
 			gather_add(&mm->gather, pte_pfn(pte));
 		}
-		ptes[i] = 0;
+		set_pte(&ptes[i], 0);
 	}
 	return 0;
 }
@@ -787,11 +781,11 @@ static int zap_file_ptes(pte_t *ptes, uint64_t va, unsigned int nr, void *arg)
 		page_remove_map(mem, pfn);
 		gather_add(&z->mm->gather, pfn);
 		if (z->nonlinear)
-			ptes[i] =
+			set_pte(&ptes[i],
 				pgoff_to_pte(page->index, pte_guest_prot(pte)) |
-				_PAGE_NEWPAGE;
+					_PAGE_NEWPAGE);
 		else /* empty, marked: the update unmaps it and clears it */
-			ptes[i] = _PAGE_NEWPAGE;
+			set_pte(&ptes[i], _PAGE_NEWPAGE);
 	}
 	return 0;
 }

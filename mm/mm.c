@@ -176,14 +176,15 @@ void mm_lock(struct mm *mm)
 {
 	stlb_quiesce_current();
 	pthread_rwlock_wrlock(&mm->lock);
-	mm->exclusive = true;
+	/* before any pte it writes (set_pte): see fault_fixed_lockless */
+	__atomic_store_n(&mm->exclusive, true, __ATOMIC_RELAXED);
 	mm_locks_held++;
 }
 
 void mm_unlock(struct mm *mm)
 {
 	mm_locks_held--;
-	mm->exclusive = false;
+	__atomic_store_n(&mm->exclusive, false, __ATOMIC_RELEASE);
 	pthread_rwlock_unlock(&mm->lock);
 }
 
@@ -232,12 +233,53 @@ void mm_sync_locked(struct mm *mm)
 	}
 }
 
+void mm_thread_register(void)
+{
+	pgtable_reader_register();
+}
+
+/*
+ * Is the fault already fixed: the pte allows @access and the host holds it
+ * so (another vCPU's fault got there first)? A walk with no lock, under
+ * RCU: the answer may be stale the moment it is given, which is harmless,
+ * as a wrong "fixed" only sends the guest back to fault again, and what
+ * made it wrong (an eviction, a writer's change) makes the next look
+ * answer "not fixed".
+ */
+static bool fault_fixed_lockless(struct mm *mm, uint64_t va, int access)
+{
+	pte_t *ptep, pte = 0;
+
+	if (!pgtable_reader_registered() || va >= mm->task_size)
+		return false;
+	pgtable_read_begin();
+	ptep = pte_lookup(&mm->pt, va);
+	if (ptep)
+		pte = pte_read_lockless(ptep);
+	pgtable_read_end();
+	if (!pte_allows(pte, access) || !pte_host_holds(mm, pte, access))
+		return false;
+	/*
+	 * _PAGE_HOST comes before the host call that makes it true: by a
+	 * fault under the table's lock, or a writer before its sync. Either
+	 * marks itself before it writes ptes (release stores): the pte read
+	 * here (an acquire load) shows the mark, read after it.
+	 */
+	return !__atomic_load_n(&mm->exclusive, __ATOMIC_RELAXED) &&
+	       !__atomic_load_n(&mm->flushing[mm_ptl_index(va)],
+				__ATOMIC_RELAXED);
+}
+
 int mm_handle_fault(struct mm *mm, uint64_t va, int access, int *si_code)
 {
 	int sig;
 
 	/* A fault with an mm lock held is kernel code touching a window. */
 	BUG_ON(mm_locks_held);
+	if (fault_fixed_lockless(mm, va, access)) {
+		count_event(mm, fault_spurious, 1);
+		return 0;
+	}
 	mm_read_lock(mm);
 	sig = handle_fault_locked(mm, va, access, si_code);
 	mm_read_unlock(mm);

@@ -49,6 +49,12 @@ void mm_stats(struct mm *mm, struct umm_stats *stats);
  * must not hold it (a fault with it held is a bug of umm: it aborts).
  */
 int mm_handle_fault(struct mm *mm, uint64_t va, int access, int *si_code);
+/*
+ * The calling thread may walk page tables without a lock (RCU): faults it
+ * takes look for a pte another thread fixed before taking any lock. For
+ * threads that run guest code; normal context, not a signal handler.
+ */
+void mm_thread_register(void);
 
 long mm_mmap(struct mm *mm, uint64_t addr, uint64_t len, int prot, int flags,
 	     struct file *file, uint64_t off);

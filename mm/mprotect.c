@@ -32,7 +32,8 @@ static int change_ptes(pte_t *ptes, uint64_t va, unsigned int nr, void *arg)
 		bool writable;
 
 		if (pte_file(pte)) { /* nonlinear: the page it names stays */
-			ptes[i] = pgoff_to_pte(pte_to_pgoff(pte), c->prot);
+			set_pte(&ptes[i],
+				pgoff_to_pte(pte_to_pgoff(pte), c->prot));
 			continue;
 		}
 		if (!pte_present(pte))
@@ -45,9 +46,10 @@ static int change_ptes(pte_t *ptes, uint64_t va, unsigned int nr, void *arg)
 		writable =
 			!pte_special(pte) && pte_dirty(pte) &&
 			page_anon_exclusive(pfn_page(c->mm->mem, pte_pfn(pte)));
-		ptes[i] = pte_modify(pte, pte_special(pte) ? wp & ~_PAGE_RW
-					  : writable	   ? rw
-							   : wp);
+		set_pte(&ptes[i],
+			pte_modify(pte, pte_special(pte) ? wp & ~_PAGE_RW
+					: writable	 ? rw
+							 : wp));
 	}
 	return 0;
 }

@@ -167,8 +167,8 @@ static int move_ptes(pte_t *ptes, uint64_t va, unsigned int nr, void *arg)
 		pte &= ~(_PAGE_CHG_BITS | _PAGE_HOST | _PAGE_MAYHOST);
 		if (held)
 			pte |= _PAGE_NEWPAGE;
-		*dst = pte;
-		ptes[i] = 0;
+		set_pte(dst, pte);
+		set_pte(&ptes[i], 0);
 	}
 	return 0;
 }

@@ -184,6 +184,43 @@ static void *tlb_fill(struct mm_tlb *t, struct mm *mm, uint64_t va, int kind,
 	return host ? (char *)host + (va & ~PAGE_MASK) : NULL;
 }
 
+/*
+ * The fill without a lock, when the pte allows the access already: walk
+ * under RCU, make the entry, then read the pte again. A change of the pte
+ * stores it before the shootdown clears entries under the TLB's lock, and
+ * the fill makes its entry under that lock before it reads again (a full
+ * barrier between): so either the shootdown comes after the entry and
+ * clears it, or the second read sees the change, and the fill takes its
+ * entry back and goes the locked way. Returns the host pointer or NULL.
+ */
+static void *tlb_fill_lockless(struct mm_tlb *t, struct mm *mm, uint64_t va,
+			       int kind)
+{
+	pte_t *ptep, pte = 0;
+	unsigned int kinds = 0;
+	void *host = NULL;
+
+	pgtable_read_begin();
+	ptep = pte_lookup(&mm->pt, va);
+	if (ptep)
+		pte = pte_read_lockless(ptep);
+	if (pte_present(pte))
+		kinds = pte_kinds(pte);
+	if (kinds & (1U << kind)) {
+		host = phys_kaddr(mm->mem->phys, pte_pfn(pte));
+		stlb_resume(&t->stlb);
+		stlb_fill(&t->stlb, va, kinds, host);
+		stlb_barrier(&t->stlb);
+		if (pte_read_lockless(ptep) != pte) {
+			stlb_unfill(&t->stlb, va);
+			stlb_quiesce(&t->stlb);
+			host = NULL;
+		}
+	}
+	pgtable_read_end();
+	return host ? (char *)host + (va & ~PAGE_MASK) : NULL;
+}
+
 void *mm_tlb_miss(struct mm_tlb *t, uint64_t va, int access)
 {
 	int kind = stlb_kind(access);
@@ -212,6 +249,10 @@ void *mm_tlb_miss(struct mm_tlb *t, uint64_t va, int access)
 		t->stlb.has_owner = true;
 	}
 	stlb_current = &t->stlb;
+	pgtable_reader_register();
+	host = tlb_fill_lockless(t, mm, va, kind);
+	if (host)
+		return host;
 	mm_read_lock(mm); /* quiesces: a shootdown now need not wait for us */
 	host = tlb_fill(t, mm, va, kind, &fault);
 	if (!fault) {

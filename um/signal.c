@@ -206,6 +206,8 @@ int umm_guest_call(struct umm_mm *mm, void (*fn)(void *), void *arg,
 	struct guest_call call, *prev = current_call;
 
 	(void)mm;
+	/* Its faults may then look without a lock first (mm_handle_fault). */
+	mm_thread_register();
 	if (sigsetjmp(call.env, 1)) {
 		current_call = prev;
 		if (fault)
