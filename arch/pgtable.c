@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <urcu/urcu-memb.h>
 
 #include "arch/pgtable.h"
@@ -63,14 +64,22 @@ static void reader_exit(void *arg)
 
 static void tables_reclaim(void);
 
-/* Tables still waiting at exit are freed, so that nothing looks leaked. */
+static pid_t setup_pid;
+
+/*
+ * Tables still waiting at exit are freed, so that nothing looks leaked;
+ * not in a child forked since (its copy of liburcu's registry, and of
+ * locks another thread may have held, are not to be trusted).
+ */
 static void rcu_at_exit(void)
 {
-	tables_reclaim();
+	if (getpid() == setup_pid)
+		tables_reclaim();
 }
 
 static void reader_setup(void)
 {
+	setup_pid = getpid();
 	pthread_key_create(&reader_key, reader_exit);
 	atexit(rcu_at_exit);
 }

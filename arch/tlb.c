@@ -97,6 +97,17 @@ static int update_ptes(pte_t *ptes, uint64_t va, unsigned int nr, void *arg)
 	return 0;
 }
 
+void tlb_host_resync(struct pgtable *pt, struct host_as *as)
+{
+	uint32_t gen = host_as_gen(as);
+
+	if (pgtable_host_gen(pt) == gen)
+		return;
+	pgtable_walk(pt, 0, 1ULL << GUEST_VA_BITS, false, forget_ptes, NULL);
+	/* read without a lock by faults: see pgtable_host_gen */
+	__atomic_store_n(&pt->host_gen, gen, __ATOMIC_RELAXED);
+}
+
 void tlb_update_range(struct pgtable *pt, struct host_as *as, uint64_t start,
 		      uint64_t end, unsigned int flags)
 {
@@ -106,15 +117,14 @@ void tlb_update_range(struct pgtable *pt, struct host_as *as, uint64_t start,
 		.op_flags = (flags & TLB_POPULATE) ? HOST_OP_POPULATE : 0,
 		/* the fault path wants the host's page tables filled: a map */
 		.protect = !(flags & TLB_POPULATE),
-		.gen = host_as_gen(as),
 	};
 
-	if (pgtable_host_gen(pt) != u.gen) {
-		pgtable_walk(pt, 0, 1ULL << GUEST_VA_BITS, false, forget_ptes,
-			     NULL);
-		/* read without a lock by faults: see pgtable_host_gen */
-		__atomic_store_n(&pt->host_gen, u.gen, __ATOMIC_RELAXED);
-	}
+	tlb_host_resync(pt, as);
+	/*
+	 * The generation the bits are true at, as the resync left it: a
+	 * drop after it makes both this batch's PROTECTs and the bits stale.
+	 */
+	u.gen = pgtable_host_gen(pt);
 	pgtable_walk(pt, start, end, false, update_ptes, &u);
 }
 

@@ -150,7 +150,10 @@ static void bump_gen(struct host_as *as)
 /* Drop every mapping of @as. Context: as->reset_lock held for writing. */
 static void reset_space_locked(struct host_as *as)
 {
-	int err = as->backend->reset(as);
+	int err;
+
+	bump_gen(as); /* and after: see evict_space */
+	err = as->backend->reset(as);
 
 	if (err) {
 		fprintf(stderr,
@@ -309,6 +312,13 @@ static void evict_space(struct host_as *as, unsigned long target)
 	int err = 0;
 
 	pthread_rwlock_wrlock(&as->reset_lock);
+	/*
+	 * Bumped before the first unmap too, as a seqcount: a user that
+	 * trusts what it knew at the generation (mm's lockless look for a
+	 * fixed fault) sees a change as soon as a mapping may be gone.
+	 */
+	if (over(as, target) && as->vmamap->nr_mapped)
+		bump_gen(as);
 	max = (unsigned int)as->vmamap->nr_mapped;
 	v = max > HOST_AS_QUEUE ? malloc(max * sizeof(*v)) : NULL;
 	if (!v) {

@@ -226,6 +226,7 @@ struct mm_counters {
 struct gather {
 	uint32_t *pfns;
 	unsigned int nr, cap;
+	bool fixed; /* pfns is the caller's array of cap: it never grows */
 };
 
 /*
@@ -256,6 +257,12 @@ struct gather {
  * anon_lock, file->lock, the frame allocator, and host/'s locks. The fault
  * handler is never entered with an mm lock held (guest code holds none;
  * kernel code never touches a window).
+ */
+/*
+ * Table locks are striped (table i of 2 MiB: lock i % MM_PTLOCKS), not one
+ * per table: tables are whole pages of entries with no room for one. A
+ * fault holds its lock across its host call, so a fault in one table
+ * waits for another's in a table of the same stripe, 128 MiB apart.
  */
 #define MM_PTLOCKS 64
 

@@ -643,16 +643,26 @@ static int do_fault(struct fault *vmf, int *si_code)
 	return 0;
 }
 
+/*
+ * A fault's own batch and gather, beside other faults: per thread, not on
+ * the stack, which is the guest thread's in the SIGSEGV handler (a fault
+ * never nests: mm_handle_fault refuses one with an mm lock held). A fault
+ * frees at most a block of frames.
+ */
+static __thread struct fault_scratch {
+	uint32_t frames[PTRS_PER_TABLE];
+	struct host_batch batch;
+} scratch;
+
 int handle_mm_fault_locked(struct mm *mm, uint64_t va, unsigned int flags,
 			   int *si_code)
 {
-	uint32_t frames[PTRS_PER_TABLE];
-	struct gather own = {frames, 0, PTRS_PER_TABLE};
+	struct gather own = {scratch.frames, 0, PTRS_PER_TABLE, true};
 	struct fault vmf = {.mm = mm,
 			    .va = va & PAGE_MASK,
 			    .flags = flags,
 			    .shared = !mm->exclusive};
-	struct host_batch batch;
+	struct host_batch *batch = &scratch.batch;
 	pthread_mutex_t *ptl;
 	bool retry = false;
 	int ret;
@@ -672,8 +682,8 @@ int handle_mm_fault_locked(struct mm *mm, uint64_t va, unsigned int flags,
 	fault_block(&vmf);
 	/*
 	 * Beside other faults, its own batch and gather, carried out before
-	 * the table's lock goes (a fault frees at most a block of frames);
-	 * alone, the writer's queue, which its caller syncs.
+	 * the table's lock goes; alone, the writer's queue, which its caller
+	 * syncs.
 	 */
 	vmf.gather = vmf.shared ? &own : &mm->gather;
 	ptl = mm_ptl(mm, vmf.va);
@@ -685,13 +695,13 @@ int handle_mm_fault_locked(struct mm *mm, uint64_t va, unsigned int flags,
 		pthread_mutex_unlock(ptl);
 		return ret;
 	}
-	batch.nr = 0;
+	batch->nr = 0;
 	/* before the ptes' _PAGE_HOST bits: see fault_fixed_lockless */
 	__atomic_add_fetch(&mm->flushing[mm_ptl_index(vmf.va)], 1,
 			   __ATOMIC_RELAXED);
 	tlb_sync_shared(
-		&mm->pt, mm->as, &batch,
-		tlb_update_shared(&mm->pt, mm->as, &batch, vmf.start, vmf.end));
+		&mm->pt, mm->as, batch,
+		tlb_update_shared(&mm->pt, mm->as, batch, vmf.start, vmf.end));
 	__atomic_sub_fetch(&mm->flushing[mm_ptl_index(vmf.va)], 1,
 			   __ATOMIC_RELEASE);
 	pthread_mutex_unlock(ptl);

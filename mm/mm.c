@@ -216,6 +216,7 @@ void mm_lock_two(struct mm *a, struct mm *b)
 void gather_add(struct gather *g, uint32_t pfn)
 {
 	if (g->nr == g->cap) {
+		BUG_ON(g->fixed);
 		g->cap = g->cap ? 2 * g->cap : 256;
 		g->pfns = realloc(g->pfns, g->cap * sizeof(*g->pfns));
 		BUG_ON(!g->pfns);
@@ -283,6 +284,16 @@ int mm_handle_fault(struct mm *mm, uint64_t va, int access, int *si_code)
 	mm_read_lock(mm);
 	sig = handle_fault_locked(mm, va, access, si_code);
 	mm_read_unlock(mm);
+	/*
+	 * The host dropped mappings since the tables' _PAGE_HOST bits were
+	 * made true: until the write lock makes them so again, no fault
+	 * can tell a page another fixed from one the host lacks.
+	 */
+	if (pgtable_host_gen(&mm->pt) != host_as_gen(mm->as)) {
+		mm_lock(mm);
+		tlb_host_resync(&mm->pt, mm->as);
+		mm_unlock(mm);
+	}
 	if (sig != FAULT_RETRY)
 		return sig;
 	/* The stack grows: the vmas change. */
