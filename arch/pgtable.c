@@ -13,9 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <urcu/urcu-memb.h>
-
-#include "arch/pgtable.h"
 
 #if defined(__SANITIZE_THREAD__)
 #define UMM_TSAN 1
@@ -24,6 +21,19 @@
 #define UMM_TSAN 1
 #endif
 #endif
+/*
+ * liburcu's read-side primitives inline (MIT code may: it is
+ * LGPL-compatible): as calls into the library, with its TLS through
+ * __tls_get_addr, a software-TLB fill cost a fifth more. Not under
+ * ThreadSanitizer, which would then see liburcu's own lockless words.
+ */
+#ifndef UMM_TSAN
+#define _LGPL_SOURCE
+#endif
+#include <urcu/urcu-memb.h>
+
+#include "arch/pgtable.h"
+
 #ifdef UMM_TSAN
 #include <sanitizer/tsan_interface.h>
 #define tsan_release(p) __tsan_release(p)
