@@ -21,6 +21,12 @@
  *               mprotects, munmaps, madvises and forks: no write lands
  *               after a narrowing change returns (watched through the old
  *               frame itself, held with umm_gup);
+ *   gup         threads pin their own pages for writing (FOLL_PIN) and
+ *               write through the pin, or write as the guest and read
+ *               back through GUP, while other threads fault in the same
+ *               page tables and the main thread forks: the guest always
+ *               reads what went through the pin (it is the page the guest
+ *               keeps, seed 003) and no unpin finds its page shared;
  *   scatter     threads touch three times the budget of scattered pages
  *               (with --long: three times vm.max_map_count, default
  *               budget): the window's host VMAs stay within the budget.
@@ -29,8 +35,8 @@
  * guest code is uninstrumented (GUEST_CODE): TSan checks umm's data.
  * Options: --long (the long runs,
  * `make stress`), --threads=N (2..64, default 4; or UMM_STRESS_THREADS),
- * --only=part,part (or UMM_STRESS_ONLY). Today each fault takes the mm
- * lock; these tests are meant to keep passing when faults stop taking it.
+ * --only=part,part (or UMM_STRESS_ONLY). Faults, GUP and software TLB
+ * fills run side by side under the mm's read lock (mm/internal.h).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -1190,8 +1196,133 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: stress_test [--long] [--threads=N] "
 			"[--only=firsttouch,munmap,mprotect,fork,softtlb,"
-			"scatter]\n");
+			"gup,scatter]\n");
 	exit(2);
+}
+
+/* ---- 7: GUP beside faults and fork ---- */
+
+#define GU_BASE	 0x70000000ULL
+#define GU_PAGES 1024 /* two pte tables */
+
+struct gu {
+	struct umm_mm *mm;
+	unsigned int t, nt, seed;
+	int *stop;
+	unsigned long pins, writes, bad, errs;
+};
+
+static GUEST_CODE void gu_write(void *arg)
+{
+	struct peek *k = arg;
+
+	*k->p = k->v;
+}
+
+/* The page of thread @t's @n-th own page. */
+static uint64_t gu_va(const struct gu *g, unsigned int n)
+{
+	return GU_BASE + (uint64_t)(n * g->nt + g->t) * PG;
+}
+
+static void *gu_thread(void *arg)
+{
+	struct gu *g = arg;
+	uint64_t seq = (uint64_t)g->t << 40;
+
+	while (!RD(*g->stop)) {
+		unsigned int n = rnd(&g->seed) % (GU_PAGES / g->nt);
+		uint64_t va = gu_va(g, n), v = 0;
+		struct umm_page *pg;
+		siginfo_t si;
+
+		seq++;
+		if (rnd(&g->seed) & 1) {
+			/* through a pin, then as the guest reads it */
+			if (umm_gup(g->mm, va, 1, UMM_FOLL_PIN | UMM_FOLL_WRITE,
+				    &pg) != 1) {
+				INC(g->errs);
+				continue;
+			}
+			*(volatile uint64_t *)umm_page_addr(pg) = seq - 1;
+			/* held a while, for forks to meet it pinned */
+			sched_yield();
+			*(volatile uint64_t *)umm_page_addr(pg) = seq;
+			umm_unpin(&pg, 1, true);
+			INC(g->pins);
+			if (peek64(g->mm, va, &v) || v != seq)
+				INC(g->bad);
+		} else {
+			/* as the guest, then through a reference */
+			struct peek k = {umm_host_addr(g->mm, va), seq};
+
+			if (umm_guest_call(g->mm, gu_write, &k, &si) ||
+			    umm_gup(g->mm, va, 1, UMM_FOLL_GET, &pg) != 1) {
+				INC(g->errs);
+				continue;
+			}
+			v = *(volatile uint64_t *)umm_page_addr(pg);
+			umm_put_page(pg);
+			INC(g->writes);
+			if (v != seq)
+				INC(g->bad);
+		}
+	}
+	return NULL;
+}
+
+static void test_gup_stress(struct umm_phys *phys)
+{
+	unsigned int forks = pick(40, 2000), nt = nthreads - 1, t, f;
+	unsigned long want = pick(4000, 200000), done = 0;
+	struct umm_mm *mm = umm_mm_new(phys, 1ULL << 32);
+	unsigned long bugs = umm_gup_unpin_bugs(), pins = 0, writes = 0;
+	unsigned long bad = 0, errs = 0;
+	struct gu g[MAX_THREADS];
+	pthread_t th[MAX_THREADS];
+	int stop = 0;
+
+	if (nt < 2)
+		nt = 2;
+	if (umm_mmap(mm, GU_BASE, GU_PAGES * PG, PROT_READ | PROT_WRITE,
+		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, NULL,
+		     0) != (long)GU_BASE)
+		BAIL_OUT("gup: mmap");
+	for (t = 0; t < nt; t++)
+		g[t] = (struct gu){mm, t, nt, 77 + t, &stop, 0, 0, 0, 0};
+	start_threads(th, nt, gu_thread, g, sizeof(g[0]));
+	/* forks, and at least @want pins and writes beside them */
+	for (f = 0; f < forks || done < want; f++) {
+		struct umm_mm *child = umm_fork(mm);
+
+		if (!child)
+			BAIL_OUT("gup: fork");
+		sched_yield();
+		umm_mm_put(child);
+		for (done = 0, t = 0; t < nt; t++)
+			done += RD(g[t].pins) + RD(g[t].writes);
+	}
+	WR(stop, 1);
+	join_threads(th, nt);
+	for (t = 0; t < nt; t++) {
+		pins += g[t].pins;
+		writes += g[t].writes;
+		bad += g[t].bad;
+		errs += g[t].errs;
+	}
+	ok(pins > 0 && writes > 0,
+	   "gup: %u threads pinned (%lu) and wrote (%lu) beside %u forks", nt,
+	   pins, writes, f);
+	is(errs, 0, "gup: every pin and reference was got, every write done");
+	is(bad, 0,
+	   "gup: the guest read what went through each pin, and each "
+	   "reference what the guest wrote");
+	is(umm_gup_unpin_bugs() - bugs, 0,
+	   "gup: no unpin found its page shared (a copy the pin missed)");
+	check_mm_coherent(mm);
+	umm_munmap(mm, GU_BASE, GU_PAGES * PG);
+	umm_mm_put(mm);
+	check_frames_free(phys);
 }
 
 int main(int argc, char **argv)
@@ -1234,6 +1365,8 @@ int main(int argc, char **argv)
 		test_fork_writers(phys);
 	if (selected("softtlb"))
 		test_softtlb_stress(phys);
+	if (selected("gup"))
+		test_gup_stress(phys);
 	if (selected("scatter"))
 		test_scatter();
 	umm_phys_put(phys);
