@@ -375,9 +375,10 @@ uint64_t host_stub_min_addr(void);
  */
 int host_stub_prestart(struct phys *phys);
 /*
- * Let batches made while the guest of @as waits in the stub's handler (at
- * a fault or syscall) wait for the next host_stub_resume, which carries
- * them in its own round trip: one round trip for a fault, not two. The
+ * Let batches made while the guest of @as does not run (it waits in the
+ * stub's handler at a fault or syscall, or has not run yet) wait for the
+ * next host_stub_resume, which carries them in its own round trip: one
+ * round trip for a fault, not two, and none for an exec's new stack. The
  * child's mappings then lag the space's until that resume; nothing runs
  * there before it, and host_as_walk_vmas and host_as_count_vmas carry the
  * batch out first. Off: it is carried out now. A batch that fails at the

@@ -354,13 +354,13 @@ static int stub_apply(struct host_as *as, const struct host_op *ops,
 	BUG_ON(nr > STUB_OPS);
 	*done = 0;
 	/*
-	 * The guest waits in the handler and nothing runs in the child before
-	 * the next resume: the batch can wait for it, in order after any
-	 * other waiting. Its frames may be freed meanwhile; the child cannot
-	 * touch them before the batch is carried out.
+	 * The guest waits in the handler, or has not run yet, and nothing
+	 * runs in the child before the next resume: the batch can wait for
+	 * it, in order after any other waiting. Its frames may be freed
+	 * meanwhile; the child cannot touch them before the batch is carried
+	 * out.
 	 */
-	if (s->defer && s->in_handler && !s->dead &&
-	    s->nr_deferred + nr <= STUB_OPS) {
+	if (s->defer && !s->dead && s->nr_deferred + nr <= STUB_OPS) {
 		memcpy(s->deferred + s->nr_deferred, ops, nr * sizeof(*ops));
 		s->nr_deferred += nr;
 		*done = nr;

@@ -88,10 +88,10 @@ enum stub_cmd {
 	 */
 	STUB_CMD_FPU_GET,
 	/*
-	 * Served only in the handler: carry out ops[0, nr_ops) as BATCH
-	 * does, then, if all went, return into the guest as RESUME does
-	 * (acknowledged at its next event); if one failed, acknowledge with
-	 * err and done at once and stay in the handler.
+	 * Carry out ops[0, nr_ops) as BATCH does, then, if all went, enter
+	 * the guest as RESUME does (acknowledged at its next event); if one
+	 * failed, acknowledge with err and done at once and stay where it
+	 * was: in the handler, or in the main loop before the first entry.
 	 */
 	STUB_CMD_BATCH_RESUME,
 	/*

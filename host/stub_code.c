@@ -641,7 +641,11 @@ static STUB_TEXT __attribute__((noreturn)) void stub_main(struct stub_page *d)
 		seq = stub_wait(d, seq);
 		if (d->cmd == STUB_CMD_RESUME)
 			stub_enter(d); /* acknowledged at the guest's event */
-		if (d->cmd == STUB_CMD_SPAWN)
+		if (d->cmd == STUB_CMD_BATCH_RESUME) {
+			stub_batch(d);
+			if (!d->err)
+				stub_enter(d);
+		} else if (d->cmd == STUB_CMD_SPAWN)
 			stub_spawn(d);
 		else
 			stub_serve(d);

@@ -886,11 +886,14 @@ static void test_defer(void)
 	if (!mm || um_task_filter(as) || mm_set_fault_around(mm, 1))
 		BAIL_OUT("mm_new: %s", strerror(errno));
 	host_stub_set_defer(as, true);
+	trips = as->stats.round_trips;
 	if (touch_guest_load(mm))
 		BAIL_OUT("touch_guest_load");
+	is(as->stats.round_trips - trips, 0,
+	   "before the first run too: loading the code waits for the first "
+	   "resume");
 
 	regs.rip = CODE;
-	trips = as->stats.round_trips;
 	err = um_task_run_mm(mm, &regs, &ev);
 	ok(!err && ev.kind == UM_EVENT_SYSCALL && ev.args[0] == 64 * 65 / 2,
 	   "deferred batches: the guest wrote and read back its 64 pages");
@@ -916,8 +919,30 @@ static void test_defer(void)
 
 	host_stub_set_defer(as, false);
 	mm_put(mm);
+
+	/* One that fails at the first resume: the same, from a fresh space. */
+	as = space_new(phys);
+	mm = mm_new(mem, as, SPACE);
+	if (!mm || um_task_filter(as) || mm_set_fault_around(mm, 1))
+		BAIL_OUT("mm_new: %s", strerror(errno));
+	host_stub_set_defer(as, true);
+	if (touch_guest_load(mm))
+		BAIL_OUT("touch_guest_load");
+	host_as_queue(as, HOST_OP_MAP, 0x700000, PG, 1, PROT_READ, 0);
+	host_as_flush(as);
+	resets = as->stats.resets;
+	memset(&regs, 0, sizeof(regs));
+	regs.rip = CODE;
+	err = um_task_run_mm(mm, &regs, &ev);
+	ok(!err && ev.kind == UM_EVENT_SYSCALL && ev.args[0] == 64 * 65 / 2,
+	   "a batch that failed at the first resume: the guest runs, "
+	   "refaulting its code");
+	is(as->stats.resets - resets, 1, "after one reset of the space");
+	is(mm_check_host(mm), 0, "and the child's mappings agree");
+	host_stub_set_defer(as, false);
+	mm_put(mm);
 	is(phys_nr_free(phys), phys_nr_frames(phys),
-	   "every frame of the mm is free again");
+	   "every frame of the mms is free again");
 	mem_put(mem);
 }
 
