@@ -217,7 +217,7 @@ struct mm *um_exec_mm(struct um_kernel *k, struct file *file, struct mm *old,
 	uint64_t sp;
 	long err;
 
-	as = um_task_space_new(mem_phys(k->mem), k->task_size, errp);
+	as = um_space_get(k, false, errp);
 	if (!as)
 		return NULL;
 	mm = mm_new(k->mem, as, k->task_size);

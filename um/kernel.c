@@ -18,61 +18,120 @@
 #include "um/kernel.h"
 #include "um/task.h"
 
-static void *spare_thread(void *arg)
+static void *worker_thread(void *arg)
 {
 	struct um_kernel *k = arg;
+	struct host_as *as;
+	struct mm *mm;
+	int err;
 
-	pthread_mutex_lock(&k->spare_lock);
+	pthread_mutex_lock(&k->worker_lock);
 	for (;;) {
-		while (!k->spare_wanted && !k->spare_quit)
-			pthread_cond_wait(&k->spare_cond, &k->spare_lock);
-		if (k->spare_quit)
+		if (k->nr_spares < k->want_spares && !k->spare_failed &&
+		    !k->worker_quit) {
+			/* First the spares: a fork may be waiting for one. */
+			k->spare_making = true;
+			pthread_mutex_unlock(&k->worker_lock);
+			as = um_task_space_new(mem_phys(k->mem), k->task_size,
+					       &err);
+			pthread_mutex_lock(&k->worker_lock);
+			if (as)
+				k->spares[k->nr_spares++] = as;
+			k->spare_failed = !as;
+			k->spare_making = false;
+			pthread_cond_broadcast(&k->spare_made);
+			continue;
+		}
+		if (k->nr_dead) {
+			mm = k->dead[--k->nr_dead];
+			pthread_mutex_unlock(&k->worker_lock);
+			mm_put(mm);
+			pthread_mutex_lock(&k->worker_lock);
+			continue;
+		}
+		if (k->worker_quit)
 			break;
-		k->spare_wanted = false;
-		pthread_mutex_unlock(&k->spare_lock);
-		host_stub_prestart(mem_phys(k->mem)); /* a failure: no spare */
-		pthread_mutex_lock(&k->spare_lock);
+		pthread_cond_wait(&k->worker_cond, &k->worker_lock);
 	}
-	pthread_mutex_unlock(&k->spare_lock);
+	while (k->nr_spares) {
+		as = k->spares[--k->nr_spares];
+		pthread_mutex_unlock(&k->worker_lock);
+		host_as_free(as);
+		pthread_mutex_lock(&k->worker_lock);
+	}
+	pthread_mutex_unlock(&k->worker_lock);
 	return NULL;
 }
 
-int um_spare_start(struct um_kernel *k)
+int um_worker_start(struct um_kernel *k)
 {
 	int err;
 
-	pthread_mutex_init(&k->spare_lock, NULL);
-	pthread_cond_init(&k->spare_cond, NULL);
-	k->spare_wanted = true;
-	err = pthread_create(&k->spare_thread, NULL, spare_thread, k);
-	k->spare_started = !err;
+	pthread_mutex_init(&k->worker_lock, NULL);
+	pthread_cond_init(&k->worker_cond, NULL);
+	pthread_cond_init(&k->spare_made, NULL);
+	k->want_spares = 1; /* the first fork asks for more */
+	err = pthread_create(&k->worker, NULL, worker_thread, k);
+	k->worker_started = !err;
 	return -err;
 }
 
-void um_spare_want(struct um_kernel *k)
+void um_worker_stop(struct um_kernel *k)
 {
-	if (!k->spare_started) {
-		host_stub_prestart(mem_phys(k->mem));
+	if (!k->worker_started)
 		return;
-	}
-	pthread_mutex_lock(&k->spare_lock);
-	k->spare_wanted = true;
-	pthread_cond_signal(&k->spare_cond);
-	pthread_mutex_unlock(&k->spare_lock);
+	pthread_mutex_lock(&k->worker_lock);
+	k->worker_quit = true;
+	pthread_cond_signal(&k->worker_cond);
+	pthread_mutex_unlock(&k->worker_lock);
+	pthread_join(k->worker, NULL);
+	k->worker_started = false;
+	pthread_cond_destroy(&k->worker_cond);
+	pthread_cond_destroy(&k->spare_made);
+	pthread_mutex_destroy(&k->worker_lock);
 }
 
-void um_spare_stop(struct um_kernel *k)
+struct host_as *um_space_get(struct um_kernel *k, bool fork, int *err)
 {
-	if (!k->spare_started)
-		return;
-	pthread_mutex_lock(&k->spare_lock);
-	k->spare_quit = true;
-	pthread_cond_signal(&k->spare_cond);
-	pthread_mutex_unlock(&k->spare_lock);
-	pthread_join(k->spare_thread, NULL);
-	k->spare_started = false;
-	pthread_cond_destroy(&k->spare_cond);
-	pthread_mutex_destroy(&k->spare_lock);
+	struct host_as *as = NULL;
+
+	if (k->worker_started) {
+		pthread_mutex_lock(&k->worker_lock);
+		/* One on the way is sooner than one more made beside it. */
+		while (!k->nr_spares && k->spare_making)
+			pthread_cond_wait(&k->spare_made, &k->worker_lock);
+		if (k->nr_spares) /* the oldest: the others may still spin */
+			as = k->spares[0];
+		for (unsigned int i = 1; i < k->nr_spares; i++)
+			k->spares[i - 1] = k->spares[i];
+		k->nr_spares -= !!as;
+		k->spare_failed = false; /* try again for the next one */
+		if (fork) /* an exec may follow */
+			k->want_spares = UM_SPARES;
+		pthread_cond_signal(&k->worker_cond);
+		pthread_mutex_unlock(&k->worker_lock);
+	}
+	if (as)
+		return as;
+	return um_task_space_new(mem_phys(k->mem), k->task_size, err);
+}
+
+void um_mm_put_later(struct um_kernel *k, struct mm *mm)
+{
+	if (k->worker_started) {
+		pthread_mutex_lock(&k->worker_lock);
+		if (k->nr_dead < UM_DEAD_MMS) {
+			k->dead[k->nr_dead++] = mm;
+			mm = NULL;
+			pthread_cond_signal(&k->worker_cond);
+		}
+		pthread_mutex_unlock(&k->worker_lock);
+	}
+	if (mm) { /* a host process's teardown: not under the kernel lock */
+		um_kernel_unlock(k);
+		mm_put(mm);
+		um_kernel_lock(k);
+	}
 }
 
 void um_kernel_unlock(struct um_kernel *k)
@@ -232,10 +291,9 @@ void um_task_exit(struct um_task *t, int wait_status)
 /*
  * The end of @t, on its own thread: it lets go of its memory and files,
  * its children go to the first task, and its parent learns of it. The mm
- * goes last, without the kernel lock, as the parent may already reap the
- * task: ending a stub child's address space costs a host process's exit
- * (~250 us here), which nobody need wait for but this thread (and
- * um_task_free's join).
+ * goes to the worker: ending a stub child's address space costs a host
+ * process's teardown, which neither this thread nor the parent reaping
+ * the task (um_task_free joins this thread) need wait for.
  */
 static void task_release(struct um_task *t)
 {
@@ -272,9 +330,7 @@ static void task_release(struct um_task *t)
 	 */
 	if (t == k->init)
 		phys_set_pool(mem_phys(k->mem), 0);
-	um_kernel_unlock(k);
-	mm_put(mm);
-	um_kernel_lock(k);
+	um_mm_put_later(k, mm);
 	k->nr_threads--;
 	pthread_cond_broadcast(&k->changed);
 }

@@ -36,6 +36,13 @@
 #define UM_ERESTARTNOHAND 514
 /* Tasks at once, zombies included: fork past it is EAGAIN (RLIMIT_NPROC). */
 #define UM_MAX_TASKS 512
+/* mms waiting for the worker to end them; past it, they are ended inline. */
+#define UM_DEAD_MMS 64
+/*
+ * Ready spaces the worker keeps once a task has forked (one before): for a
+ * fork and the exec that follows it.
+ */
+#define UM_SPARES 2
 
 struct um_files; /* a file descriptor table: um/fs.c */
 struct um_file_cache; /* guest file objects by host (dev, ino): um/fs.c */
@@ -117,25 +124,50 @@ struct um_kernel {
 	struct um_kstats stats;
 
 	/*
-	 * The spare stub child for the next fork or exec is started by a
-	 * thread of its own, off the path of the task that forked.
+	 * The kernel's worker thread keeps ready address spaces for the next
+	 * forks and execs (a stub child booted, its guest range reserved, the
+	 * syscall filter in: three round trips to a child that sleeps between
+	 * them) and ends the mms that exits and execs let go of (a stub
+	 * child's end is a host process's teardown, ~80 us here), both off the
+	 * path of the task that asked.
 	 */
-	pthread_t spare_thread;
-	pthread_mutex_t spare_lock; /* spare_wanted, spare_quit */
-	pthread_cond_t spare_cond;
-	bool spare_wanted, spare_quit, spare_started;
+	pthread_t worker;
+	pthread_mutex_t worker_lock; /* the fields below */
+	pthread_cond_t worker_cond; /* work for the worker */
+	pthread_cond_t spare_made; /* spare_making went false */
+	bool worker_started, worker_quit;
+	bool spare_making; /* the worker is making a spare */
+	bool spare_failed; /* the last try failed: none until one is taken */
+	unsigned int nr_spares, want_spares;
+	struct host_as *spares[UM_SPARES]; /* ready spaces, oldest first */
+	unsigned int nr_dead;
+	struct mm *dead[UM_DEAD_MMS]; /* for the worker to put */
 };
 
 /* A syscall: its arguments in a[0..5]; returns the value or -errno. */
 typedef long um_syscall_fn(struct um_task *t, const uint64_t *a);
 
 /*
- * Start the spare-maker thread; ask it for a spare stub child (after a
- * fork or exec took the last one); stop it. 0 or -errno.
+ * Start and stop the worker thread (stopping ends the mms it still holds
+ * and frees the spares). Without a worker, both jobs run inline. 0 or
+ * -errno.
  */
-int um_spare_start(struct um_kernel *k);
-void um_spare_want(struct um_kernel *k);
-void um_spare_stop(struct um_kernel *k);
+int um_worker_start(struct um_kernel *k);
+void um_worker_stop(struct um_kernel *k);
+
+/*
+ * A new task address space (the stub backend, the guest's filter in): the
+ * oldest spare if there is one, else made now. @fork: for a fork (the
+ * worker keeps UM_SPARES from then on). NULL and *err (-errno).
+ */
+struct host_as *um_space_get(struct um_kernel *k, bool fork, int *err);
+
+/*
+ * Let go of @mm, an mm no task uses: the worker ends it (or, without a
+ * worker, this call, dropping the kernel lock meanwhile). Context: the
+ * kernel lock held.
+ */
+void um_mm_put_later(struct um_kernel *k, struct mm *mm);
 
 /* Drop and take back the kernel lock around a host call that may block. */
 void um_kernel_unlock(struct um_kernel *k);

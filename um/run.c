@@ -219,7 +219,7 @@ int um_run(const struct um_run_args *args)
 		status = err;
 		goto out;
 	}
-	um_spare_start(k); /* without it, spares are made inline */
+	um_worker_start(k); /* without it, its work is done inline */
 	um_kernel_lock(k);
 	err = boot_init(k, args->path, args->argv, args->envp);
 	if (err) {
@@ -238,7 +238,7 @@ int um_run(const struct um_run_args *args)
 		um_task_free(k->tasks);
 	um_kernel_unlock(k);
 out:
-	um_spare_stop(k);
+	um_worker_stop(k);
 	if (k->file_cache)
 		um_file_cache_free(k->file_cache);
 	if (args->stats)

@@ -154,20 +154,6 @@ static long sys_exit_group(struct um_task *t, const uint64_t *a)
 	 CLONE_CHILD_CLEARTID | CLONE_SETTLS)
 
 /*
- * The parent's FPU state (MXCSR, the x87 control word, every register)
- * for the child's first entry. Where the host cannot tell it, the child
- * starts with a fresh one.
- */
-static void fork_fpu(struct host_as *child, struct host_as *parent)
-{
-	uint8_t buf[HOST_STUB_FPU_MAX];
-	size_t len = sizeof(buf);
-
-	if (!host_stub_fpu_get(parent, buf, &len))
-		host_stub_fpu_set(child, buf, len);
-}
-
-/*
  * fork, vfork and clone without CLONE_VM: a child task in a new stub child
  * over a copy-on-write copy of the mm. A vfork parent waits until the child
  * execs or exits (the memory is copied, not shared: a program that does
@@ -176,9 +162,11 @@ static void fork_fpu(struct host_as *child, struct host_as *parent)
 static long do_fork(struct um_task *t, uint64_t flags, uint64_t newsp,
 		    uint64_t ptid, uint64_t ctid, uint64_t tls)
 {
+	uint8_t fpu[HOST_STUB_FPU_MAX] __attribute__((aligned(64)));
 	struct um_kernel *k = t->k;
 	struct host_as *as;
 	struct um_task *c;
+	size_t fpu_len;
 	struct mm *mm;
 	int err, pid;
 
@@ -186,7 +174,16 @@ static long do_fork(struct um_task *t, uint64_t flags, uint64_t newsp,
 		return -ENOSYS; /* threads and shared tables: not here */
 	if (k->nr_tasks >= UM_MAX_TASKS)
 		return -EAGAIN; /* each task is a host process and a thread */
-	as = um_task_space_new(mem_phys(k->mem), k->task_size, &err);
+	/*
+	 * The parent's FPU state (MXCSR, the x87 control word, every
+	 * register) for the child's first entry, asked for while the
+	 * parent's stub still spins; where the host cannot tell it, the
+	 * child starts with a fresh one.
+	 */
+	fpu_len = sizeof(fpu);
+	if (host_stub_fpu_get(mm_host_as(t->mm), fpu, &fpu_len))
+		fpu_len = 0;
+	as = um_space_get(k, true, &err);
 	if (!as)
 		return err == -ENOMEM ? -ENOMEM : -EAGAIN;
 	mm = mm_fork(t->mm, as);
@@ -209,7 +206,8 @@ static long do_fork(struct um_task *t, uint64_t flags, uint64_t newsp,
 	}
 	c->regs = t->regs;
 	um_syscall_return(&c->regs, 0);
-	fork_fpu(as, mm_host_as(t->mm));
+	if (fpu_len)
+		host_stub_fpu_set(as, fpu, fpu_len);
 	if (newsp)
 		c->regs.rsp = newsp;
 	if (flags & CLONE_SETTLS)
@@ -230,7 +228,6 @@ static long do_fork(struct um_task *t, uint64_t flags, uint64_t newsp,
 		return -EAGAIN;
 	}
 	k->stats.forks++;
-	um_spare_want(k);
 	if (flags & CLONE_VFORK)
 		while (!c->vfork_done && !t->stopping)
 			pthread_cond_wait(&k->changed, &k->lock);
@@ -299,10 +296,7 @@ static long sys_execve(struct um_task *t, const uint64_t *a)
 	old = t->mm;
 	t->mm = mm;
 	um_account_mm(k, old);
-	/* Ending the old stub child takes a host process exit: unlocked. */
-	um_kernel_unlock(k);
-	mm_put(old);
-	um_kernel_lock(k);
+	um_mm_put_later(k, old); /* a host process's teardown: not ours */
 	t->regs = regs;
 	t->regs_set = true;
 	um_files_exec(t->files);
@@ -312,7 +306,6 @@ static long sys_execve(struct um_task *t, const uint64_t *a)
 	t->vfork_done = true;
 	pthread_cond_broadcast(&k->changed);
 	k->stats.execs++;
-	um_spare_want(k);
 	return 0;
 }
 
