@@ -251,6 +251,13 @@ struct umm_stats {
 	uint64_t fault_sigsegv;
 	uint64_t fault_sigbus;
 	uint64_t pages_faulted_around; /* neighbours mapped with a fault */
+	/*
+	 * Faults the guest took (host SIGSEGVs, software TLB misses the pte
+	 * refused). The kinds above count these and the faults umm makes
+	 * itself: get_user_pages, MADV_POPULATE_*, `umm run`'s fork and exec
+	 * touching ahead for the guest.
+	 */
+	uint64_t faults_taken;
 	uint64_t host_ops; /* operations queued */
 	uint64_t host_syscalls; /* system calls that carried them */
 	uint64_t host_resets; /* times every host mapping was dropped */

@@ -277,6 +277,7 @@ int mm_handle_fault(struct mm *mm, uint64_t va, int access, int *si_code)
 
 	/* A fault with an mm lock held is kernel code touching a window. */
 	BUG_ON(mm_locks_held);
+	count_event(mm, faults_taken, 1);
 	if (fault_fixed_lockless(mm, va, access)) {
 		count_event(mm, fault_spurious, 1);
 		return 0;
@@ -325,6 +326,7 @@ void mm_stats(struct mm *mm, struct umm_stats *s)
 	s->fault_sigsegv = stat_read(&mm->count.fault_sigsegv);
 	s->fault_sigbus = stat_read(&mm->count.fault_sigbus);
 	s->pages_faulted_around = stat_read(&mm->count.pages_faulted_around);
+	s->faults_taken = stat_read(&mm->count.faults_taken);
 	s->host_ops = stat_read(&mm->as->stats.ops);
 	s->host_syscalls = stat_read(&mm->as->stats.syscalls);
 	s->host_resets = stat_read(&mm->as->stats.resets);

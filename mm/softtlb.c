@@ -260,6 +260,7 @@ void *mm_tlb_miss(struct mm_tlb *t, uint64_t va, int access)
 		return host;
 	}
 	__atomic_store_n(&t->faults, t->faults + 1, __ATOMIC_RELAXED);
+	count_event(mm, faults_taken, 1);
 	sig = handle_fault_locked(mm, va, access, &si_code);
 	if (sig == FAULT_RETRY) { /* the stack grows */
 		mm_read_unlock(mm);

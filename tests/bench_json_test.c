@@ -334,6 +334,36 @@ static void self_test(void)
 	ok(all, "zero, negative, non-number and empty figures are caught");
 }
 
+/* The scenario called @name in @sc, or NULL. */
+static const struct jv *scenario(const struct jv *sc, const char *name)
+{
+	unsigned int i;
+
+	for (i = 0; sc && sc->type == J_ARR && i < sc->n; i++)
+		if (is_type(sc->items[i], "name", J_STR) &&
+		    !strcmp(get(sc->items[i], "name")->str, name))
+			return sc->items[i];
+	return NULL;
+}
+
+/*
+ * `umm run`'s fork and exec touch ahead for the guest what it touches
+ * first (the stack top and the code a fork returns to, an exec's entry):
+ * the guest program of run_fork and run_forkexec takes no fault of its
+ * own, though the faults by kind show the pages faulted in for it.
+ */
+static void check_touch_ahead(const struct jv *sc, const char *name)
+{
+	const struct jv *f = get(scenario(sc, name), "faults");
+	const struct jv *taken = get(f, "taken"), *cow = get(f, "cow");
+
+	ok(taken && taken->type == J_NUM && taken->num == 0 && cow &&
+		   cow->type == J_NUM && cow->num > 0,
+	   "%s: the guest took %g faults, %g copies were made for it", name,
+	   taken && taken->type == J_NUM ? taken->num : -1,
+	   cow && cow->type == J_NUM ? cow->num : -1);
+}
+
 int main(void)
 {
 	struct parser p = {0};
@@ -372,6 +402,8 @@ int main(void)
 	   "scenarios: an array of at least 10 (%u)", sc ? sc->n : 0);
 	for (i = 0; sc && sc->type == J_ARR && i < sc->n; i++)
 		check_scenario(sc->items[i], i);
+	check_touch_ahead(sc, "run_fork");
+	check_touch_ahead(sc, "run_forkexec");
 	goals = get(root, "goals");
 	ok(goals && goals->type == J_ARR && goals->n == 5,
 	   "goals: an array of 5");

@@ -607,6 +607,10 @@ static void print_faults(const struct result *res, unsigned int nr)
 			       (unsigned long long)kinds[k].n);
 			any = true;
 		}
+		/* The rest umm made itself (GUP, populate, prefault). */
+		if (faults_total(st) + st->fault_sigsegv + st->fault_sigbus)
+			printf("; the guest took %llu",
+			       (unsigned long long)st->faults_taken);
 		if (res[i].tlb_lookups) {
 			printf("%s software TLB hits %llu of %llu (%.1f%%)",
 			       any ? "," : "",
@@ -801,7 +805,8 @@ static void json_result(FILE *f, const struct result *r)
 	json_num(f, "sigsegv", (double)r->st.fault_sigsegv, true);
 	json_num(f, "sigbus", (double)r->st.fault_sigbus, true);
 	json_num(f, "pages_faulted_around", (double)r->st.pages_faulted_around,
-		 false);
+		 true);
+	json_num(f, "taken", (double)r->st.faults_taken, false);
 	fprintf(f, "}}");
 }
 

@@ -236,6 +236,7 @@ struct mm *um_exec_mm(struct um_kernel *k, struct file *file, struct mm *old,
 		*errp = (int)err;
 		return NULL;
 	}
+	um_prefault(mm, img.entry, false);
 	memset(regs, 0, sizeof(*regs));
 	regs->rip = img.entry;
 	regs->rsp = sp;

@@ -224,6 +224,13 @@ void um_account_mm(struct um_kernel *k, struct mm *mm)
 		k->stats.peak_frames = used;
 }
 
+void um_prefault(struct mm *mm, uint64_t addr, bool write)
+{
+	/* MADV_POPULATE_*: no stack growth, no signal; an error is ignored. */
+	mm_madvise(mm, addr & ~(uint64_t)(PAGE_SIZE - 1), PAGE_SIZE,
+		   write ? MADV_POPULATE_WRITE : MADV_POPULATE_READ);
+}
+
 struct um_task *um_task_find(struct um_kernel *k, int pid)
 {
 	struct um_task *t;

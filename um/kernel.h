@@ -169,6 +169,15 @@ struct host_as *um_space_get(struct um_kernel *k, bool fork, int *err);
  */
 void um_mm_put_later(struct um_kernel *k, struct mm *mm);
 
+/*
+ * Fault in the page of @mm at @addr as a first touch by its guest would
+ * (@write: a write), where its vma allows that; else nothing. For pages a
+ * guest is all but sure to touch next (after fork, its stack top and the
+ * code it returns to; after exec, its entry): a fault the guest takes
+ * costs it a round trip to its stub, while this rides on its next resume.
+ */
+void um_prefault(struct mm *mm, uint64_t addr, bool write);
+
 /* Drop and take back the kernel lock around a host call that may block. */
 void um_kernel_unlock(struct um_kernel *k);
 void um_kernel_lock(struct um_kernel *k);

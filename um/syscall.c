@@ -210,6 +210,10 @@ static long do_fork(struct um_task *t, uint64_t flags, uint64_t newsp,
 		host_stub_fpu_set(as, fpu, fpu_len);
 	if (newsp)
 		c->regs.rsp = newsp;
+	/* The child's copy of its stack top first: then the parent's reuse. */
+	um_prefault(mm, c->regs.rsp, true);
+	um_prefault(mm, c->regs.rip, false);
+	um_prefault(t->mm, t->regs.rsp, true);
 	if (flags & CLONE_SETTLS)
 		c->regs.fs_base = tls;
 	memcpy(c->actions, t->actions, sizeof(c->actions));
