@@ -183,6 +183,8 @@ static const struct bench_entry entries[] = {
 	BASE(bench_run_touch),
 	BASE(bench_run_fork),
 	BASE(bench_run_forkexec),
+	BASE(bench_run_sigsys),
+	BASE(bench_run_sigsegv),
 };
 
 #define NR_ENTRIES (sizeof(entries) / sizeof(entries[0]))

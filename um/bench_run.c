@@ -10,6 +10,12 @@
  *                 page_fault1's work on the stub backend
  *   run_fork      fork + exit + wait4
  *   run_forkexec  fork + execve of a small static program + wait4
+ *   run_sigsys    run_syscall's guest against the floor of trapping syscalls
+ *                 at all: a host process whose getppid a seccomp filter
+ *                 traps into its own SIGSYS handler, which answers
+ *   run_sigsegv   run_fault's guest against the floor of faults by signal:
+ *                 a host process whose SIGSEGV handler maps a page of a
+ *                 memfd (MAP_POPULATE) where it faulted
  *
  * The program is a few dozen instructions written here and wrapped in a
  * static ELF at run time, so the bench needs no compiler. Both sides run
@@ -23,12 +29,19 @@
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include "um/bench.h"
@@ -309,20 +322,127 @@ static int run_native(struct bench_ctx *ctx, struct bench_sample *s)
 	return run_side(ctx, s, false);
 }
 
-#define RUN_SCENARIO(nm, mode, desc, nat, u, it, itq) \
-	const struct bench_scenario bench_##nm = {    \
-		.name = #nm,                          \
-		.what = desc,                         \
-		.native_what = nat,                   \
-		.unit = u,                            \
-		.iters = it,                          \
-		.iters_quick = itq,                   \
-		.arg = mode,                          \
-		.setup = run_setup,                   \
-		.teardown = run_teardown,             \
-		.guest = run_guest,                   \
-		.native = run_native,                 \
+/*
+ * The floors: what the same work costs a host process that serves its own
+ * trapped syscalls and faults from signal handlers, with no kernel in
+ * another process to hand them to. Each run is a child of ours (a seccomp
+ * filter cannot be taken back), timed from here with @n operations and
+ * with none, as run_side() does.
+ */
+static void floor_sigsys(int sig, siginfo_t *si, void *ucv)
+{
+	ucontext_t *uc = ucv;
+
+	(void)sig;
+	(void)si;
+	uc->uc_mcontext.gregs[REG_RAX] = 1; /* getppid's answer */
+}
+
+static volatile uint8_t *floor_base;
+static int floor_fd;
+
+static void floor_sigsegv(int sig, siginfo_t *si, void *ucv)
+{
+	uint64_t off = ((uint64_t)si->si_addr - (uint64_t)floor_base) &
+		       ~(uint64_t)4095;
+
+	(void)sig;
+	(void)ucv;
+	if (mmap((void *)(floor_base + off), 4096, PROT_READ | PROT_WRITE,
+		 MAP_SHARED | MAP_FIXED | MAP_POPULATE, floor_fd,
+		 (off_t)(off >> 4)) == MAP_FAILED)
+		_exit(2);
+}
+
+/* The child's work: async-signal-safe calls only (we may have threads). */
+static void floor_child(long mode, uint64_t n)
+{
+	struct sock_filter insns[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+			 offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_getppid, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRAP),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = {.len = 4, .filter = insns};
+	struct sigaction sa;
+	uint64_t i;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_flags = SA_SIGINFO;
+	if (mode == MODE_SYSCALL) {
+		sa.sa_sigaction = floor_sigsys;
+		if (sigaction(SIGSYS, &sa, NULL) ||
+		    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) ||
+		    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog))
+			_exit(3);
+		for (i = 0; i < n; i++)
+			if (syscall(SYS_getppid) != 1)
+				_exit(4);
+		_exit(0);
 	}
+	/* One page in each 64 KiB, as the guest's: 1/16 of the size. */
+	floor_fd = (int)syscall(SYS_memfd_create, "floor", 0);
+	if (floor_fd < 0 || ftruncate(floor_fd, (off_t)(n << 12)))
+		_exit(3);
+	floor_base = mmap(NULL, (n ? n : 1) << 16, PROT_NONE,
+			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	sa.sa_sigaction = floor_sigsegv;
+	if (floor_base == MAP_FAILED || sigaction(SIGSEGV, &sa, NULL))
+		_exit(3);
+	for (i = 0; i < n; i++)
+		floor_base[i << 16] = 1;
+	_exit(0);
+}
+
+static int64_t floor_once(long mode, uint64_t n)
+{
+	uint64_t t0 = bench_now_ns();
+	int status;
+	pid_t pid;
+
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (!pid)
+		floor_child(mode, n);
+	if (waitpid(pid, &status, 0) < 0)
+		return -errno;
+	if (!WIFEXITED(status) || WEXITSTATUS(status))
+		return -ECHILD;
+	return (int64_t)(bench_now_ns() - t0);
+}
+
+static int run_floor(struct bench_ctx *ctx, struct bench_sample *s)
+{
+	int64_t full = floor_once(ctx->arg, ctx->iters);
+	int64_t empty = full < 0 ? 0 : floor_once(ctx->arg, 0);
+
+	if (full < 0)
+		return (int)full;
+	if (empty < 0)
+		return (int)empty;
+	s->ns = full > empty ? (uint64_t)(full - empty) : 1;
+	s->ops = ctx->iters;
+	return 0;
+}
+
+#define RUN_SCENARIO_WITH(nm, mode, desc, nat, u, it, itq, native_fn) \
+	const struct bench_scenario bench_##nm = {                    \
+		.name = #nm,                                          \
+		.what = desc,                                         \
+		.native_what = nat,                                   \
+		.unit = u,                                            \
+		.iters = it,                                          \
+		.iters_quick = itq,                                   \
+		.arg = mode,                                          \
+		.setup = run_setup,                                   \
+		.teardown = run_teardown,                             \
+		.guest = run_guest,                                   \
+		.native = native_fn,                                  \
+	}
+#define RUN_SCENARIO(nm, mode, desc, nat, u, it, itq) \
+	RUN_SCENARIO_WITH(nm, mode, desc, nat, u, it, itq, run_native)
 
 RUN_SCENARIO(run_syscall, MODE_SYSCALL,
 	     "guest getppid under umm run (a trapped syscall's round trip)",
@@ -339,3 +459,15 @@ RUN_SCENARIO(run_fork, MODE_FORK, "guest fork + exit + wait4 under umm run",
 RUN_SCENARIO(run_forkexec, MODE_FORKEXEC,
 	     "guest fork + execve of a small static program + wait4",
 	     "the same program run natively", "exec", 200, 20);
+RUN_SCENARIO_WITH(
+	run_sigsys, MODE_SYSCALL,
+	"guest getppid under umm run, against the floor of its design",
+	"a host process trapping its own getppid (seccomp "
+	"SECCOMP_RET_TRAP) into its SIGSYS handler",
+	"syscall", 200000, 20000, run_floor);
+RUN_SCENARIO_WITH(
+	run_sigsegv, MODE_FAULT,
+	"guest page fault under umm run, against the floor of its design",
+	"a host process whose SIGSEGV handler maps the page it faulted "
+	"on (a memfd page, MAP_POPULATE)",
+	"fault", 20000, 2000, run_floor);
