@@ -147,6 +147,26 @@ int umm_remap_file_pages(struct umm_mm *mm, uint64_t start, uint64_t size,
 			 int prot, uint64_t pgoff, int flags);
 
 /*
+ * Several remap_file_pages at once, as a guest kernel refilling its TLB or
+ * switching page tables makes them: @nr ranges, each taken as
+ * umm_remap_file_pages takes its arguments (@flags for all), in order,
+ * under one lock and with one host update. Where 32 or more of them (x86
+ * Linux's TLB flush ceiling is 33 pages) replace pages the host may hold
+ * in one mapping, the host drops that mapping's pages from the first such
+ * page to the last in one call, instead of replacing each: the pages come
+ * back at their next touch, a fault each. Returns how many ranges were
+ * remapped: @nr, or those before the first that failed; -errno when the
+ * first fails (and 0 for @nr 0).
+ */
+struct umm_remap {
+	uint64_t start, size;
+	uint64_t pgoff;
+	int prot;
+};
+long umm_remap_file_pages_many(struct umm_mm *mm, const struct umm_remap *r,
+			       unsigned int nr, int flags);
+
+/*
  * fork: a child mm in a window of its own. Vmas are copied but VM_DONTCOPY
  * ones (MADV_DONTFORK, UMM_MAP_DONTFORK); VM_WIPEONFORK ones are empty in
  * the child; shared mappings share frames; private pages are shared
@@ -258,6 +278,8 @@ struct umm_stats {
 	 * touching ahead for the guest.
 	 */
 	uint64_t faults_taken;
+	/* Spans umm_remap_file_pages_many had the host drop whole. */
+	uint64_t remap_drops;
 	uint64_t host_ops; /* operations queued */
 	uint64_t host_syscalls; /* system calls that carried them */
 	uint64_t host_resets; /* times every host mapping was dropped */

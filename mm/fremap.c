@@ -48,7 +48,7 @@ static bool vma_may(const struct vma *vma, int prot)
  * dropped (after the sync); the host is told only if it held one.
  */
 static int remap_one(struct mm *mm, struct vma *vma, uint64_t va,
-		     uint64_t pgoff, int prot, bool populate)
+		     uint64_t pgoff, int prot, bool populate, bool *was_held)
 {
 	pte_t *ptep = pte_alloc(&mm->pt, va);
 	pte_t old, new;
@@ -81,6 +81,7 @@ static int remap_one(struct mm *mm, struct vma *vma, uint64_t va,
 	if (held)
 		new |= _PAGE_NEWPAGE;
 	set_pte(ptep, new);
+	*was_held = held;
 	return 0;
 }
 
@@ -105,10 +106,85 @@ static int remap_check(struct vma *vma, uint64_t start, uint64_t end, int prot,
 	return 0;
 }
 
-int mm_remap_file_pages(struct mm *mm, uint64_t start, uint64_t size, int prot,
-			uint64_t pgoff, int flags)
+/*
+ * Where the host may hold old pages a call replaces: the first and last of
+ * them in one vma, and how many. Past REMAP_DROP_CEILING in one call, the
+ * host drops the span instead of replacing each page, as a TLB flushes
+ * itself whole past a ceiling (x86 Linux's is 33 pages).
+ */
+#define REMAP_DROP_CEILING 32
+#define REMAP_SPANS	   8
+
+struct remap_span {
+	struct vma *vma;
+	uint64_t lo, hi; /* [lo, hi) */
+	unsigned int nr;
+};
+
+struct remap_spans {
+	struct remap_span s[REMAP_SPANS];
+	unsigned int nr;
+};
+
+static void span_add(struct remap_spans *sp, struct vma *vma, uint64_t va)
 {
-	bool manyprots = flags & UMM_MAP_MANYPROTS;
+	struct remap_span *s;
+	unsigned int i;
+
+	for (i = 0; i < sp->nr && sp->s[i].vma != vma; i++)
+		;
+	if (i == sp->nr) {
+		if (sp->nr == REMAP_SPANS)
+			return; /* that vma's pages are replaced one by one */
+		sp->s[sp->nr++] = (struct remap_span){vma, va, va, 0};
+	}
+	s = &sp->s[i];
+	if (va < s->lo)
+		s->lo = va;
+	if (va + PAGE_SIZE > s->hi)
+		s->hi = va + PAGE_SIZE;
+	s->nr++;
+}
+
+/* The host will hold none of these pages: nothing to tell it of them. */
+static int forget_host(pte_t *ptes, uint64_t va, unsigned int nr, void *arg)
+{
+	unsigned int i;
+
+	(void)va;
+	(void)arg;
+	for (i = 0; i < nr; i++)
+		if (ptes[i] & (_PAGE_HOST | _PAGE_MAYHOST | _PAGE_CHG_BITS))
+			set_pte(&ptes[i],
+				ptes[i] & ~(_PAGE_HOST | _PAGE_MAYHOST |
+					    _PAGE_CHG_BITS));
+	return 0;
+}
+
+/* Drop the spans past the ceiling: one host call each. */
+static void drop_spans(struct mm *mm, const struct remap_spans *sp)
+{
+	unsigned int i;
+
+	for (i = 0; i < sp->nr; i++) {
+		const struct remap_span *s = &sp->s[i];
+
+		if (s->nr < REMAP_DROP_CEILING)
+			continue;
+		tlb_zap_range(&mm->pt, mm->as, s->lo, s->hi);
+		pgtable_walk(&mm->pt, s->lo, s->hi, false, forget_host, NULL);
+		count_event(mm, remap_drops, 1);
+	}
+}
+
+/*
+ * One range's checks and ptes; the host is told by the caller. A page the
+ * host may hold goes into @sp. Context: mm->lock held for writing.
+ */
+static int remap_locked(struct mm *mm, uint64_t start, uint64_t size, int prot,
+			uint64_t pgoff, int flags, struct remap_spans *sp)
+{
+	bool manyprots = flags & UMM_MAP_MANYPROTS, held;
 	uint64_t end, va, nr;
 	struct vma *vma;
 	int err = 0;
@@ -121,15 +197,13 @@ int mm_remap_file_pages(struct mm *mm, uint64_t start, uint64_t size, int prot,
 	nr = size >> PAGE_SHIFT;
 	if (end <= start || pgoff + nr < pgoff)
 		return -EINVAL;
-
-	mm_lock(mm);
 	vma = vma_lookup(mm, start);
 	err = remap_check(vma, start, end, prot, flags);
 	/* After the vma's checks, as the host's emulation judges a range. */
 	if (!err && pgoff + nr > (1ULL << PTE_FILE_MAX_BITS))
 		err = -EOVERFLOW;
 	if (err)
-		goto out;
+		return err;
 	if (!manyprots)
 		prot = vma_guest_prot(vma);
 	/* A remap that changes nothing Linux would see leaves it linear. */
@@ -137,13 +211,59 @@ int mm_remap_file_pages(struct mm *mm, uint64_t start, uint64_t size, int prot,
 		vma->flags |= VM_NONLINEAR;
 	if (manyprots && prot != vma_guest_prot(vma))
 		vma->flags |= VM_MANYPROTS;
-	for (va = start; va < end && !err; va += PAGE_SIZE, pgoff++)
+	for (va = start; va < end && !err; va += PAGE_SIZE, pgoff++) {
 		err = remap_one(mm, vma, va, pgoff, prot,
-				!(flags & MAP_NONBLOCK));
-	tlb_update_range(&mm->pt, mm->as, start, end,
-			 (flags & MAP_NONBLOCK) ? 0 : TLB_POPULATE);
-out:
+				!(flags & MAP_NONBLOCK), &held);
+		if (!err && held && sp)
+			span_add(sp, vma, va);
+	}
+	return err;
+}
+
+static unsigned int tlb_flags(int flags)
+{
+	return (flags & MAP_NONBLOCK) ? 0 : TLB_POPULATE;
+}
+
+int mm_remap_file_pages(struct mm *mm, uint64_t start, uint64_t size, int prot,
+			uint64_t pgoff, int flags)
+{
+	int err;
+
+	mm_lock(mm);
+	err = remap_locked(mm, start, size, prot, pgoff, flags, NULL);
+	if (err != -EINVAL && err != -EPERM && err != -EOVERFLOW)
+		tlb_update_range(&mm->pt, mm->as, start & PAGE_MASK,
+				 (start & PAGE_MASK) + (size & PAGE_MASK),
+				 tlb_flags(flags));
 	mm_sync_locked(mm);
 	mm_unlock(mm);
 	return err;
+}
+
+long mm_remap_file_pages_many(struct mm *mm, const struct umm_remap *r,
+			      unsigned int nr, int flags)
+{
+	struct remap_spans sp = {.nr = 0};
+	unsigned int i, done, touched;
+	int err = 0;
+
+	mm_lock(mm);
+	for (done = 0; done < nr; done++) {
+		err = remap_locked(mm, r[done].start, r[done].size,
+				   r[done].prot, r[done].pgoff, flags, &sp);
+		if (err)
+			break;
+	}
+	/* A range that failed part way (-ENOMEM) has ptes to tell of too. */
+	touched = done + (err == -ENOMEM);
+	drop_spans(mm, &sp);
+	for (i = 0; i < touched; i++)
+		tlb_update_range(&mm->pt, mm->as, r[i].start & PAGE_MASK,
+				 (r[i].start & PAGE_MASK) +
+					 (r[i].size & PAGE_MASK),
+				 tlb_flags(flags));
+	mm_sync_locked(mm);
+	mm_unlock(mm);
+	return done || !err ? (long)done : err;
 }

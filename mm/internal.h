@@ -219,7 +219,7 @@ struct mm_counters {
 	uint64_t fault_anon_zero, fault_anon, fault_file, fault_cow;
 	uint64_t fault_wp_reuse, fault_dirty, fault_host_miss, fault_spurious;
 	uint64_t fault_sigsegv, fault_sigbus, pages_faulted_around;
-	uint64_t faults_taken, forks;
+	uint64_t faults_taken, remap_drops, forks;
 };
 
 /* Frames to drop once the host no longer maps them (after tlb_sync). */

@@ -327,6 +327,7 @@ void mm_stats(struct mm *mm, struct umm_stats *s)
 	s->fault_sigbus = stat_read(&mm->count.fault_sigbus);
 	s->pages_faulted_around = stat_read(&mm->count.pages_faulted_around);
 	s->faults_taken = stat_read(&mm->count.faults_taken);
+	s->remap_drops = stat_read(&mm->count.remap_drops);
 	s->host_ops = stat_read(&mm->as->stats.ops);
 	s->host_syscalls = stat_read(&mm->as->stats.syscalls);
 	s->host_resets = stat_read(&mm->as->stats.resets);

@@ -67,6 +67,8 @@ long mm_mremap(struct mm *mm, uint64_t old_addr, uint64_t old_len,
 	       uint64_t new_len, int flags, uint64_t new_addr);
 int mm_remap_file_pages(struct mm *mm, uint64_t start, uint64_t size, int prot,
 			uint64_t pgoff, int flags);
+long mm_remap_file_pages_many(struct mm *mm, const struct umm_remap *r,
+			      unsigned int nr, int flags);
 /*
  * mincore: one byte per page of [start, start + len) into @vec (a kernel
  * buffer of PAGE_ALIGN(len) / PAGE_SIZE bytes), 1 when the page is in

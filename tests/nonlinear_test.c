@@ -542,6 +542,101 @@ static void test_remap_across_resets(void)
 	check_frames_free(phys);
 }
 
+/*
+ * umm_remap_file_pages_many: the same layout as the single calls made one
+ * by one, on two mms side by side; past the ceiling the host drops the
+ * span and the pages come back at their touch, reading the same; errors
+ * stop at the first range that fails, and with it.
+ */
+static void test_many(void)
+{
+	struct umm_mm *one = umm_mm_new(phys, 1ULL << 32);
+	struct umm_mm *many = umm_mm_new(phys, 1ULL << 32);
+	struct umm_file *f = numbered_file(one, NPAGES);
+	const uint64_t len = NPAGES * PG;
+	struct umm_remap r[NPAGES];
+	long a1 = umm_mmap(one, 0, len, PROT_READ | PROT_WRITE, MAP_SHARED, f,
+			   0);
+	long a2 = umm_mmap(many, 0, len, PROT_READ | PROT_WRITE, MAP_SHARED,
+			   f, 0);
+	struct umm_stats s0, s1;
+	unsigned int i, n, bad = 0, round;
+	uint64_t x = 12345;
+	long got;
+
+	if (a1 < 0 || a2 < 0)
+		BAIL_OUT("mmap");
+	for (round = 0; round < 2; round++) {
+		/* every page read, so the host holds them all */
+		for (i = 0; i < NPAGES; i++)
+			if (rd(one, (uint64_t)a1 + i * PG) !=
+				    rd(many, (uint64_t)a2 + i * PG))
+				bad++;
+		/* round 0: 8 ranges, under the ceiling; round 1: 48 */
+		n = round ? 48 : 8;
+		for (i = 0; i < n; i++) {
+			x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+			r[i] = (struct umm_remap){
+				.start = (uint64_t)a2 + (x >> 33) % NPAGES * PG,
+				.size = PG * (1 + (x >> 20) % 2),
+				.pgoff = (x >> 40) % (NPAGES - 1),
+			};
+			if (r[i].start + r[i].size > (uint64_t)a2 + len)
+				r[i].size = PG;
+			if (umm_remap_file_pages(one,
+						 r[i].start - (uint64_t)a2 +
+							 (uint64_t)a1,
+						 r[i].size, 0, r[i].pgoff, 0))
+				BAIL_OUT("umm_remap_file_pages");
+		}
+		umm_mm_stats(many, &s0);
+		got = umm_remap_file_pages_many(many, r, n, 0);
+		umm_mm_stats(many, &s1);
+		is(got, (long)n, "%u ranges remapped in one call", n);
+		is(s1.remap_drops - s0.remap_drops, round ? 1U : 0U,
+		   round ? "past the ceiling: the host dropped the span once"
+			 : "under the ceiling: each page replaced, no drop");
+		check_mm_coherent(many);
+		for (i = 0; i < NPAGES; i++)
+			if (rd(one, (uint64_t)a1 + i * PG) !=
+				    rd(many, (uint64_t)a2 + i * PG))
+				bad++;
+		ok(!bad, "every page reads as after the same remaps one by one");
+	}
+
+	/* A write through a page brought back goes to its file page. */
+	is(guest_write(many, r[0].start + 7, 0x77), 0,
+	   "a write through a remapped page");
+	is(rd(one, r[0].start - (uint64_t)a2 + (uint64_t)a1 + 7), 0x77,
+	   "the other mm sees it where the same pgoff is mapped");
+
+	/* Errors: the first range that fails stops the call. */
+	r[0] = (struct umm_remap){(uint64_t)a2, PG, 5, 0};
+	r[1] = (struct umm_remap){(uint64_t)a2 + PG, PG, 6, 0};
+	r[2] = (struct umm_remap){(uint64_t)a2 + len, PG, 7, 0}; /* outside */
+	r[3] = (struct umm_remap){(uint64_t)a2 + 2 * PG, PG, 8, 0};
+	is(umm_remap_file_pages_many(many, r, 4, 0), 2,
+	   "a range outside the vma: the two before it were done");
+	ok(rd(many, (uint64_t)a2) == 6 && rd(many, (uint64_t)a2 + PG) == 7 &&
+		   rd(many, (uint64_t)a2 + 2 * PG) != 9,
+	   "they were, and the one after it was not");
+	is(umm_remap_file_pages_many(many, r + 2, 2, 0), -EINVAL,
+	   "the first range fails: -EINVAL");
+	r[0].prot = PROT_READ;
+	is(umm_remap_file_pages_many(many, r, 1, 0), -EINVAL,
+	   "a prot without UMM_MAP_MANYPROTS: -EINVAL, as the single call");
+	is(umm_remap_file_pages_many(many, r, 0, 0), 0, "no ranges: 0");
+	is(umm_remap_file_pages_many(many, NULL, 1, 0), -EFAULT,
+	   "no array: -EFAULT");
+	check_mm_coherent(many);
+	umm_munmap(one, (uint64_t)a1, len);
+	umm_munmap(many, (uint64_t)a2, len);
+	umm_file_put(f);
+	umm_mm_put(one);
+	umm_mm_put(many);
+	check_frames_free(phys);
+}
+
 int main(void)
 {
 	phys = umm_phys_new(64 << 20);
@@ -554,6 +649,7 @@ int main(void)
 	test_fork_truncate_dontneed();
 	test_racing_faults();
 	test_remap_across_resets();
+	test_many();
 	umm_phys_put(phys);
 	return done_testing();
 }

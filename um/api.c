@@ -180,6 +180,16 @@ int umm_remap_file_pages(struct umm_mm *mm, uint64_t start, uint64_t size,
 	return mm_remap_file_pages(MM(mm), start, size, prot, pgoff, flags);
 }
 
+long umm_remap_file_pages_many(struct umm_mm *mm, const struct umm_remap *r,
+			       unsigned int nr, int flags)
+{
+	if (!nr)
+		return 0;
+	if (!r)
+		return -EFAULT;
+	return mm_remap_file_pages_many(MM(mm), r, nr, flags);
+}
+
 struct umm_mm *umm_fork(struct umm_mm *parent)
 {
 	struct mm *p = MM(parent), *child;
