@@ -28,7 +28,17 @@ enum nl_mode {
 	NL_TOUCH, /* as NL_FIRST, each remap followed by a read of the page */
 	NL_MANY, /* tlb_remap: a PROT_NONE mapping, a prot per page, read */
 	NL_NONBLOCK, /* as NL_FIRST, with MAP_NONBLOCK: nothing populated */
+	NL_BATCH, /* as NL_FIRST, NL_BATCH_SIZE remaps a call on umm */
+	NL_BATCH_TOUCH, /* as NL_BATCH, then a read of each page remapped */
 };
+
+/* Remaps per umm_remap_file_pages_many call in the batch modes. */
+#define NL_BATCH_SIZE 64
+
+static bool nl_batched(enum nl_mode mode)
+{
+	return mode == NL_BATCH || mode == NL_BATCH_TOUCH;
+}
 
 /* The pattern: remap page[i] to file page pgoff[i], read-only if ro[i]. */
 struct nl_priv {
@@ -96,7 +106,7 @@ static int native_loop(volatile uint8_t *b, const struct nl_priv *p,
 		       bool host_mmap, enum nl_mode mode)
 {
 	uint8_t sum = 0;
-	uint64_t i;
+	uint64_t i, j;
 
 	for (i = 0; i < p->n; i++) {
 		volatile uint8_t *va = b + ((uint64_t)p->page[i] << 12);
@@ -116,6 +126,11 @@ static int native_loop(volatile uint8_t *b, const struct nl_priv *p,
 		}
 		if (mode == NL_TOUCH || mode == NL_MANY)
 			sum += *va;
+		/* the batch's reads after its remaps, as on umm */
+		if (mode == NL_BATCH_TOUCH &&
+		    ((i + 1) % NL_BATCH_SIZE == 0 || i + 1 == p->n))
+			for (j = i - i % NL_BATCH_SIZE; j <= i; j++)
+				sum += b[(uint64_t)p->page[j] << 12];
 	}
 	return sum & 0; /* read, not used */
 }
@@ -179,6 +194,33 @@ static void guest_remap_loop(void *arg)
 	}
 }
 
+/* The batch modes: NL_BATCH_SIZE remaps a call. */
+static void guest_remap_batches(void *arg)
+{
+	struct guest_remaps *g = arg;
+	const struct nl_priv *p = g->p;
+	struct umm_remap r[NL_BATCH_SIZE];
+	uint64_t i, j, end = g->first + g->n;
+	unsigned int k;
+	long done;
+
+	for (i = g->first; i < end && !g->err; i += k) {
+		for (k = 0; k < NL_BATCH_SIZE && i + k < end; k++)
+			r[k] = (struct umm_remap){
+				.start = g->base +
+					 ((uint64_t)p->page[i + k] << 12),
+				.size = PG,
+				.pgoff = p->pgoff[i + k],
+			};
+		done = umm_remap_file_pages_many(g->mm, r, k, 0);
+		if (done != (long)k)
+			g->err = done < 0 ? (int)done : -EIO;
+		for (j = 0; g->mode == NL_BATCH_TOUCH && j < k; j++)
+			g->sum += *(volatile uint8_t *)umm_host_addr(
+				g->mm, r[j].start);
+	}
+}
+
 static void guest_read_all(void *arg)
 {
 	struct guest_remaps *g = arg;
@@ -219,7 +261,10 @@ static int nl_guest(struct bench_ctx *ctx, struct bench_sample *s)
 		g.first = g.p->n * k / NL_PHASES;
 		g.n = g.p->n * (k + 1) / NL_PHASES - g.first;
 		t0 = bench_now_ns();
-		sig |= umm_guest_call(g.mm, guest_remap_loop, &g, &si);
+		sig |= umm_guest_call(g.mm,
+				      nl_batched(g.mode) ? guest_remap_batches
+							 : guest_remap_loop,
+				      &g, &si);
 		s->ns += bench_now_ns() - t0;
 		bench_sample_vmas(g.mm, s);
 	}
@@ -264,3 +309,11 @@ NL_SCENARIO(nonlinear_touch, NL_TOUCH,
 NL_SCENARIO(nonlinear_nonblock, NL_NONBLOCK,
 	    "the nonlinear remaps with MAP_NONBLOCK (nothing populated)",
 	    "the host's remap_file_pages with MAP_NONBLOCK");
+NL_SCENARIO(nonlinear_batch, NL_BATCH,
+	    "the nonlinear remaps, 64 a call (umm_remap_file_pages_many: "
+	    "past 32 pages the host holds, one drop instead of a call each)",
+	    "the host's remap_file_pages on the same pattern, a call each");
+NL_SCENARIO(nonlinear_batch_touch, NL_BATCH_TOUCH,
+	    "as nonlinear_batch, then a read of each page remapped: the "
+	    "dropped pages come back, a fault each",
+	    "the host's remap_file_pages on the same pattern, then the reads");
