@@ -1026,6 +1026,8 @@ static bool select_name(struct bench_opts *o, const char *arg)
 			      !strncmp(n, "cow", 3);
 		else if (!strcmp(arg, "run"))
 			hit = !strncmp(n, "run_", 4);
+		else if (!strcmp(arg, "nonlinear"))
+			hit = !strncmp(n, "nonlinear", 9);
 		else if (!strcmp(arg, "tlb"))
 			hit = !strncmp(n, "stlb_", 5) ||
 			      !strncmp(n, "fault_threads", 13);

@@ -28,7 +28,12 @@ enum nl_mode {
 	NL_TOUCH, /* as NL_FIRST, each remap followed by a read of the page */
 	NL_MANY, /* tlb_remap: a PROT_NONE mapping, a prot per page, read */
 	NL_NONBLOCK, /* as NL_FIRST, with MAP_NONBLOCK: nothing populated */
-	NL_BATCH, /* as NL_FIRST, NL_BATCH_SIZE remaps a call on umm */
+	/*
+	 * As NL_FIRST, with a protection of its own for one page in four
+	 * (read-only: MANYPROTS on umm, remap_file_pages and mprotect
+	 * natively), NL_BATCH_SIZE remaps a call on umm.
+	 */
+	NL_BATCH,
 	NL_BATCH_TOUCH, /* as NL_BATCH, then a read of each page remapped */
 };
 
@@ -105,12 +110,16 @@ static long host_rfp(void *start, size_t size, size_t pgoff, int flags)
 static int native_loop(volatile uint8_t *b, const struct nl_priv *p,
 		       bool host_mmap, enum nl_mode mode)
 {
-	uint8_t sum = 0;
+	bool prots = mode == NL_MANY || nl_batched(mode);
+	uint8_t sum = 0, *ro = NULL;
 	uint64_t i, j;
 
+	/* the protection each page has now: mprotect only what changes */
+	if (nl_batched(mode) && !(ro = calloc(p->n, 1)))
+		return -ENOMEM;
 	for (i = 0; i < p->n; i++) {
 		volatile uint8_t *va = b + ((uint64_t)p->page[i] << 12);
-		int prot = mode == NL_MANY && p->ro[i] ? PROT_READ : RW;
+		int prot = prots && p->ro[i] ? PROT_READ : RW;
 
 		if (host_mmap) {
 			if (mmap((void *)va, PG, prot, MAP_SHARED | MAP_FIXED,
@@ -123,6 +132,13 @@ static int native_loop(volatile uint8_t *b, const struct nl_priv *p,
 				return -errno;
 			if (mode == NL_MANY && mprotect((void *)va, PG, prot))
 				return -errno;
+			if (ro && ro[p->page[i]] != p->ro[i]) {
+				if (mprotect((void *)va, PG, prot)) {
+					free(ro);
+					return -errno;
+				}
+				ro[p->page[i]] = p->ro[i];
+			}
 		}
 		if (mode == NL_TOUCH || mode == NL_MANY)
 			sum += *va;
@@ -132,6 +148,7 @@ static int native_loop(volatile uint8_t *b, const struct nl_priv *p,
 			for (j = i - i % NL_BATCH_SIZE; j <= i; j++)
 				sum += b[(uint64_t)p->page[j] << 12];
 	}
+	free(ro);
 	return sum & 0; /* read, not used */
 }
 
@@ -211,8 +228,10 @@ static void guest_remap_batches(void *arg)
 					 ((uint64_t)p->page[i + k] << 12),
 				.size = PG,
 				.pgoff = p->pgoff[i + k],
+				.prot = p->ro[i + k] ? PROT_READ : RW,
 			};
-		done = umm_remap_file_pages_many(g->mm, r, k, 0);
+		done = umm_remap_file_pages_many(g->mm, r, k,
+						 UMM_MAP_MANYPROTS);
 		if (done != (long)k)
 			g->err = done < 0 ? (int)done : -EIO;
 		for (j = 0; g->mode == NL_BATCH_TOUCH && j < k; j++)
@@ -310,9 +329,11 @@ NL_SCENARIO(nonlinear_nonblock, NL_NONBLOCK,
 	    "the nonlinear remaps with MAP_NONBLOCK (nothing populated)",
 	    "the host's remap_file_pages with MAP_NONBLOCK");
 NL_SCENARIO(nonlinear_batch, NL_BATCH,
-	    "the nonlinear remaps, 64 a call (umm_remap_file_pages_many: "
-	    "past 32 pages the host holds, one drop instead of a call each)",
-	    "the host's remap_file_pages on the same pattern, a call each");
+	    "the nonlinear remaps, 1 page in 4 read-only (MANYPROTS), 64 a "
+	    "call (umm_remap_file_pages_many: past 32 pages the host holds, "
+	    "one drop instead of a call each)",
+	    "the host's remap_file_pages on the same pattern, a call each, "
+	    "and mprotect where a page's protection changes");
 NL_SCENARIO(nonlinear_batch_touch, NL_BATCH_TOUCH,
 	    "as nonlinear_batch, then a read of each page remapped: the "
 	    "dropped pages come back, a fault each",
