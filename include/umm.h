@@ -265,6 +265,11 @@ struct umm_stats {
 	uint64_t fault_cow; /* private copy made on write */
 	uint64_t fault_wp_reuse; /* write fault reused the frame */
 	uint64_t fault_dirty; /* write to a clean writable page */
+	/*
+	 * Touch of a page not marked accessed (after a remap, a populate, a
+	 * host drop): the accessed bit, set as hardware would set it
+	 */
+	uint64_t fault_young;
 	uint64_t fault_host_miss; /* pte was fine, host had dropped it */
 	/* another vCPU's fault had fixed the pte and the host: nothing to do */
 	uint64_t fault_spurious;

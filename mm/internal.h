@@ -217,7 +217,8 @@ static inline uint64_t vma_pgoff(const struct vma *vma, uint64_t va)
 
 struct mm_counters {
 	uint64_t fault_anon_zero, fault_anon, fault_file, fault_cow;
-	uint64_t fault_wp_reuse, fault_dirty, fault_host_miss, fault_spurious;
+	uint64_t fault_wp_reuse, fault_dirty, fault_young, fault_host_miss;
+	uint64_t fault_spurious;
 	uint64_t fault_sigsegv, fault_sigbus, pages_faulted_around;
 	uint64_t faults_taken, remap_drops, forks;
 };

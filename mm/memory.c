@@ -510,6 +510,8 @@ static void do_host_refill(struct fault *vmf, int access)
 		set_pte(vmf->ptep, new);
 		if ((access & PROT_WRITE) && !pte_dirty(pte))
 			count_event(vmf->mm, fault_dirty, 1);
+		else
+			count_event(vmf->mm, fault_young, 1);
 		return;
 	}
 	/*

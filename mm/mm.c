@@ -321,6 +321,7 @@ void mm_stats(struct mm *mm, struct umm_stats *s)
 	s->fault_cow = stat_read(&mm->count.fault_cow);
 	s->fault_wp_reuse = stat_read(&mm->count.fault_wp_reuse);
 	s->fault_dirty = stat_read(&mm->count.fault_dirty);
+	s->fault_young = stat_read(&mm->count.fault_young);
 	s->fault_host_miss = stat_read(&mm->count.fault_host_miss);
 	s->fault_spurious = stat_read(&mm->count.fault_spurious);
 	s->fault_sigsegv = stat_read(&mm->count.fault_sigsegv);

@@ -579,7 +579,7 @@ static uint64_t faults_total(const struct umm_stats *st)
 {
 	return st->fault_anon_zero + st->fault_anon + st->fault_file +
 	       st->fault_cow + st->fault_wp_reuse + st->fault_dirty +
-	       st->fault_host_miss + st->fault_spurious;
+	       st->fault_young + st->fault_host_miss + st->fault_spurious;
 }
 
 /* Guest faults by kind in the last repetition, the kinds that occurred. */
@@ -600,6 +600,7 @@ static void print_faults(const struct result *res, unsigned int nr)
 			{"cow", st->fault_cow},
 			{"reuse", st->fault_wp_reuse},
 			{"dirty", st->fault_dirty},
+			{"young", st->fault_young},
 			{"host-miss", st->fault_host_miss},
 			{"spurious", st->fault_spurious},
 			{"SIGSEGV", st->fault_sigsegv},
@@ -813,6 +814,7 @@ static void json_result(FILE *f, const struct result *r)
 	json_num(f, "cow", (double)r->st.fault_cow, true);
 	json_num(f, "wp_reuse", (double)r->st.fault_wp_reuse, true);
 	json_num(f, "dirty", (double)r->st.fault_dirty, true);
+	json_num(f, "young", (double)r->st.fault_young, true);
 	json_num(f, "host_miss", (double)r->st.fault_host_miss, true);
 	json_num(f, "spurious", (double)r->st.fault_spurious, true);
 	json_num(f, "sigsegv", (double)r->st.fault_sigsegv, true);

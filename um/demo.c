@@ -28,11 +28,12 @@ static void show_delta(struct demo *d)
 	umm_mm_stats(d->mm, &s);
 #define D(f) ((unsigned long long)(s.f - d->last.f))
 	printf("    faults: %llu anonymous, %llu zero-page, %llu file, "
-	       "%llu copy-on-write,\n            %llu dirty, %llu host refill, "
+	       "%llu copy-on-write,\n            %llu dirty, %llu young, %llu host "
+	       "refill, "
 	       "%llu SIGSEGV, %llu SIGBUS; %llu pages mapped around them\n",
 	       D(fault_anon), D(fault_anon_zero), D(fault_file), D(fault_cow),
-	       D(fault_dirty), D(fault_host_miss), D(fault_sigsegv),
-	       D(fault_sigbus), D(pages_faulted_around));
+	       D(fault_dirty), D(fault_young), D(fault_host_miss),
+	       D(fault_sigsegv), D(fault_sigbus), D(pages_faulted_around));
 	printf("    host: %llu page-table changes queued, carried out by %llu "
 	       "host calls\n",
 	       D(host_ops), D(host_syscalls));

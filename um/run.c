@@ -152,10 +152,10 @@ static void print_stats(struct um_kernel *k, FILE *out)
 		" signals delivered\n",
 		s->forks, s->execs, s->signals);
 	fprintf(out,
-		"  guest faults: %" PRIu64 " (anon %" PRIu64
-		", zero page %" PRIu64 ", file %" PRIu64 ", cow %" PRIu64
-		", reuse %" PRIu64 ", SIGSEGV %" PRIu64 ", SIGBUS %" PRIu64
-		")\n",
+		"  guest faults: %" PRIu64 " taken; by kind, with the pages "
+		"faulted in ahead for it: anon %" PRIu64 ", zero page %" PRIu64
+		", file %" PRIu64 ", cow %" PRIu64 ", reuse %" PRIu64
+		", SIGSEGV %" PRIu64 ", SIGBUS %" PRIu64 "\n",
 		s->faults, s->mm.fault_anon, s->mm.fault_anon_zero,
 		s->mm.fault_file, s->mm.fault_cow, s->mm.fault_wp_reuse,
 		s->mm.fault_sigsegv, s->mm.fault_sigbus);
