@@ -29,13 +29,25 @@ struct update_arg {
 	bool protect; /* may use HOST_OP_PROTECT */
 	bool shot; /* a software TLB entry went */
 	uint32_t gen;
+	/* A run of pages to protect alike, queued in one go (fork's pages). */
+	uint64_t run_va, run_pages;
+	int run_prot;
 };
+
+static void run_flush(struct update_arg *u)
+{
+	if (u->run_pages)
+		host_as_queue_protect_pages(u->as, u->run_va, u->run_pages,
+					    u->run_prot, u->gen);
+	u->run_pages = 0;
+}
 
 static void update_queue(struct update_arg *u, enum host_op_kind kind,
 			 uint64_t va, uint64_t off, int prot)
 {
 	unsigned int flags = kind == HOST_OP_UNMAP ? 0 : u->op_flags;
 
+	run_flush(u); /* in the order of the pages */
 	if (u->batch)
 		host_batch_queue(u->as, u->batch, kind, va, PAGE_SIZE, off,
 				 prot, flags);
@@ -82,8 +94,15 @@ static int update_ptes(pte_t *ptes, uint64_t va, unsigned int nr, void *arg)
 		}
 		if (u->protect && (pte & _PAGE_HOST) &&
 		    !(pte & _PAGE_NEWPAGE)) {
-			host_as_queue_protect(u->as, va, PAGE_SIZE, prot,
-					      u->gen);
+			if (u->run_pages &&
+			    (u->run_prot != prot ||
+			     u->run_va + (u->run_pages << PAGE_SHIFT) != va))
+				run_flush(u);
+			if (!u->run_pages) {
+				u->run_va = va;
+				u->run_prot = prot;
+			}
+			u->run_pages++;
 			continue;
 		}
 		if (zero)
@@ -126,6 +145,7 @@ void tlb_update_range(struct pgtable *pt, struct host_as *as, uint64_t start,
 	 */
 	u.gen = pgtable_host_gen(pt);
 	pgtable_walk(pt, start, end, false, update_ptes, &u);
+	run_flush(&u);
 }
 
 bool tlb_update_shared(struct pgtable *pt, struct host_as *as,
@@ -139,6 +159,7 @@ bool tlb_update_shared(struct pgtable *pt, struct host_as *as,
 	};
 
 	pgtable_walk(pt, start, end, false, update_ptes, &u);
+	run_flush(&u);
 	return u.shot;
 }
 

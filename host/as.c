@@ -480,6 +480,21 @@ void host_as_queue_protect(struct host_as *as, uint64_t va, uint64_t len,
 	queue_op(as, &as->queue, HOST_OP_PROTECT, va, len, gen, prot, 0);
 }
 
+void host_as_queue_protect_pages(struct host_as *as, uint64_t va,
+				 uint64_t pages, int prot, uint32_t gen)
+{
+	bool merge = !__atomic_load_n(&as->no_merge, __ATOMIC_RELAXED);
+
+	queue_op(as, &as->queue, HOST_OP_PROTECT, va, pages << PAGE_SHIFT, gen,
+		 prot, 0);
+	/* queue_op counted one op, and its merge into the one before */
+	if (pages > 1 && !as->discarded) {
+		stat_add(&as->stats.ops, pages - 1);
+		if (merge)
+			stat_add(&as->stats.merged, pages - 1);
+	}
+}
+
 /*
  * The most operations one batch may carry: its room (two VMAs an op) must
  * fit in the quarter of the budget an eviction leaves free.

@@ -287,6 +287,13 @@ void host_as_set_merge(struct host_as *as, bool merge);
  * Queue a change of protection of [va, va+len), which the caller knew to be
  * mapped (whole) at reset generation @gen: skipped if a reset came since.
  */
+/*
+ * The same for @pages pages from @va, counted as that many operations
+ * queued page by page (and merged): the figures of a run queued whole are
+ * those of its pages queued one by one.
+ */
+void host_as_queue_protect_pages(struct host_as *as, uint64_t va,
+				 uint64_t pages, int prot, uint32_t gen);
 void host_as_queue_protect(struct host_as *as, uint64_t va, uint64_t len,
 			   int prot, uint32_t gen);
 

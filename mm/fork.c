@@ -76,7 +76,7 @@ static int copy_ptes(pte_t *src, uint64_t va, unsigned int nr, void *arg)
 			continue;
 		}
 		if (cow) {
-			if (page_anon(page))
+			if (page_anon_exclusive(page)) /* no locked op if not */
 				page_clear(page, PG_anon_exclusive);
 			pte = pte_wrprotect(pte);
 			set_pte(&src[i],
