@@ -246,8 +246,9 @@ void host_as_clear_record(struct host_as *as);
 void host_as_free(struct host_as *as);
 /*
  * The space will carry out nothing more: every mapping is dropped now (a
- * stub space's child ends; a local window goes back to reserved) and
- * operations queued from now on are discarded. For an owner about to let
+ * stub space's child is killed, and reaped when the space is freed; a
+ * local window goes back to reserved) and operations queued from now on
+ * are discarded. For an owner about to let
  * go of the space and of the frames it mapped, which may then go at once
  * (mm_put). Context: the caller serialises use of @as.
  */

@@ -85,6 +85,7 @@ struct stub {
 	bool spawned; /* made by the zygote */
 	pid_t owner; /* the kernel process that started it */
 	bool dead;
+	bool killed; /* stub_discard: it runs no more; reaped by stub_free */
 	uint32_t seq; /* of the last request posted */
 	struct stub_page *page; /* our view of its shared page and stack */
 	struct phys *phys;
@@ -251,7 +252,7 @@ static int stub_call_spin(struct stub *s, uint32_t cmd, unsigned int extra)
 	unsigned int spin;
 	bool across;
 
-	if (s->dead)
+	if (s->dead || s->killed)
 		return -ESRCH;
 	d->cmd = cmd;
 	across = spin_setup(d);
@@ -425,7 +426,12 @@ static void stub_destroy(struct host_as *as)
 	stub_free(as->priv);
 }
 
-/* The child ends now: its mappings with it, without a round trip. */
+/*
+ * The child ends now, without a round trip: killed, it runs no more (it
+ * waits in the stub, never in guest code, when its space is let go of),
+ * so its frames may go at once. Its reaping, which waits for the host to
+ * tear the process down, is stub_free's, whenever the space is freed.
+ */
 static void stub_discard(struct host_as *as)
 {
 	struct stub *s = as->priv;
@@ -438,9 +444,7 @@ static void stub_discard(struct host_as *as)
 		syscall(SYS_pidfd_send_signal, s->pidfd, SIGKILL, NULL, 0);
 	else
 		kill(s->pid, SIGKILL);
-	while (stub_reap(s, 0) < 0 && errno == EINTR)
-		;
-	s->dead = true;
+	s->killed = true;
 }
 
 static const struct host_backend stub_backend = {

@@ -133,8 +133,18 @@ bool mm_tryget(struct mm *mm)
 
 void mm_put(struct mm *mm)
 {
+	struct host_as *as = mm_put_keep_space(mm);
+
+	if (as)
+		host_as_free(as);
+}
+
+struct host_as *mm_put_keep_space(struct mm *mm)
+{
+	struct host_as *as;
+
 	if (!mm || __atomic_sub_fetch(&mm->refcount, 1, __ATOMIC_ACQ_REL))
-		return;
+		return NULL;
 	mm_lock(mm);
 	/* No host call for what goes: the space goes first, whole. */
 	host_as_discard(mm->as);
@@ -143,12 +153,13 @@ void mm_put(struct mm *mm)
 	mm_unlock(mm);
 	BUG_ON(mm->nr_vmas);
 	pgtable_destroy(&mm->pt);
-	host_as_free(mm->as);
+	as = mm->as;
 	free(mm->vmas);
 	free(mm->gather.pfns);
 	mm_destroy_locks(mm);
 	mem_put(mm->mem);
 	free(mm);
+	return as;
 }
 
 struct host_as *mm_host_as(struct mm *mm)

@@ -37,6 +37,13 @@ void mm_get(struct mm *mm);
  */
 struct mm *mm_fork(struct mm *parent, struct host_as *as);
 void mm_put(struct mm *mm);
+/*
+ * mm_put, but when it was the last reference, the mm's host space is
+ * handed back, discarded (its mappings gone, its frames free), for the
+ * caller to host_as_free() when it likes: a stub space's host process is
+ * then reaped, which waits for the host to tear it down. NULL otherwise.
+ */
+struct host_as *mm_put_keep_space(struct mm *mm);
 struct host_as *mm_host_as(struct mm *mm);
 uint64_t mm_task_size(struct mm *mm);
 int mm_set_fault_around(struct mm *mm, unsigned int nr_pages);

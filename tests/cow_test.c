@@ -332,7 +332,8 @@ static void counts(struct umm_mm *mm, struct counts *c)
 	c->anon_zero = s.fault_anon_zero;
 	c->faults = s.fault_anon_zero + s.fault_anon + s.fault_file +
 		    s.fault_cow + s.fault_wp_reuse + s.fault_dirty +
-		    s.fault_host_miss + s.fault_sigsegv + s.fault_sigbus;
+		    s.fault_young + s.fault_host_miss + s.fault_sigsegv +
+		    s.fault_sigbus;
 }
 
 #define DELTA(after, before, f) ((long long)((after).f - (before).f))

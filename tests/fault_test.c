@@ -730,7 +730,9 @@ static void test_fault_kind(void)
 	is(st.fault_anon, 1, "one anonymous fault");
 	is(st.fault_anon_zero, 0, "not a zero-page read fault first");
 	is(st.fault_cow + st.fault_wp_reuse + st.fault_dirty +
-	   st.fault_host_miss, 0, "and no second fault after it");
+		   st.fault_young + st.fault_host_miss,
+	   0, "and no second fault after it");
+	is(st.faults_taken, 1, "the guest took one fault");
 	is(guest_read(mm, a + 40 * PG, &(uint8_t){ 0 }), 0,
 	   "a read of another block");
 	is(guest_write(mm, a + 40 * PG, 1), 0, "then a write to it");

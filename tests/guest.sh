@@ -12,6 +12,7 @@ umm=${UMM:-./umm}
 gdir=${GUEST_DIR:-./tests/guest}
 guest_cc=${GUEST_CC:-}
 n=0
+umm_opts=""
 fail=0
 
 ok() {
@@ -110,7 +111,7 @@ run() {
 	where=$1
 	shift
 	if [ "$where" = umm ]; then
-		set -- "$umm" run --stats --root "$root" "$@"
+		set -- "$umm" run --stats $umm_opts --root "$root" "$@"
 	fi
 	how=$(perl "$tmp/run.pl" "$tmp/out.$where" "$tmp/err.$where" \
 		"$tmp/sids" timeout -k 5 60 "$@")
@@ -207,7 +208,7 @@ case_umm() {
 mkdir -p "$root/bin" "$root/data" || exit 99
 progs="hello memtest forkcow execchain segv segvparent segvhandler hostile
 	stubjump readfile pipes sigterm vforkexec fpstate fpbad sigwait
-	forklimit sigrestart ident rofs"
+	forklimit sigrestart ident rofs memchurn"
 have_progs=yes
 for p in $progs; do
 	if [ -x "$gdir/$p" ]; then
@@ -256,6 +257,17 @@ else
 	# on as Linux has them, umm survives.
 	case_native fpbad "exit 0" "$b/fpbad"
 	case_umm fpbad "exit 0" "" "$b/fpbad"
+
+	# 24 MiB written a process in 64 MiB of guest memory: a process's
+	# frames must be free when wait4 or execve returns.
+	umm_opts="--mem 64"
+	case_native "memchurn fork" "exit 0" "$b/memchurn" fork 40 24
+	case_umm "memchurn fork" "exit 0" "" "$b/memchurn" fork 40 24
+	case_native "memchurn exec" "exit 0" "$b/memchurn" exec 8 24 \
+		"$b/memchurn"
+	case_umm "memchurn exec" "exit 0" "" "$b/memchurn" exec 8 24 \
+		/bin/memchurn
+	umm_opts=""
 
 	case_native vforkexec "exit 0" "$b/vforkexec"
 	case_umm vforkexec "exit 0" "" "$b/vforkexec"

@@ -570,7 +570,8 @@ static uint64_t gst_work(struct umm_mm *m)
 	umm_mm_stats(m, &st);
 	return st.fault_anon_zero + st.fault_anon + st.fault_file +
 	       st.fault_cow + st.fault_wp_reuse + st.fault_dirty +
-	       st.fault_host_miss + st.fault_sigsegv + st.fault_sigbus +
+	       st.fault_young + st.fault_host_miss + st.fault_sigsegv +
+	       st.fault_sigbus +
 	       st.host_ops;
 }
 

@@ -285,8 +285,7 @@ static void test_first_touch(struct umm_phys *phys)
 		umm_munmap(mm, FT_BASE, (uint64_t)npages * PG);
 	}
 	umm_mm_stats(mm, &st);
-	faults = st.fault_anon + st.fault_anon_zero + st.fault_cow +
-		 st.fault_wp_reuse + st.fault_host_miss + st.fault_spurious;
+	faults = st.faults_taken;
 	/* how often a fault found its page fixed by another thread's */
 	diag("first touch: %llu of the faults found the pte and host fixed "
 	     "already (spurious), %llu found the host without the page",

@@ -339,6 +339,7 @@ static void floor_sigsys(int sig, siginfo_t *si, void *ucv)
 }
 
 static volatile uint8_t *floor_base;
+static uint64_t floor_len;
 static int floor_fd;
 
 static void floor_sigsegv(int sig, siginfo_t *si, void *ucv)
@@ -348,6 +349,8 @@ static void floor_sigsegv(int sig, siginfo_t *si, void *ucv)
 
 	(void)sig;
 	(void)ucv;
+	if (off >= floor_len) /* not ours: no mapping over whatever it is */
+		_exit(5);
 	if (mmap((void *)(floor_base + off), 4096, PROT_READ | PROT_WRITE,
 		 MAP_SHARED | MAP_FIXED | MAP_POPULATE, floor_fd,
 		 (off_t)(off >> 4)) == MAP_FAILED)
@@ -385,7 +388,8 @@ static void floor_child(long mode, uint64_t n)
 	floor_fd = (int)syscall(SYS_memfd_create, "floor", 0);
 	if (floor_fd < 0 || ftruncate(floor_fd, (off_t)(n << 12)))
 		_exit(3);
-	floor_base = mmap(NULL, (n ? n : 1) << 16, PROT_NONE,
+	floor_len = (n ? n : 1) << 16;
+	floor_base = mmap(NULL, floor_len, PROT_NONE,
 			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	sa.sa_sigaction = floor_sigsegv;
 	if (floor_base == MAP_FAILED || sigaction(SIGSEGV, &sa, NULL))

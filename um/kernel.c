@@ -18,11 +18,15 @@
 #include "um/kernel.h"
 #include "um/task.h"
 
+#ifndef MADV_POPULATE_READ /* Linux 5.14; glibc 2.35 */
+#define MADV_POPULATE_READ  22
+#define MADV_POPULATE_WRITE 23
+#endif
+
 static void *worker_thread(void *arg)
 {
 	struct um_kernel *k = arg;
 	struct host_as *as;
-	struct mm *mm;
 	int err;
 
 	pthread_mutex_lock(&k->worker_lock);
@@ -43,9 +47,9 @@ static void *worker_thread(void *arg)
 			continue;
 		}
 		if (k->nr_dead) {
-			mm = k->dead[--k->nr_dead];
+			as = k->dead[--k->nr_dead];
 			pthread_mutex_unlock(&k->worker_lock);
-			mm_put(mm);
+			host_as_free(as);
 			pthread_mutex_lock(&k->worker_lock);
 			continue;
 		}
@@ -105,7 +109,6 @@ struct host_as *um_space_get(struct um_kernel *k, bool fork, int *err)
 		for (unsigned int i = 1; i < k->nr_spares; i++)
 			k->spares[i - 1] = k->spares[i];
 		k->nr_spares -= !!as;
-		k->spare_failed = false; /* try again for the next one */
 		if (fork) /* an exec may follow */
 			k->want_spares = UM_SPARES;
 		pthread_cond_signal(&k->worker_cond);
@@ -113,23 +116,41 @@ struct host_as *um_space_get(struct um_kernel *k, bool fork, int *err)
 	}
 	if (as)
 		return as;
-	return um_task_space_new(mem_phys(k->mem), k->task_size, err);
+	/*
+	 * None, and the worker's last try failed: try here, and let the
+	 * worker try again only once a try succeeds (near a host limit, two
+	 * tries at once would fight for the last process).
+	 */
+	as = um_task_space_new(mem_phys(k->mem), k->task_size, err);
+	if (as && k->worker_started) {
+		pthread_mutex_lock(&k->worker_lock);
+		k->spare_failed = false;
+		pthread_cond_signal(&k->worker_cond);
+		pthread_mutex_unlock(&k->worker_lock);
+	}
+	return as;
 }
 
-void um_mm_put_later(struct um_kernel *k, struct mm *mm)
+void um_mm_put(struct um_kernel *k, struct mm *mm)
 {
-	if (k->worker_started) {
+	struct host_as *as;
+
+	/* Frames free now (a wait4 or the exec's caller may need them). */
+	um_kernel_unlock(k);
+	as = mm_put_keep_space(mm);
+	um_kernel_lock(k);
+	if (as && k->worker_started) {
 		pthread_mutex_lock(&k->worker_lock);
-		if (k->nr_dead < UM_DEAD_MMS) {
-			k->dead[k->nr_dead++] = mm;
-			mm = NULL;
+		if (k->nr_dead < UM_DEAD_SPACES) {
+			k->dead[k->nr_dead++] = as;
+			as = NULL;
 			pthread_cond_signal(&k->worker_cond);
 		}
 		pthread_mutex_unlock(&k->worker_lock);
 	}
-	if (mm) { /* a host process's teardown: not under the kernel lock */
+	if (as) { /* a host process's teardown: not under the kernel lock */
 		um_kernel_unlock(k);
-		mm_put(mm);
+		host_as_free(as);
 		um_kernel_lock(k);
 	}
 }
@@ -298,9 +319,9 @@ void um_task_exit(struct um_task *t, int wait_status)
 /*
  * The end of @t, on its own thread: it lets go of its memory and files,
  * its children go to the first task, and its parent learns of it. The mm
- * goes to the worker: ending a stub child's address space costs a host
- * process's teardown, which neither this thread nor the parent reaping
- * the task (um_task_free joins this thread) need wait for.
+ * goes last, without the kernel lock; its frames are free before this
+ * thread ends (um_task_free, the parent's reaping, joins it), and its stub
+ * child's teardown, a host process's, is the worker's.
  */
 static void task_release(struct um_task *t)
 {
@@ -337,7 +358,7 @@ static void task_release(struct um_task *t)
 	 */
 	if (t == k->init)
 		phys_set_pool(mem_phys(k->mem), 0);
-	um_mm_put_later(k, mm);
+	um_mm_put(k, mm);
 	k->nr_threads--;
 	pthread_cond_broadcast(&k->changed);
 }

@@ -36,8 +36,8 @@
 #define UM_ERESTARTNOHAND 514
 /* Tasks at once, zombies included: fork past it is EAGAIN (RLIMIT_NPROC). */
 #define UM_MAX_TASKS 512
-/* mms waiting for the worker to end them; past it, they are ended inline. */
-#define UM_DEAD_MMS 64
+/* Spaces of gone mms waiting for the worker; past it, freed inline. */
+#define UM_DEAD_SPACES 64
 /*
  * Ready spaces the worker keeps once a task has forked (one before): for a
  * fork and the exec that follows it.
@@ -127,9 +127,9 @@ struct um_kernel {
 	 * The kernel's worker thread keeps ready address spaces for the next
 	 * forks and execs (a stub child booted, its guest range reserved, the
 	 * syscall filter in: three round trips to a child that sleeps between
-	 * them) and ends the mms that exits and execs let go of (a stub
-	 * child's end is a host process's teardown, ~80 us here), both off the
-	 * path of the task that asked.
+	 * them) and frees the spaces of the mms that exits and execs let go of
+	 * (reaping a stub child waits for a host process's teardown, ~80 us
+	 * here), both off the path of the task that asked.
 	 */
 	pthread_t worker;
 	pthread_mutex_t worker_lock; /* the fields below */
@@ -137,11 +137,11 @@ struct um_kernel {
 	pthread_cond_t spare_made; /* spare_making went false */
 	bool worker_started, worker_quit;
 	bool spare_making; /* the worker is making a spare */
-	bool spare_failed; /* the last try failed: none until one is taken */
+	bool spare_failed; /* the last try failed: none until one succeeds */
 	unsigned int nr_spares, want_spares;
 	struct host_as *spares[UM_SPARES]; /* ready spaces, oldest first */
 	unsigned int nr_dead;
-	struct mm *dead[UM_DEAD_MMS]; /* for the worker to put */
+	struct host_as *dead[UM_DEAD_SPACES]; /* for the worker to free */
 };
 
 /* A syscall: its arguments in a[0..5]; returns the value or -errno. */
@@ -163,11 +163,12 @@ void um_worker_stop(struct um_kernel *k);
 struct host_as *um_space_get(struct um_kernel *k, bool fork, int *err);
 
 /*
- * Let go of @mm, an mm no task uses: the worker ends it (or, without a
- * worker, this call, dropping the kernel lock meanwhile). Context: the
- * kernel lock held.
+ * Let go of @mm, an mm no task uses: its frames are free when this
+ * returns; its host space goes to the worker, whose reaping of a stub
+ * child waits for the host process's teardown (without a worker, this
+ * call waits). Context: the kernel lock held; dropped meanwhile.
  */
-void um_mm_put_later(struct um_kernel *k, struct mm *mm);
+void um_mm_put(struct um_kernel *k, struct mm *mm);
 
 /*
  * Fault in the page of @mm at @addr as a first touch by its guest would

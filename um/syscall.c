@@ -210,8 +210,12 @@ static long do_fork(struct um_task *t, uint64_t flags, uint64_t newsp,
 		host_stub_fpu_set(as, fpu, fpu_len);
 	if (newsp)
 		c->regs.rsp = newsp;
-	/* The child's copy of its stack top first: then the parent's reuse. */
-	um_prefault(mm, c->regs.rsp, true);
+	/*
+	 * The child's copy of its stack top first (below a new stack's top:
+	 * a clone's stack pointer is the end of its stack), then the
+	 * parent's reuse.
+	 */
+	um_prefault(mm, c->regs.rsp - (newsp ? 1 : 0), true);
 	um_prefault(mm, c->regs.rip, false);
 	um_prefault(t->mm, t->regs.rsp, true);
 	if (flags & CLONE_SETTLS)
@@ -300,7 +304,7 @@ static long sys_execve(struct um_task *t, const uint64_t *a)
 	old = t->mm;
 	t->mm = mm;
 	um_account_mm(k, old);
-	um_mm_put_later(k, old); /* a host process's teardown: not ours */
+	um_mm_put(k, old);
 	t->regs = regs;
 	t->regs_set = true;
 	um_files_exec(t->files);
