@@ -150,14 +150,20 @@ int umm_remap_file_pages(struct umm_mm *mm, uint64_t start, uint64_t size,
  * Several remap_file_pages at once, as a guest kernel refilling its TLB or
  * switching page tables makes them: @nr ranges, each taken as
  * umm_remap_file_pages takes its arguments (@flags for all), in order,
- * under one lock and with one host update. Where 32 or more of them (x86
- * Linux's TLB flush ceiling is 33 pages) replace pages the host may hold
- * in one mapping, the host drops that mapping's pages from the first such
- * page to the last in one call, instead of replacing each: the pages come
- * back at their next touch, a fault each. Returns how many ranges were
+ * under one lock and with one host update. Returns how many ranges were
  * remapped: @nr, or those before the first that failed; -errno when the
- * first fails (and 0 for @nr 0).
+ * first fails (and 0 for @nr 0). A range that fails for want of memory
+ * (-ENOMEM) may have remapped its first pages, as the single call may.
+ *
+ * UMM_REMAP_FLUSH in @flags is the caller's TLB flush: where the ranges
+ * replace 32 or more pages the host may hold in one mapping (counted a
+ * remap at a time; x86 Linux flushes its whole TLB past 33 pages), the
+ * host drops every page of that mapping from the first such page to the
+ * last, in one call, instead of replacing each: any of them comes back at
+ * its next touch, a fault each. Without it, each such page is replaced,
+ * neighbours merged.
  */
+#define UMM_REMAP_FLUSH 0x8000000
 struct umm_remap {
 	uint64_t start, size;
 	uint64_t pgoff;

@@ -108,9 +108,10 @@ static int remap_check(struct vma *vma, uint64_t start, uint64_t end, int prot,
 
 /*
  * Where the host may hold old pages a call replaces: the first and last of
- * them in one vma, and how many. Past REMAP_DROP_CEILING in one call, the
- * host drops the span instead of replacing each page, as a TLB flushes
- * itself whole past a ceiling (x86 Linux's is 33 pages).
+ * them in one vma, and how many. With UMM_REMAP_FLUSH, past
+ * REMAP_DROP_CEILING in one call, the host drops the span instead of
+ * replacing each page, as a TLB flushes itself whole past a ceiling (x86
+ * Linux's is 33 pages).
  */
 #define REMAP_DROP_CEILING 32
 #define REMAP_SPANS	   8
@@ -257,7 +258,8 @@ long mm_remap_file_pages_many(struct mm *mm, const struct umm_remap *r,
 	}
 	/* A range that failed part way (-ENOMEM) has ptes to tell of too. */
 	touched = done + (err == -ENOMEM);
-	drop_spans(mm, &sp);
+	if (flags & UMM_REMAP_FLUSH)
+		drop_spans(mm, &sp);
 	for (i = 0; i < touched; i++)
 		tlb_update_range(&mm->pt, mm->as, r[i].start & PAGE_MASK,
 				 (r[i].start & PAGE_MASK) +

@@ -544,9 +544,9 @@ static void test_remap_across_resets(void)
 
 /*
  * umm_remap_file_pages_many: the same layout as the single calls made one
- * by one, on two mms side by side; past the ceiling the host drops the
- * span and the pages come back at their touch, reading the same; errors
- * stop at the first range that fails, and with it.
+ * by one, on two mms side by side; with UMM_REMAP_FLUSH, past the ceiling,
+ * the host drops the span and the pages come back at their touch, reading
+ * the same; errors stop at the first range that fails, and with it.
  */
 static void test_many(void)
 {
@@ -566,14 +566,17 @@ static void test_many(void)
 
 	if (a1 < 0 || a2 < 0)
 		BAIL_OUT("mmap");
-	for (round = 0; round < 2; round++) {
+	/* 8 ranges flushed (under the ceiling), 48 not, 48 flushed */
+	static const unsigned int nrs[] = {8, 48, 48};
+	static const int flushes[] = {UMM_REMAP_FLUSH, 0, UMM_REMAP_FLUSH};
+
+	for (round = 0; round < 3; round++) {
 		/* every page read, so the host holds them all */
 		for (i = 0; i < NPAGES; i++)
 			if (rd(one, (uint64_t)a1 + i * PG) !=
 				    rd(many, (uint64_t)a2 + i * PG))
 				bad++;
-		/* round 0: 8 ranges, under the ceiling; round 1: 48 */
-		n = round ? 48 : 8;
+		n = nrs[round];
 		for (i = 0; i < n; i++) {
 			x = x * 6364136223846793005ULL + 1442695040888963407ULL;
 			r[i] = (struct umm_remap){
@@ -590,12 +593,14 @@ static void test_many(void)
 				BAIL_OUT("umm_remap_file_pages");
 		}
 		umm_mm_stats(many, &s0);
-		got = umm_remap_file_pages_many(many, r, n, 0);
+		got = umm_remap_file_pages_many(many, r, n, flushes[round]);
 		umm_mm_stats(many, &s1);
-		is(got, (long)n, "%u ranges remapped in one call", n);
-		is(s1.remap_drops - s0.remap_drops, round ? 1U : 0U,
-		   round ? "past the ceiling: the host dropped the span once"
-			 : "under the ceiling: each page replaced, no drop");
+		is(got, (long)n, "%u ranges remapped in one call%s", n,
+		   flushes[round] ? ", UMM_REMAP_FLUSH" : "");
+		is(s1.remap_drops - s0.remap_drops, round == 2 ? 1U : 0U,
+		   round == 2 ? "past the ceiling: the host dropped the span once"
+		   : round ? "no flush: each page replaced, no drop"
+			   : "under the ceiling: each page replaced, no drop");
 		check_mm_coherent(many);
 		for (i = 0; i < NPAGES; i++)
 			if (rd(one, (uint64_t)a1 + i * PG) !=

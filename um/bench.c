@@ -173,6 +173,7 @@ static const struct bench_entry entries[] = {
 	BASE(bench_nonlinear_touch),
 	BASE(bench_nonlinear_nonblock),
 	BASE(bench_nonlinear_batch),
+	BASE(bench_nonlinear_batch_keep),
 	BASE(bench_nonlinear_batch_touch),
 	BASE(bench_stlb_seq),
 	BASE(bench_stlb_random),

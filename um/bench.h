@@ -69,7 +69,8 @@ extern const struct bench_scenario bench_page_fault1, bench_page_fault2,
 	bench_fault_threads1, bench_fault_threads2, bench_fork, bench_cow,
 	bench_cow_isolated, bench_run_syscall, bench_run_fault, bench_run_fork,
 	bench_run_forkexec, bench_run_touch, bench_run_sigsys,
-	bench_run_sigsegv, bench_nonlinear_batch, bench_nonlinear_batch_touch;
+	bench_run_sigsegv, bench_nonlinear_batch, bench_nonlinear_batch_keep,
+	bench_nonlinear_batch_touch;
 
 /* ---- helpers for the scenarios (um/bench.c, um/bench_mm.c) ---- */
 

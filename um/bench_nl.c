@@ -35,6 +35,7 @@ enum nl_mode {
 	 */
 	NL_BATCH,
 	NL_BATCH_TOUCH, /* as NL_BATCH, then a read of each page remapped */
+	NL_BATCH_KEEP, /* as NL_BATCH, without UMM_REMAP_FLUSH */
 };
 
 /* Remaps per umm_remap_file_pages_many call in the batch modes. */
@@ -42,7 +43,8 @@ enum nl_mode {
 
 static bool nl_batched(enum nl_mode mode)
 {
-	return mode == NL_BATCH || mode == NL_BATCH_TOUCH;
+	return mode == NL_BATCH || mode == NL_BATCH_TOUCH ||
+	       mode == NL_BATCH_KEEP;
 }
 
 /* The pattern: remap page[i] to file page pgoff[i], read-only if ro[i]. */
@@ -124,19 +126,17 @@ static int native_loop(volatile uint8_t *b, const struct nl_priv *p,
 		if (host_mmap) {
 			if (mmap((void *)va, PG, prot, MAP_SHARED | MAP_FIXED,
 				 p->fd, (off_t)p->pgoff[i] << 12) == MAP_FAILED)
-				return -errno;
+				goto fail;
 		} else {
 			if (host_rfp((void *)va, PG, p->pgoff[i],
 				     mode == NL_NONBLOCK ? MAP_NONBLOCK : 0) <
 			    0)
-				return -errno;
+				goto fail;
 			if (mode == NL_MANY && mprotect((void *)va, PG, prot))
-				return -errno;
+				goto fail;
 			if (ro && ro[p->page[i]] != p->ro[i]) {
-				if (mprotect((void *)va, PG, prot)) {
-					free(ro);
-					return -errno;
-				}
+				if (mprotect((void *)va, PG, prot))
+					goto fail;
 				ro[p->page[i]] = p->ro[i];
 			}
 		}
@@ -150,6 +150,10 @@ static int native_loop(volatile uint8_t *b, const struct nl_priv *p,
 	}
 	free(ro);
 	return sum & 0; /* read, not used */
+fail:
+	j = (uint64_t)errno;
+	free(ro);
+	return -(int)j;
 }
 
 static int nl_native(struct bench_ctx *ctx, struct bench_sample *s)
@@ -230,8 +234,11 @@ static void guest_remap_batches(void *arg)
 				.pgoff = p->pgoff[i + k],
 				.prot = p->ro[i + k] ? PROT_READ : RW,
 			};
-		done = umm_remap_file_pages_many(g->mm, r, k,
-						 UMM_MAP_MANYPROTS);
+		done = umm_remap_file_pages_many(
+			g->mm, r, k,
+			UMM_MAP_MANYPROTS |
+				(g->mode == NL_BATCH_KEEP ? 0
+							  : UMM_REMAP_FLUSH));
 		if (done != (long)k)
 			g->err = done < 0 ? (int)done : -EIO;
 		for (j = 0; g->mode == NL_BATCH_TOUCH && j < k; j++)
@@ -330,8 +337,13 @@ NL_SCENARIO(nonlinear_nonblock, NL_NONBLOCK,
 	    "the host's remap_file_pages with MAP_NONBLOCK");
 NL_SCENARIO(nonlinear_batch, NL_BATCH,
 	    "the nonlinear remaps, 1 page in 4 read-only (MANYPROTS), 64 a "
-	    "call (umm_remap_file_pages_many: past 32 pages the host holds, "
-	    "one drop instead of a call each)",
+	    "call (umm_remap_file_pages_many with UMM_REMAP_FLUSH: past 32 "
+	    "pages the host holds, one drop instead of a call each)",
+	    "the host's remap_file_pages on the same pattern, a call each, "
+	    "and mprotect where a page's protection changes");
+NL_SCENARIO(nonlinear_batch_keep, NL_BATCH_KEEP,
+	    "as nonlinear_batch without UMM_REMAP_FLUSH: each page the host "
+	    "holds replaced, as one remap a call does",
 	    "the host's remap_file_pages on the same pattern, a call each, "
 	    "and mprotect where a page's protection changes");
 NL_SCENARIO(nonlinear_batch_touch, NL_BATCH_TOUCH,
