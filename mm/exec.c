@@ -338,6 +338,62 @@ static int write_vectors(struct mm *new, uint64_t sp, struct strings *argv,
 	return err;
 }
 
+/*
+ * Read and measure the arguments in @old, as Linux's count() and
+ * copy_strings() judge them: *@total bytes for the strings and pointers,
+ * *@ptr_size of them pointers. 0, -EFAULT, -E2BIG, -ENOMEM. Context:
+ * old's lock held.
+ */
+static int gather_args(struct mm *old, uint64_t argv_va, uint64_t envp_va,
+		       struct strings *argv, struct strings *envp,
+		       uint64_t *total, uint64_t *ptr_size)
+{
+	int err = read_ptrs(old, argv_va, argv);
+
+	if (!err)
+		err = read_ptrs(old, envp_va, envp);
+	if (err)
+		return err;
+	/*
+	 * Room for the pointers first, then the strings (bprm_stack_limits);
+	 * an empty argv will get one empty string, its pointer counted here.
+	 */
+	*ptr_size = ((uint64_t)(argv->count ? argv->count : 1) +
+		     (uint64_t)envp->count) *
+		    8;
+	if (*ptr_size >= ARG_LIMIT)
+		return -E2BIG;
+	*total = *ptr_size;
+	err = measure(old, envp, total);
+	if (!err)
+		err = measure(old, argv, total);
+	if (!err && !argv->count)
+		err = add_empty_arg(argv, total);
+	return err;
+}
+
+static void strings_free(struct strings *s)
+{
+	free(s->ptrs);
+	free(s->lens);
+}
+
+long mm_exec_args_check(struct mm *old, uint64_t argv_va, uint64_t envp_va)
+{
+	struct strings argv = {0}, envp = {0};
+	uint64_t total, ptr_size;
+	int err;
+
+	mm_lock(old);
+	err = gather_args(old, argv_va, envp_va, &argv, &envp, &total,
+			  &ptr_size);
+	mm_sync_locked(old);
+	mm_unlock(old);
+	strings_free(&argv);
+	strings_free(&envp);
+	return err;
+}
+
 long mm_exec_args(struct mm *old, uint64_t argv_va, uint64_t envp_va,
 		  struct mm *new, uint64_t *sp_out)
 {
@@ -349,27 +405,8 @@ long mm_exec_args(struct mm *old, uint64_t argv_va, uint64_t envp_va,
 	if (old == new)
 		return -EINVAL;
 	mm_lock_two(old, new);
-	err = read_ptrs(old, argv_va, &argv);
-	if (!err)
-		err = read_ptrs(old, envp_va, &envp);
-	if (err)
-		goto out;
-	/*
-	 * Room for the pointers first, then the strings (bprm_stack_limits);
-	 * an empty argv will get one empty string, its pointer counted here.
-	 */
-	ptr_size = ((uint64_t)(argv.count ? argv.count : 1) +
-		    (uint64_t)envp.count) *
-		   8;
-	err = -E2BIG;
-	if (ptr_size >= ARG_LIMIT)
-		goto out;
-	total = ptr_size;
-	err = measure(old, &envp, &total);
-	if (!err)
-		err = measure(old, &argv, &total);
-	if (!err && !argv.count)
-		err = add_empty_arg(&argv, &total);
+	err = gather_args(old, argv_va, envp_va, &argv, &envp, &total,
+			  &ptr_size);
 	if (err)
 		goto out;
 

@@ -98,6 +98,11 @@ void *page_kaddr(struct page *page);
 unsigned long gup_unpin_bugs(void);
 void page_state(struct page *page, struct umm_page_state *st);
 
+/*
+ * exec's arguments judged in @old alone, as Linux does before it looks at
+ * the file's format: 0, -EFAULT, -E2BIG or -ENOMEM.
+ */
+long mm_exec_args_check(struct mm *old, uint64_t argv, uint64_t envp);
 /* exec's arguments: see umm_exec_args. 0 or -errno. */
 long mm_exec_args(struct mm *old, uint64_t argv, uint64_t envp, struct mm *new,
 		  uint64_t *sp);

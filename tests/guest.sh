@@ -208,7 +208,7 @@ case_umm() {
 mkdir -p "$root/bin" "$root/data" || exit 99
 progs="hello memtest forkcow execchain segv segvparent segvhandler hostile
 	stubjump readfile pipes sigterm vforkexec fpstate fpbad sigwait
-	forklimit sigrestart ident rofs memchurn"
+	forklimit sigrestart ident rofs memchurn execfail"
 have_progs=yes
 for p in $progs; do
 	if [ -x "$gdir/$p" ]; then
@@ -220,6 +220,8 @@ done
 printf 'hello from the guest root' > "$root/data/hello.txt"
 seq 1 40000 > "$root/data/big.txt"	# 229 KiB: many pages, several reads
 printf 'x' > "$root/data/one.txt"
+printf 'not a program\n' > "$root/data/notaprog"	# executable, no ELF
+chmod 755 "$root/data/notaprog"
 
 if [ "$umm_run" = no ]; then
 	echo "# $no_umm: '$umm run --help' says: $(head -n 1 "$tmp/help")"
@@ -268,6 +270,9 @@ else
 	case_umm "memchurn exec" "exit 0" "" "$b/memchurn" exec 8 24 \
 		/bin/memchurn
 	umm_opts=""
+	case_native execfail "exit 0" "$b/execfail" "$root/data/notaprog" \
+		"$root/data"
+	case_umm execfail "exit 0" "" "$b/execfail" /data/notaprog /data
 
 	case_native vforkexec "exit 0" "$b/vforkexec"
 	case_umm vforkexec "exit 0" "" "$b/vforkexec"

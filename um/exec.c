@@ -102,32 +102,48 @@ static int elf_check(const Elf64_Ehdr *eh, const Elf64_Phdr *ph,
 	return loads ? 0 : -ENOEXEC;
 }
 
-static int elf_load(struct mm *mm, struct file *file, struct image *img)
+/*
+ * The headers of @file, checked, into @eh and *@php (to free): 0, -ENOEXEC
+ * or -ENOMEM. Before anything is made for the new image.
+ */
+static int elf_headers(struct file *file, uint64_t task_size, Elf64_Ehdr *eh,
+		       Elf64_Phdr **php)
 {
-	uint64_t task_size = mm_task_size(mm), bias = 0, brk = 0, lo = ~0ULL;
 	Elf64_Phdr *ph;
-	Elf64_Ehdr eh;
-	unsigned int i;
 	int err;
 
-	if (file_read(file, &eh, sizeof(eh), 0) != (ssize_t)sizeof(eh) ||
-	    memcmp(eh.e_ident, ELFMAG, SELFMAG) ||
-	    eh.e_ident[EI_CLASS] != ELFCLASS64 ||
-	    eh.e_ident[EI_DATA] != ELFDATA2LSB || eh.e_machine != EM_X86_64 ||
-	    (eh.e_type != ET_EXEC && eh.e_type != ET_DYN) ||
-	    eh.e_phentsize != sizeof(Elf64_Phdr) || !eh.e_phnum ||
-	    eh.e_phnum > MAX_PHDRS)
+	if (file_read(file, eh, sizeof(*eh), 0) != (ssize_t)sizeof(*eh) ||
+	    memcmp(eh->e_ident, ELFMAG, SELFMAG) ||
+	    eh->e_ident[EI_CLASS] != ELFCLASS64 ||
+	    eh->e_ident[EI_DATA] != ELFDATA2LSB || eh->e_machine != EM_X86_64 ||
+	    (eh->e_type != ET_EXEC && eh->e_type != ET_DYN) ||
+	    eh->e_phentsize != sizeof(Elf64_Phdr) || !eh->e_phnum ||
+	    eh->e_phnum > MAX_PHDRS)
 		return -ENOEXEC;
-	ph = calloc(eh.e_phnum, sizeof(*ph));
+	ph = calloc(eh->e_phnum, sizeof(*ph));
 	if (!ph)
 		return -ENOMEM;
 	err = -ENOEXEC;
-	if (file_read(file, ph, eh.e_phnum * sizeof(*ph), eh.e_phoff) !=
-	    (ssize_t)(eh.e_phnum * sizeof(*ph)))
-		goto out;
-	err = elf_check(&eh, ph, task_size);
-	if (err)
-		goto out;
+	if (file_read(file, ph, eh->e_phnum * sizeof(*ph), eh->e_phoff) ==
+	    (ssize_t)(eh->e_phnum * sizeof(*ph)))
+		err = elf_check(eh, ph, task_size);
+	if (err) {
+		free(ph);
+		return err;
+	}
+	*php = ph;
+	return 0;
+}
+
+/* Map the image whose headers elf_headers() read. */
+static int elf_load(struct mm *mm, struct file *file, const Elf64_Ehdr *ehp,
+		    const Elf64_Phdr *ph, struct image *img)
+{
+	uint64_t task_size = mm_task_size(mm), bias = 0, brk = 0, lo = ~0ULL;
+	const Elf64_Ehdr eh = *ehp;
+	unsigned int i;
+	int err;
+
 	for (i = 0; i < eh.e_phnum; i++)
 		if (ph[i].p_type == PT_LOAD && ph[i].p_vaddr < lo)
 			lo = ph[i].p_vaddr;
@@ -141,7 +157,7 @@ static int elf_load(struct mm *mm, struct file *file, struct image *img)
 			continue;
 		err = load_segment(mm, file, &ph[i], bias, &brk);
 		if (err)
-			goto out;
+			return err;
 		if (!img->phdr && eh.e_phoff >= ph[i].p_offset &&
 		    eh.e_phoff - ph[i].p_offset < ph[i].p_filesz)
 			img->phdr = bias + ph[i].p_vaddr + eh.e_phoff -
@@ -151,10 +167,7 @@ static int elf_load(struct mm *mm, struct file *file, struct image *img)
 	img->entry = bias + eh.e_entry;
 	img->phnum = eh.e_phnum;
 	img->base = bias;
-	err = 0;
-out:
-	free(ph);
-	return err;
+	return 0;
 }
 
 /*
@@ -213,20 +226,36 @@ struct mm *um_exec_mm(struct um_kernel *k, struct file *file, struct mm *old,
 {
 	struct host_as *as;
 	struct image img;
+	Elf64_Phdr *ph;
+	Elf64_Ehdr eh;
 	struct mm *mm;
 	uint64_t sp;
 	long err;
 
-	as = um_space_get(k, false, errp);
-	if (!as)
+	/*
+	 * Bad arguments first (EFAULT, E2BIG), as Linux copies them before
+	 * it looks at the file; then a file that is no program costs no
+	 * space (a host process).
+	 */
+	*errp = (int)mm_exec_args_check(old, argv, envp);
+	if (!*errp)
+		*errp = elf_headers(file, k->task_size, &eh, &ph);
+	if (*errp)
 		return NULL;
+	as = um_space_get(k, false, errp);
+	if (!as) {
+		free(ph);
+		return NULL;
+	}
 	mm = mm_new(k->mem, as, k->task_size);
 	if (!mm) {
 		*errp = -errno;
 		host_as_free(as);
+		free(ph);
 		return NULL;
 	}
-	err = elf_load(mm, file, &img);
+	err = elf_load(mm, file, &eh, ph, &img);
+	free(ph);
 	if (!err)
 		err = mm_exec_args(old, argv, envp, mm, &sp);
 	if (!err)
