@@ -427,10 +427,12 @@ static void stub_destroy(struct host_as *as)
 }
 
 /*
- * The child ends now, without a round trip: killed, it runs no more (it
- * waits in the stub, never in guest code, when its space is let go of),
- * so its frames may go at once. Its reaping, which waits for the host to
- * tear the process down, is stub_free's, whenever the space is freed.
+ * The child ends now, without a round trip: killed, it runs no more, and a
+ * guest that keeps to the stub's protocol waits in the stub when its space
+ * is let go of, so its frames may go at once. (A hostile guest that forged
+ * its event in the shared page runs on until the SIGKILL lands: see the
+ * boundary in README.md.) Its reaping, which waits for the host to tear
+ * the process down, is stub_free's, whenever the space is freed.
  */
 static void stub_discard(struct host_as *as)
 {

@@ -252,7 +252,8 @@ long mm_remap_file_pages_many(struct mm *mm, const struct umm_remap *r,
 	mm_lock(mm);
 	for (done = 0; done < nr; done++) {
 		err = remap_locked(mm, r[done].start, r[done].size,
-				   r[done].prot, r[done].pgoff, flags, &sp);
+				   r[done].prot, r[done].pgoff, flags,
+				   (flags & UMM_REMAP_FLUSH) ? &sp : NULL);
 		if (err)
 			break;
 	}

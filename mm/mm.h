@@ -39,9 +39,10 @@ struct mm *mm_fork(struct mm *parent, struct host_as *as);
 void mm_put(struct mm *mm);
 /*
  * mm_put, but when it was the last reference, the mm's host space is
- * handed back, discarded (its mappings gone, its frames free), for the
- * caller to host_as_free() when it likes: a stub space's host process is
- * then reaped, which waits for the host to tear it down. NULL otherwise.
+ * handed back, discarded (nothing more carried out there; a stub space's
+ * child killed, its mappings going with it), its frames free, for the
+ * caller to host_as_free() when it likes: a stub space's child is then
+ * reaped, which waits for the host to tear it down. NULL otherwise.
  */
 struct host_as *mm_put_keep_space(struct mm *mm);
 struct host_as *mm_host_as(struct mm *mm);

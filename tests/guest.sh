@@ -263,11 +263,11 @@ else
 	# 24 MiB written a process in 64 MiB of guest memory: a process's
 	# frames must be free when wait4 or execve returns.
 	umm_opts="--mem 64"
-	case_native "memchurn fork" "exit 0" "$b/memchurn" fork 40 24
-	case_umm "memchurn fork" "exit 0" "" "$b/memchurn" fork 40 24
-	case_native "memchurn exec" "exit 0" "$b/memchurn" exec 8 24 \
+	case_native "memchurn fork" "exit 0" "$b/memchurn" fork 80 24
+	case_umm "memchurn fork" "exit 0" "" "$b/memchurn" fork 80 24
+	case_native "memchurn exec" "exit 0" "$b/memchurn" exec 16 24 \
 		"$b/memchurn"
-	case_umm "memchurn exec" "exit 0" "" "$b/memchurn" exec 8 24 \
+	case_umm "memchurn exec" "exit 0" "" "$b/memchurn" exec 16 24 \
 		/bin/memchurn
 	umm_opts=""
 	case_native execfail "exit 0" "$b/execfail" "$root/data/notaprog" \

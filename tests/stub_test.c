@@ -118,7 +118,6 @@ static ssize_t child_write(int pid, uint64_t va, const void *buf, size_t len)
 	return process_vm_writev(pid, &local, 1, &remote, 1, 0);
 }
 
-/* Whether @pid is gone: no process, not even a zombie. */
 /* Does @pid end within a second (a zombie, or reaped)? */
 static bool dies(int pid)
 {
@@ -142,6 +141,7 @@ static bool dies(int pid)
 	return false;
 }
 
+/* Whether @pid is gone: no process, not even a zombie. */
 static bool gone(int pid)
 {
 	char name[64], line[256];
