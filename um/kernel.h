@@ -87,6 +87,7 @@ struct um_task {
 		uint64_t addr; /* the fault address */
 	} info[UM_NSIG]; /* of each pending signal */
 	int wake_fd; /* eventfd: written when a signal is sent to the task */
+	bool vforked; /* made by vfork: its parent waits for vfork_done */
 	bool vfork_done; /* a vfork child exec'd or exited: wakes the parent */
 
 	pthread_t thread;

@@ -230,6 +230,7 @@ static long do_fork(struct um_task *t, uint64_t flags, uint64_t newsp,
 		um_copy_to_guest(t->mm, ptid, &pid, 4);
 	if (flags & CLONE_CHILD_CLEARTID)
 		c->clear_child_tid = ctid;
+	c->vforked = flags & CLONE_VFORK;
 	err = um_task_start(c);
 	if (err) {
 		um_task_free(c);
@@ -311,8 +312,10 @@ static long sys_execve(struct um_task *t, const uint64_t *a)
 	for (i = 0; i < UM_NSIG; i++)
 		if (t->actions[i].handler != (uint64_t)SIG_IGN)
 			t->actions[i] = (struct um_sigaction){0};
+	/* A vfork parent waits for it; other waiters need not wake. */
+	if (t->vforked && !t->vfork_done)
+		pthread_cond_broadcast(&k->changed);
 	t->vfork_done = true;
-	pthread_cond_broadcast(&k->changed);
 	k->stats.execs++;
 	return 0;
 }
