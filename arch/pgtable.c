@@ -176,6 +176,14 @@ static pthread_mutex_t defer_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t **deferred; /* under defer_lock */
 static unsigned int nr_deferred, cap_deferred;
 
+/* Wait until every lockless walk that began before has ended. */
+static void grace_period(void)
+{
+	pgtable_reader_register();
+	urcu_memb_synchronize_rcu();
+	tsan_acquire(&rcu_tsan_sync);
+}
+
 /* Free every table waiting, after a grace period. Context: no lock held. */
 static void tables_reclaim(void)
 {
@@ -190,9 +198,7 @@ static void tables_reclaim(void)
 	pthread_mutex_unlock(&defer_lock);
 	if (!nr)
 		return;
-	pgtable_reader_register();
-	urcu_memb_synchronize_rcu();
-	tsan_acquire(&rcu_tsan_sync);
+	grace_period();
 	for (i = 0; i < nr; i++)
 		table_release(list[i]);
 	free(list);
@@ -211,9 +217,7 @@ static void table_free_deferred(struct pgtable *pt, uint64_t *t)
 
 		if (!n) { /* wait for the grace period here */
 			pthread_mutex_unlock(&defer_lock);
-			pgtable_reader_register();
-			urcu_memb_synchronize_rcu();
-			tsan_acquire(&rcu_tsan_sync);
+			grace_period();
 			table_release(t);
 			return;
 		}

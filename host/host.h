@@ -248,9 +248,9 @@ void host_as_free(struct host_as *as);
  * The space will carry out nothing more: every mapping is dropped now (a
  * stub space's child is killed, and reaped when the space is freed; a
  * local window goes back to reserved) and operations queued from now on
- * are discarded. For an owner about to let
- * go of the space and of the frames it mapped, which may then go at once
- * (mm_put). Context: the caller serialises use of @as.
+ * are discarded. For an owner about to let go of the space and of the
+ * frames it mapped, which may then go at once (mm_put). Context: the
+ * caller serialises use of @as.
  */
 void host_as_discard(struct host_as *as);
 
@@ -288,6 +288,8 @@ void host_as_set_merge(struct host_as *as, bool merge);
  * Queue a change of protection of [va, va+len), which the caller knew to be
  * mapped (whole) at reset generation @gen: skipped if a reset came since.
  */
+void host_as_queue_protect(struct host_as *as, uint64_t va, uint64_t len,
+			   int prot, uint32_t gen);
 /*
  * The same for @pages pages from @va, counted as that many operations
  * queued page by page (and merged): the figures of a run queued whole are
@@ -295,8 +297,6 @@ void host_as_set_merge(struct host_as *as, bool merge);
  */
 void host_as_queue_protect_pages(struct host_as *as, uint64_t va,
 				 uint64_t pages, int prot, uint32_t gen);
-void host_as_queue_protect(struct host_as *as, uint64_t va, uint64_t len,
-			   int prot, uint32_t gen);
 
 /* The space's reset generation: bumped each time its mappings are dropped. */
 static inline uint32_t host_as_gen(struct host_as *as)

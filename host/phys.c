@@ -235,11 +235,6 @@ uint64_t phys_nr_pooled(struct phys *phys)
 	return n;
 }
 
-/*
- * Take a run of @nr pooled frames (resident and zero), the first after the
- * pool's cursor, so that what the guest gets stays contiguous; 0 when the
- * pool has no such run. Context: lock held.
- */
 /* A run of @n pooled frames, from the pool's cursor on. Context: lock. */
 static uint64_t find_pool_run_locked(const struct phys *phys, uint64_t n)
 {
@@ -253,10 +248,11 @@ static uint64_t find_pool_run_locked(const struct phys *phys, uint64_t n)
 }
 
 /*
- * @nr pooled frames in a run: @room frames into a pooled run of twice
- * @room if there is one (see phys_alloc), else at the start of any run
- * that holds them. The
- * number taken (0 or @nr). Context: lock held.
+ * Take a run of @nr pooled frames (resident and zero), so that what the
+ * guest gets stays contiguous: @room frames into a pooled run of twice
+ * @room if there is one (see phys_alloc), else the first run after the
+ * pool's cursor that holds them. The number taken (0 or @nr). Context:
+ * lock held.
  */
 static unsigned int alloc_pooled_locked(struct phys *phys, unsigned int nr,
 					uint32_t *pfns, unsigned int room)

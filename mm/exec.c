@@ -378,76 +378,112 @@ static void strings_free(struct strings *s)
 	free(s->lens);
 }
 
-long mm_exec_args_check(struct mm *old, uint64_t argv_va, uint64_t envp_va)
-{
-	struct strings argv = {0}, envp = {0};
+/* The arguments as gathered in the old mm, for the new stack. */
+struct exec_args {
+	struct strings argv, envp;
 	uint64_t total, ptr_size;
+};
+
+void mm_exec_args_free(struct exec_args *a)
+{
+	if (!a)
+		return;
+	strings_free(&a->argv);
+	strings_free(&a->envp);
+	free(a);
+}
+
+struct exec_args *mm_exec_args_gather(struct mm *old, uint64_t argv_va,
+				      uint64_t envp_va, long *errp)
+{
+	struct exec_args *a = calloc(1, sizeof(*a));
 	int err;
 
+	if (!a) {
+		*errp = -ENOMEM;
+		return NULL;
+	}
 	mm_lock(old);
-	err = gather_args(old, argv_va, envp_va, &argv, &envp, &total,
-			  &ptr_size);
+	err = gather_args(old, argv_va, envp_va, &a->argv, &a->envp, &a->total,
+			  &a->ptr_size);
 	mm_sync_locked(old);
 	mm_unlock(old);
-	strings_free(&argv);
-	strings_free(&envp);
+	if (err) {
+		mm_exec_args_free(a);
+		*errp = err;
+		return NULL;
+	}
+	return a;
+}
+
+/* The new stack from @a. Context: both mms locked for writing. */
+static long place_args(struct mm *old, struct exec_args *a, struct mm *new,
+		       uint64_t *sp_out)
+{
+	uint64_t top = new->task_size, sp, start, dst;
+	uint64_t strings = a->total - a->ptr_size;
+	uint64_t *av = NULL, *ev = NULL;
+	int err;
+
+	err = stack_layout(top, strings,
+			   1 + (uint64_t)a->argv.count + 1 +
+				   (uint64_t)a->envp.count + 1 + UMM_AUXV_WORDS,
+			   &sp, &start);
+	if (err)
+		return err;
+	av = calloc((size_t)a->argv.count + 1, sizeof(*av));
+	ev = calloc((size_t)a->envp.count + 1, sizeof(*ev));
+	err = -ENOMEM;
+	if (!av || !ev)
+		goto out;
+	err = make_stack(new, start, top);
+	if (err)
+		goto out;
+	dst = top - 8 - strings;
+	err = copy_strings(old, new, &a->argv, &dst, av);
+	if (!err)
+		err = copy_strings(old, new, &a->envp, &dst, ev);
+	if (!err)
+		err = write_vectors(new, sp, &a->argv, &a->envp, av, ev);
+	if (err)
+		/* a string that moved or vanished: E2BIG or EFAULT, as read */
+		do_munmap_locked(new, start, top);
+	else
+		*sp_out = sp;
+out:
+	free(av);
+	free(ev);
 	return err;
 }
 
-long mm_exec_args(struct mm *old, uint64_t argv_va, uint64_t envp_va,
-		  struct mm *new, uint64_t *sp_out)
+long mm_exec_args_place(struct mm *old, struct exec_args *a, struct mm *new,
+			uint64_t *sp)
 {
-	struct strings argv = {0}, envp = {0};
-	uint64_t total = 0, ptr_size, top, sp, start, dst;
-	uint64_t *av = NULL, *ev = NULL;
-	int err;
+	long err;
 
 	if (old == new)
 		return -EINVAL;
 	mm_lock_two(old, new);
-	err = gather_args(old, argv_va, envp_va, &argv, &envp, &total,
-			  &ptr_size);
-	if (err)
-		goto out;
-
-	top = new->task_size;
-	err = stack_layout(top, total - ptr_size,
-			   1 + (uint64_t)argv.count + 1 + (uint64_t)envp.count +
-				   1 + UMM_AUXV_WORDS,
-			   &sp, &start);
-	if (err)
-		goto out;
-	av = calloc((size_t)argv.count + 1, sizeof(*av));
-	ev = calloc((size_t)envp.count + 1, sizeof(*ev));
-	err = -ENOMEM;
-	if (!av || !ev)
-		goto out;
-
-	err = make_stack(new, start, top);
-	if (err)
-		goto out;
-	dst = top - 8 - (total - ptr_size);
-	err = copy_strings(old, new, &argv, &dst, av);
-	if (!err)
-		err = copy_strings(old, new, &envp, &dst, ev);
-	if (!err)
-		err = write_vectors(new, sp, &argv, &envp, av, ev);
-	if (err) {
-		do_munmap_locked(new, start, top);
-		/* a string that moved or vanished: E2BIG or EFAULT, as read */
-	} else {
-		*sp_out = sp;
-	}
-out:
+	err = place_args(old, a, new, sp);
 	mm_sync_locked(new);
 	mm_unlock(new);
 	mm_sync_locked(old);
 	mm_unlock(old);
-	free(argv.ptrs);
-	free(argv.lens);
-	free(envp.ptrs);
-	free(envp.lens);
-	free(av);
-	free(ev);
+	return err;
+}
+
+long mm_exec_args(struct mm *old, uint64_t argv_va, uint64_t envp_va,
+		  struct mm *new, uint64_t *sp)
+{
+	struct exec_args *a;
+	long err;
+
+	if (old == new)
+		return -EINVAL;
+	a = mm_exec_args_gather(old, argv_va, envp_va, &err);
+	if (!a)
+		return err;
+	err = mm_exec_args_place(old, a, new, sp);
+	mm_exec_args_free(a);
 	return err;
 }

@@ -229,17 +229,10 @@ static unsigned int tlb_flags(int flags)
 int mm_remap_file_pages(struct mm *mm, uint64_t start, uint64_t size, int prot,
 			uint64_t pgoff, int flags)
 {
-	int err;
+	struct umm_remap r = {start, size, pgoff, prot};
+	long n = mm_remap_file_pages_many(mm, &r, 1, flags & ~UMM_REMAP_FLUSH);
 
-	mm_lock(mm);
-	err = remap_locked(mm, start, size, prot, pgoff, flags, NULL);
-	if (err != -EINVAL && err != -EPERM && err != -EOVERFLOW)
-		tlb_update_range(&mm->pt, mm->as, start & PAGE_MASK,
-				 (start & PAGE_MASK) + (size & PAGE_MASK),
-				 tlb_flags(flags));
-	mm_sync_locked(mm);
-	mm_unlock(mm);
-	return err;
+	return n == 1 ? 0 : (int)n;
 }
 
 long mm_remap_file_pages_many(struct mm *mm, const struct umm_remap *r,

@@ -99,14 +99,21 @@ void *page_kaddr(struct page *page);
 unsigned long gup_unpin_bugs(void);
 void page_state(struct page *page, struct umm_page_state *st);
 
-/*
- * exec's arguments judged in @old alone, as Linux does before it looks at
- * the file's format: 0, -EFAULT, -E2BIG or -ENOMEM.
- */
-long mm_exec_args_check(struct mm *old, uint64_t argv, uint64_t envp);
 /* exec's arguments: see umm_exec_args. 0 or -errno. */
 long mm_exec_args(struct mm *old, uint64_t argv, uint64_t envp, struct mm *new,
 		  uint64_t *sp);
+/*
+ * The same in two steps, for an exec that must judge its arguments before
+ * it looks at the file's format, as Linux does: gather reads them in @old
+ * (NULL and *err: -EFAULT, -E2BIG, -ENOMEM), place writes the new stack
+ * from them (a string changed since: as it reads then), free lets go.
+ */
+struct exec_args;
+struct exec_args *mm_exec_args_gather(struct mm *old, uint64_t argv,
+				      uint64_t envp, long *err);
+long mm_exec_args_place(struct mm *old, struct exec_args *a, struct mm *new,
+			uint64_t *sp);
+void mm_exec_args_free(struct exec_args *a);
 /*
  * Host pages that disagree with their guest pte (0: the host cache is
  * coherent), or -errno. Context: takes mm's lock; slow (reads maps).

@@ -224,42 +224,42 @@ struct mm *um_exec_mm(struct um_kernel *k, struct file *file, struct mm *old,
 		      uint64_t argv, uint64_t envp, struct host_regs *regs,
 		      int *errp)
 {
-	struct host_as *as;
-	struct image img;
-	Elf64_Phdr *ph;
+	struct exec_args *args;
+	struct host_as *as = NULL;
+	struct mm *mm = NULL;
+	Elf64_Phdr *ph = NULL;
+	struct image img = {0};
 	Elf64_Ehdr eh;
-	struct mm *mm;
 	uint64_t sp;
 	long err;
 
 	/*
-	 * Bad arguments first (EFAULT, E2BIG), as Linux copies them before
-	 * it looks at the file; then a file that is no program costs no
-	 * space (a host process).
+	 * The arguments first (EFAULT, E2BIG), as Linux copies them before it
+	 * looks at the file; then a file that is no program costs no space
+	 * (a host process).
 	 */
-	*errp = (int)mm_exec_args_check(old, argv, envp);
-	if (!*errp)
-		*errp = elf_headers(file, k->task_size, &eh, &ph);
-	if (*errp)
-		return NULL;
-	as = um_space_get(k, false, errp);
-	if (!as) {
-		free(ph);
-		return NULL;
+	args = mm_exec_args_gather(old, argv, envp, &err);
+	if (args)
+		err = elf_headers(file, k->task_size, &eh, &ph);
+	if (!err) {
+		as = um_space_get(k, false, errp);
+		err = as ? 0 : *errp;
 	}
-	mm = mm_new(k->mem, as, k->task_size);
-	if (!mm) {
-		*errp = -errno;
-		host_as_free(as);
-		free(ph);
-		return NULL;
+	if (!err) {
+		mm = mm_new(k->mem, as, k->task_size);
+		if (!mm) {
+			err = -errno;
+			host_as_free(as);
+		}
 	}
-	err = elf_load(mm, file, &eh, ph, &img);
-	free(ph);
 	if (!err)
-		err = mm_exec_args(old, argv, envp, mm, &sp);
+		err = elf_load(mm, file, &eh, ph, &img);
+	if (!err)
+		err = mm_exec_args_place(old, args, mm, &sp);
 	if (!err)
 		err = write_auxv(mm, sp, &img);
+	free(ph);
+	mm_exec_args_free(args);
 	if (err) {
 		mm_put(mm);
 		*errp = (int)err;
